@@ -1,0 +1,118 @@
+/* Unary elementwise ops and ops with a scalar parameter. */
+#include <math.h>
+#include <tgmath.h>
+
+#include "error_internal.h"
+#include "op_list.h"
+#include "cgrad/ops.h"
+
+/* name, forward(x, a, b), derivative(x, y, a, b).  Semantics at kinks follow
+ * PyTorch: relu'(0) = 0, |x|'(0) = 0, clamp passes the gradient on the closed
+ * interval, the shrink ops have gradient 0 on the closed band [-a, a]. */
+#define CG_UNARY_OPS(X)                                                                   \
+    X(add_scalar, x + a, (T)1)                                                            \
+    X(mul_scalar, x * a, a)                                                               \
+    X(pow_scalar, pow(x, a), a == 0 ? (T)0 : a * pow(x, a - 1))                           \
+    X(neg, -x, (T)-1)                                                                     \
+    X(abs, fabs(x), (T)((x > 0) - (x < 0)))                                               \
+    X(exp, exp(x), y)                                                                     \
+    X(log, log(x), 1 / x)                                                                 \
+    X(sqrt, sqrt(x), (T)0.5 / y)                                                          \
+    X(square, x * x, 2 * x)                                                               \
+    X(tanh, tanh(x), 1 - y * y)                                                           \
+    X(sigmoid, 1 / (1 + exp(-x)), y * (1 - y))                                            \
+    X(relu, x > 0 ? x : (x == x ? (T)0 : x), (T)(x > 0))                                  \
+    X(hardshrink, (x >= -a && x <= a) ? (T)0 : x, (T)!(x >= -a && x <= a))                \
+    X(softshrink, (x >= -a && x <= a) ? (T)0 : (x > 0 ? x - a : x + a),                   \
+      (T)!(x >= -a && x <= a))                                                            \
+    X(tanhshrink, x - tanh(x), tanh(x) * tanh(x))                                         \
+    X(clamp, x < a ? a : (x > b ? b : x), (T)(x >= a && x <= b))
+
+#define T float
+#define SFX f32
+#include "unary_kernels.inc"
+#undef T
+#undef SFX
+#define T double
+#define SFX f64
+#include "unary_kernels.inc"
+#undef T
+#undef SFX
+
+#define CG_UNARY_WRAPPERS(name, fwd, deriv)                                                 \
+    static void name##_forward(struct cg_record *r)                                        \
+    {                                                                                      \
+        struct cg_tensor *x = r->in[0], *y = r->out;                                       \
+        if (y->dtype == CG_F64)                                                            \
+            name##_fwd_f64(y->data, x->data, x->numel, r->scalar[0], r->scalar[1]);        \
+        else                                                                               \
+            name##_fwd_f32(y->data, x->data, x->numel, (float)r->scalar[0],                \
+                           (float)r->scalar[1]);                                           \
+    }                                                                                      \
+    static void name##_backward(struct cg_record *r)                                       \
+    {                                                                                      \
+        struct cg_tensor *x = r->in[0], *y = r->out;                                       \
+        if (!x->grad) return;                                                              \
+        if (y->dtype == CG_F64)                                                            \
+            name##_bwd_f64(x->grad->data, y->grad->data, x->data, y->data, x->numel,       \
+                           r->scalar[0], r->scalar[1]);                                    \
+        else                                                                               \
+            name##_bwd_f32(x->grad->data, y->grad->data, x->data, y->data, x->numel,       \
+                           (float)r->scalar[0], (float)r->scalar[1]);                      \
+    }                                                                                      \
+    const struct cg_op cg_op_##name = {#name, name##_forward, name##_backward, 0};
+
+CG_UNARY_OPS(CG_UNARY_WRAPPERS)
+
+static struct cg_tensor *unary(struct cg_tape *tape, const struct cg_op *op, struct cg_tensor *x,
+                               double a, double b)
+{
+    if (!x) {
+        cg_misuse(op->name, "input is NULL (hint: an earlier op failed; check cg_last_error())");
+        return NULL;
+    }
+    double s[2] = {a, b};
+    return cg_op_apply(tape, op, 1, &x, x->dtype, x->ndim, x->shape, s, 2);
+}
+
+struct cg_tensor *cg_add_scalar(struct cg_tape *t, struct cg_tensor *a, double s) { return unary(t, &cg_op_add_scalar, a, s, 0); }
+struct cg_tensor *cg_mul_scalar(struct cg_tape *t, struct cg_tensor *a, double s) { return unary(t, &cg_op_mul_scalar, a, s, 0); }
+struct cg_tensor *cg_pow_scalar(struct cg_tape *t, struct cg_tensor *a, double p) { return unary(t, &cg_op_pow_scalar, a, p, 0); }
+struct cg_tensor *cg_neg(struct cg_tape *t, struct cg_tensor *a) { return unary(t, &cg_op_neg, a, 0, 0); }
+struct cg_tensor *cg_abs(struct cg_tape *t, struct cg_tensor *a) { return unary(t, &cg_op_abs, a, 0, 0); }
+struct cg_tensor *cg_exp(struct cg_tape *t, struct cg_tensor *a) { return unary(t, &cg_op_exp, a, 0, 0); }
+struct cg_tensor *cg_log(struct cg_tape *t, struct cg_tensor *a) { return unary(t, &cg_op_log, a, 0, 0); }
+struct cg_tensor *cg_sqrt(struct cg_tape *t, struct cg_tensor *a) { return unary(t, &cg_op_sqrt, a, 0, 0); }
+struct cg_tensor *cg_square(struct cg_tape *t, struct cg_tensor *a) { return unary(t, &cg_op_square, a, 0, 0); }
+struct cg_tensor *cg_tanh(struct cg_tape *t, struct cg_tensor *a) { return unary(t, &cg_op_tanh, a, 0, 0); }
+struct cg_tensor *cg_sigmoid(struct cg_tape *t, struct cg_tensor *a) { return unary(t, &cg_op_sigmoid, a, 0, 0); }
+struct cg_tensor *cg_relu(struct cg_tape *t, struct cg_tensor *a) { return unary(t, &cg_op_relu, a, 0, 0); }
+struct cg_tensor *cg_tanhshrink(struct cg_tape *t, struct cg_tensor *a) { return unary(t, &cg_op_tanhshrink, a, 0, 0); }
+
+static bool lambda_ok(const char *fn, double lambda)
+{
+    if (lambda >= 0) return true; /* also rejects NaN */
+    cg_misuse(fn, "lambda = %g: must be >= 0 (PyTorch accepts a negative lambda for hardshrink "
+              "and silently computes nonsense; cgrad refuses it)", lambda);
+    return false;
+}
+
+struct cg_tensor *cg_hardshrink(struct cg_tape *t, struct cg_tensor *a, double lambda)
+{
+    return lambda_ok("hardshrink", lambda) ? unary(t, &cg_op_hardshrink, a, lambda, 0) : NULL;
+}
+
+struct cg_tensor *cg_softshrink(struct cg_tape *t, struct cg_tensor *a, double lambda)
+{
+    return lambda_ok("softshrink", lambda) ? unary(t, &cg_op_softshrink, a, lambda, 0) : NULL;
+}
+
+struct cg_tensor *cg_clamp(struct cg_tape *t, struct cg_tensor *a, double lo, double hi)
+{
+    if (!(lo <= hi)) {
+        cg_misuse("clamp", "lo = %g, hi = %g: need lo <= hi (use -INFINITY/INFINITY for an "
+                  "open side)", lo, hi);
+        return NULL;
+    }
+    return unary(t, &cg_op_clamp, a, lo, hi);
+}

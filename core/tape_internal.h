@@ -1,0 +1,45 @@
+/* The tape's private structure, shared by tape.c, tensor.c and op_apply.c. */
+#ifndef CG_CORE_TAPE_INTERNAL_H
+#define CG_CORE_TAPE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cgrad/op.h"
+#include "cgrad/tape.h"
+
+struct cg_arena_chunk {
+    unsigned char *base;
+    size_t size;
+};
+
+struct cg_tape {
+    /* arena: chunks are used in order; reset rewinds to chunk 0 */
+    struct cg_arena_chunk *chunks;
+    int n_chunks, cap_chunks, cur_chunk;
+    size_t offset;    /* into chunks[cur_chunk] */
+    size_t used;      /* bytes handed out since the last reset */
+    size_t high_water;/* largest `used` seen, sizes the consolidated chunk */
+
+    struct cg_record *records;
+    size_t n_records, cap_records;
+
+    uint32_t gen;     /* incremented by every reset */
+    bool grad_enabled;
+    bool anomaly;
+    enum cg_status anomaly_status;
+};
+
+/* Arena allocation, 64-byte aligned.  NULL (with cg_last_error) on OOM. */
+void *cg_arena_alloc(struct cg_tape *tape, size_t bytes);
+
+/* A tensor header + uninitialized data (when alloc_data) on the tape, or on
+ * the heap when tape is NULL.  Validates the shape (misuse names `fn`). */
+struct cg_tensor *cg_tensor_alloc(struct cg_tape *tape, enum cg_dtype dtype, int ndim,
+                                  const int64_t *shape, bool alloc_data, const char *fn);
+
+/* True if every element is finite. */
+bool cg_tensor_all_finite(const struct cg_tensor *t);
+
+#endif

@@ -1,0 +1,62 @@
+/* Errors and logging.
+ *
+ * cgrad has two kinds of error:
+ *  - misuse (wrong shapes, dtype mismatch, NULL, lambda < 0, backward from a
+ *    non-scalar ...): the library calls the misuse handler with a message that
+ *    names the function, the values involved and a hint.  The default handler
+ *    prints the message to stderr and aborts.  If an installed handler
+ *    returns, the failing function returns NULL (or an error status) and has
+ *    changed nothing.
+ *  - recoverable failures (file missing, corrupt file, out of memory): the
+ *    function returns an enum cg_status and keeps a detailed message that
+ *    cg_last_error() returns.  Never aborts.
+ * Library code never calls exit() and prints nothing except through the
+ * handlers below. */
+#ifndef CGRAD_ERROR_H
+#define CGRAD_ERROR_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum cg_status {
+    CG_OK = 0,
+    CG_ERR_INVALID,   /* bad argument (also reported through the misuse handler) */
+    CG_ERR_NOMEM,     /* an allocation failed */
+    CG_ERR_NOT_FOUND, /* file or name not found */
+    CG_ERR_IO,        /* read/write/rename failed (disk full, permissions) */
+    CG_ERR_FORMAT,    /* not the expected file format (magic, version, dims) */
+    CG_ERR_CORRUPT,   /* CRC mismatch or truncated file */
+    CG_ERR_MISMATCH,  /* file content does not match the model (names, shapes, dtypes) */
+    CG_ERR_GRADCHECK, /* gradient check failed */
+    CG_ERR_NONFINITE, /* NaN or Inf found */
+    CG_STATUS_COUNT
+};
+
+/* Short constant name of a status, e.g. "CG_ERR_CORRUPT". Never NULL. */
+const char *cg_status_str(enum cg_status status);
+
+/* Message of the most recent error in this thread (misuse or recoverable).
+ * Returns "" if none.  The string is owned by the library and valid until the
+ * next error in this thread. */
+const char *cg_last_error(void);
+
+/* Clears cg_last_error(). */
+void cg_clear_error(void);
+
+/* Misuse handler.  handler(message, user) is called on every misuse; passing
+ * NULL restores the default (print to stderr, then abort()).  Returns the
+ * previous handler through old_handler and old_user when they are non-NULL. */
+typedef void (*cg_misuse_handler)(const char *message, void *user);
+void cg_set_misuse_handler(cg_misuse_handler handler, void *user,
+                           cg_misuse_handler *old_handler, void **old_user);
+
+/* Log hook for informational/warning messages from the library.  Default:
+ * silent.  level: 0 debug, 1 info, 2 warning. */
+typedef void (*cg_log_handler)(int level, const char *message, void *user);
+void cg_set_log_handler(cg_log_handler handler, void *user);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

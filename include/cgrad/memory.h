@@ -1,0 +1,29 @@
+/* Allocation accounting.  Every heap allocation the library makes goes
+ * through one wrapper that counts it, so programs and tests can check that a
+ * training step allocates nothing. */
+#ifndef CGRAD_MEMORY_H
+#define CGRAD_MEMORY_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Number of successful heap allocations (malloc/calloc/realloc) made by the
+ * library since the program started.  Thread-safe. */
+size_t cg_alloc_count(void);
+
+/* Bytes currently allocated by the library on the heap (approximate: counts
+ * requested sizes).  Thread-safe. */
+size_t cg_alloc_bytes(void);
+
+/* Sets the number of threads OpenBLAS uses (n >= 1).  n <= 0 reads
+ * CGRAD_NUM_THREADS from the environment, else leaves OpenBLAS's default. */
+void cg_set_num_threads(int n);
+int cg_get_num_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,81 @@
+/* The module interface: built-in layers, containers and user-defined layers
+ * all implement it, so Sequential, optimizers, checkpoints and gradcheck
+ * treat them alike.
+ *
+ * A module is a struct whose first member is `struct cg_module` (C-style
+ * inheritance); its `vtable` gives the behaviour.  Parameters are persistent
+ * tensors owned by the module, with requires_grad set; they have stable
+ * names like a PyTorch state_dict ("weight", "0.weight", "2.bias"). */
+#ifndef CGRAD_MODULE_H
+#define CGRAD_MODULE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+#include "tape.h"
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct cg_module;
+
+/* Called once per parameter with its full dotted name. */
+typedef void (*cg_param_visitor)(const char *name, struct cg_tensor *param, void *user);
+
+struct cg_module_vtable {
+    const char *type_name; /* "Linear", "Sequential", "MyShrink", ... */
+    /* Builds the output on `tape`.  Returns NULL after misuse. */
+    struct cg_tensor *(*forward)(struct cg_module *self, struct cg_tape *tape,
+                                 struct cg_tensor *x);
+    /* Calls cg_module_visit_param(prefix, "<local name>", tensor, visit, user) for
+     * each own parameter and cg_module_visit_child(...) for each child.  May be
+     * NULL for parameter-free modules. */
+    void (*visit_params)(struct cg_module *self, const char *prefix, cg_param_visitor visit,
+                         void *user);
+    /* Calls fn(child, user) for each direct child module.  May be NULL. */
+    void (*visit_children)(struct cg_module *self, void (*fn)(struct cg_module *child, void *user),
+                           void *user);
+    /* Frees the module, its parameters and its children. */
+    void (*free)(struct cg_module *self);
+};
+
+struct cg_module {
+    const struct cg_module_vtable *vtable;
+    bool training; /* train/eval flag (cg_module_set_training) */
+};
+
+/* Runs the module's forward. Misuse (returns NULL) if m or x is NULL. */
+struct cg_tensor *cg_module_forward(struct cg_module *m, struct cg_tape *tape, struct cg_tensor *x);
+/* Frees m (NULL ignored). */
+void cg_module_free(struct cg_module *m);
+/* Type name, e.g. "Linear". */
+const char *cg_module_type(const struct cg_module *m);
+/* Visits every parameter (recursively) with its full name, in a stable order. */
+void cg_module_visit_params(struct cg_module *m, cg_param_visitor visit, void *user);
+/* Number of parameter tensors and of scalar parameters. */
+size_t cg_module_param_tensors(struct cg_module *m);
+size_t cg_module_param_elements(struct cg_module *m);
+/* The parameter with this full name, or NULL. */
+struct cg_tensor *cg_module_param(struct cg_module *m, const char *name);
+/* Zeroes every parameter's grad. */
+void cg_module_zero_grad(struct cg_module *m);
+/* Sets the training flag on m and all its children. */
+void cg_module_set_training(struct cg_module *m, bool training);
+/* Converts every parameter (and grad) to dtype in place (e.g. CG_F64 for a
+ * strict gradcheck of a whole model). CG_OK or CG_ERR_NOMEM. */
+enum cg_status cg_module_to_dtype(struct cg_module *m, enum cg_dtype dtype);
+
+/* Helpers for implementing visit_params: build "prefix.local" and call visit. */
+void cg_module_visit_param(const char *prefix, const char *local, struct cg_tensor *param,
+                           cg_param_visitor visit, void *user);
+/* Visits a child's parameters under "prefix.local". */
+void cg_module_visit_child(const char *prefix, const char *local, struct cg_module *child,
+                           cg_param_visitor visit, void *user);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

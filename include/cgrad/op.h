@@ -1,0 +1,75 @@
+/* Defining differentiable ops (built-in and user-defined alike).
+ *
+ * An op is a struct cg_op: a name, a forward function and a backward
+ * function.  cg_op_apply() allocates the output on the tape, fills a record
+ * with the inputs and scalar parameters, calls forward, and keeps the record
+ * for backward when any input requires grad and grad mode is on.
+ *
+ * forward(rec):  computes rec->out->data from rec->in[i]->data and
+ *                rec->scalar[]; it may keep tensors in rec->saved[] and
+ *                scratch from cg_tape_alloc(rec->tape, ...) in rec->aux.
+ * backward(rec): reads rec->out->grad->data and ADDS (+=) the gradient of
+ *                each input into rec->in[i]->grad->data.  rec->in[i]->grad is
+ *                NULL for inputs that need no gradient: skip those.
+ * Both must handle CG_F32 and CG_F64 (rec->out->dtype); all inputs share
+ * the output's dtype unless the op says otherwise.
+ *
+ * Example: see examples/custom_layer and tests/test_custom_op.c. */
+#ifndef CGRAD_OP_H
+#define CGRAD_OP_H
+
+#include "tape.h"
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CG_MAX_INPUTS 4
+#define CG_MAX_SAVED 4
+#define CG_MAX_SCALARS 4
+
+struct cg_record;
+
+enum cg_op_flags {
+    /* The output shares the first input's data (reshape-like): cg_op_apply
+     * allocates no data for it and forward sets rec->out->data. */
+    CG_OP_VIEW = 1u << 0
+};
+
+struct cg_op {
+    const char *name;
+    void (*forward)(struct cg_record *rec);
+    void (*backward)(struct cg_record *rec);
+    unsigned flags; /* enum cg_op_flags */
+};
+
+struct cg_record {
+    const struct cg_op *op;
+    struct cg_tape *tape;
+    struct cg_tensor *out;
+    int n_in;
+    struct cg_tensor *in[CG_MAX_INPUTS];
+    struct cg_tensor *saved[CG_MAX_SAVED]; /* filled by forward, optional */
+    double scalar[CG_MAX_SCALARS];         /* op parameters (lambda, dim, ...) */
+    void *aux;                             /* scratch from forward, optional */
+};
+
+/* Runs `op` on `n_in` (1..CG_MAX_INPUTS) inputs, producing a tensor of
+ * dtype/shape on the tape.  `scalars` (n_scalars <= CG_MAX_SCALARS, may be
+ * NULL) are copied into rec->scalar.  Inputs must be non-NULL, share one dtype,
+ * and be persistent or from this tape's current step (misuse otherwise).
+ * Returns the output (owned by the tape) or NULL after misuse/OOM. */
+struct cg_tensor *cg_op_apply(struct cg_tape *tape, const struct cg_op *op, int n_in,
+                              struct cg_tensor *const *inputs, enum cg_dtype dtype,
+                              int out_ndim, const int64_t *out_shape, const double *scalars,
+                              int n_scalars);
+
+/* Convenience accessors for kernels. */
+#define CG_F32P(t) ((float *)(t)->data)
+#define CG_F64P(t) ((double *)(t)->data)
+
+#ifdef __cplusplus
+}
+#endif
+#endif

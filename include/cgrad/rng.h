@@ -1,0 +1,36 @@
+/* Explicit, seeded random number generator.
+ *
+ * PCG32 (XSH-RR variant, O'Neill 2014): 64-bit LCG state, 32-bit output.
+ * The stream depends only on the seed, so the same seed gives the same
+ * numbers on every machine.  There is no global generator: pass a
+ * struct cg_rng to everything random.  The struct is plain data: copy it to
+ * save the position, store it in a checkpoint to resume a stream exactly. */
+#ifndef CGRAD_RNG_H
+#define CGRAD_RNG_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct cg_rng {
+    uint64_t state;
+    uint64_t inc; /* always odd */
+};
+
+/* Generator for a seed; equals the PCG reference's pcg32_srandom(seed, 54). */
+struct cg_rng cg_rng_seed(uint64_t seed);
+/* Next 32 random bits. */
+uint32_t cg_rng_u32(struct cg_rng *rng);
+/* Uniform integer in [0, n) without modulo bias; n must be > 0. */
+uint32_t cg_rng_below(struct cg_rng *rng, uint32_t n);
+/* Uniform double in [0, 1) with 53 random bits (uses two outputs). */
+double cg_rng_uniform(struct cg_rng *rng);
+/* Standard normal (Box-Muller, uses four outputs, no cached state). */
+double cg_rng_normal(struct cg_rng *rng);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

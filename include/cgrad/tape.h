@@ -1,0 +1,71 @@
+/* The tape: the context of one training step.
+ *
+ * Ops run eagerly.  Each op whose inputs require grad (while grad mode is on)
+ * appends a record to the tape; cg_backward() walks the records in reverse
+ * creation order, which is already topological.  The tape owns every tensor
+ * an op returns, in an arena: cg_tape_reset() releases them all in O(1) and
+ * keeps the memory, so a fixed-shape training loop makes no heap allocation
+ * from its second step on.  In AddressSanitizer builds released memory is
+ * poisoned, so using a tensor after the reset that released it is reported.
+ *
+ * Gradients always accumulate (+=): a leaf's grad keeps growing across
+ * backward calls until zeroed (cg_tensor_zero_grad / optimizer zero_grad).
+ * Gradients of intermediate (tape) tensors are recomputed by each backward.
+ *
+ * A tape is not thread-safe; use one tape per thread. */
+#ifndef CGRAD_TAPE_H
+#define CGRAD_TAPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* New empty tape (grad mode on).  NULL on out-of-memory (cg_last_error()).
+ * Free with cg_tape_free(). */
+struct cg_tape *cg_tape_new(void);
+/* Frees the tape and every tensor it owns.  NULL is ignored. */
+void cg_tape_free(struct cg_tape *tape);
+/* Releases every step tensor and record; keeps the memory for reuse. */
+void cg_tape_reset(struct cg_tape *tape);
+
+/* Grad mode: when off, ops record nothing (evaluation).  Returns the
+ * previous setting. */
+bool cg_tape_set_grad_enabled(struct cg_tape *tape, bool enabled);
+bool cg_tape_grad_enabled(const struct cg_tape *tape);
+
+/* Anomaly mode: every op output (forward) and every gradient it produces
+ * (backward) is checked for NaN/Inf; the first offender is reported through
+ * cg_last_error() naming the op, and cg_backward returns CG_ERR_NONFINITE.
+ * Forward anomalies are reported by cg_tape_anomaly_status(). */
+bool cg_tape_set_anomaly(struct cg_tape *tape, bool enabled);
+enum cg_status cg_tape_anomaly_status(const struct cg_tape *tape);
+
+/* Backpropagates from a scalar (1-element) `loss`: d(loss)/d(loss) = 1.
+ * Misuse if loss is not a scalar or not on this tape.  Returns CG_OK,
+ * CG_ERR_INVALID (misuse, nothing changed) or CG_ERR_NONFINITE (anomaly
+ * mode only). */
+enum cg_status cg_backward(struct cg_tape *tape, struct cg_tensor *loss);
+/* Backpropagates from any tensor `out` with the upstream gradient `seed`
+ * (same shape and dtype as out), like torch's out.backward(seed). */
+enum cg_status cg_backward_seed(struct cg_tape *tape, struct cg_tensor *out,
+                                const struct cg_tensor *seed);
+
+/* Scratch memory from the arena (64-byte aligned, not zeroed), released by
+ * the next reset.  For custom ops that save extra data.  NULL on OOM. */
+void *cg_tape_alloc(struct cg_tape *tape, size_t bytes);
+
+/* Statistics, for tests and benchmarks. */
+size_t cg_tape_record_count(const struct cg_tape *tape);
+size_t cg_tape_bytes_used(const struct cg_tape *tape);     /* arena bytes in use */
+size_t cg_tape_bytes_reserved(const struct cg_tape *tape); /* arena bytes held */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

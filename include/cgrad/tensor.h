@@ -1,0 +1,152 @@
+/* Tensors.
+ *
+ * A tensor is a plain struct: dtype, shape in C/PyTorch order (shape[0] is
+ * the batch), contiguous row-major data, an optional gradient and flags.
+ *
+ * Two lifetimes:
+ *  - persistent tensors (tape == NULL when created): parameters, datasets,
+ *    optimizer state.  Owned by the caller, freed with cg_tensor_free().
+ *  - step tensors (created with a tape, and every op output): live in the
+ *    tape's arena and are released all at once by cg_tape_reset() or
+ *    cg_tape_free().  Never cg_tensor_free() them.
+ *
+ * Creation functions take the tape as first argument; pass NULL for a
+ * persistent tensor.  They return NULL on out-of-memory (status CG_ERR_NOMEM,
+ * see cg_last_error()) and report misuse (bad shape, bad dtype) through the
+ * misuse handler, then return NULL.
+ *
+ * Use CG_SHAPE(...) to pass a shape: cg_tensor_zeros(NULL, CG_F32, CG_SHAPE(3, 4)). */
+#ifndef CGRAD_TENSOR_H
+#define CGRAD_TENSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "rng.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CG_MAX_DIMS 8
+#define CG_NAME_MAX 64
+
+/* Expands to the two arguments `ndim, shape` from a list of sizes. */
+#define CG_SHAPE(...) \
+    (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (const int64_t[]){__VA_ARGS__}
+/* Expands to a `const int64_t *` index for cg_tensor_get/cg_tensor_set. */
+#define CG_INDEX(...) ((const int64_t[]){__VA_ARGS__})
+
+enum cg_dtype { CG_F32 = 0, CG_F64 = 1 };
+
+enum cg_tensor_flags {
+    CG_REQUIRES_GRAD = 1u << 0, /* gradients flow into this tensor */
+    CG_PARAMETER = 1u << 1,     /* a module parameter (set by nn) */
+    CG_OWNS_DATA = 1u << 2,     /* internal: data freed with the tensor */
+    CG_IS_VIEW = 1u << 3        /* internal: data shared with another tensor */
+};
+
+struct cg_tape;
+
+struct cg_tensor {
+    enum cg_dtype dtype;
+    int ndim;
+    int64_t shape[CG_MAX_DIMS];
+    int64_t numel;
+    void *data;              /* float* (CG_F32) or double* (CG_F64), numel elements */
+    struct cg_tensor *grad;  /* same shape/dtype; NULL until needed */
+    unsigned flags;          /* enum cg_tensor_flags */
+    char name[CG_NAME_MAX];  /* for error messages and checkpoints; may be "" */
+    struct cg_tape *tape;    /* owning tape, NULL for persistent tensors */
+    uint32_t tape_gen;       /* internal: tape generation at creation */
+    int32_t record;          /* internal: index of the producing record, -1 for leaves */
+};
+
+/* Size in bytes of one element; "f32"/"f64" as name. */
+size_t cg_dtype_size(enum cg_dtype dtype);
+const char *cg_dtype_name(enum cg_dtype dtype);
+
+/* ---- creation (tape NULL: persistent, caller frees) ---- */
+struct cg_tensor *cg_tensor_empty(struct cg_tape *tape, enum cg_dtype dtype, int ndim,
+                                  const int64_t *shape);
+struct cg_tensor *cg_tensor_zeros(struct cg_tape *tape, enum cg_dtype dtype, int ndim,
+                                  const int64_t *shape);
+struct cg_tensor *cg_tensor_ones(struct cg_tape *tape, enum cg_dtype dtype, int ndim,
+                                 const int64_t *shape);
+struct cg_tensor *cg_tensor_full(struct cg_tape *tape, enum cg_dtype dtype, int ndim,
+                                 const int64_t *shape, double value);
+/* Copies numel elements from `data`, which holds elements of `dtype`. */
+struct cg_tensor *cg_tensor_from_data(struct cg_tape *tape, enum cg_dtype dtype, int ndim,
+                                      const int64_t *shape, const void *data);
+/* Copies numel doubles from `values`, converting to `dtype`. */
+struct cg_tensor *cg_tensor_from_doubles(struct cg_tape *tape, enum cg_dtype dtype, int ndim,
+                                         const int64_t *shape, const double *values);
+/* 1-D [start, stop) with `step` (!= 0), like torch.arange. */
+struct cg_tensor *cg_tensor_arange(struct cg_tape *tape, enum cg_dtype dtype, double start,
+                                   double stop, double step);
+/* 1-D, n >= 1 evenly spaced points from start to end inclusive. */
+struct cg_tensor *cg_tensor_linspace(struct cg_tape *tape, enum cg_dtype dtype, double start,
+                                     double end, int64_t n);
+/* Uniform in [0,1), uniform in [lo,hi), standard normal; from `rng`. */
+struct cg_tensor *cg_tensor_rand(struct cg_tape *tape, enum cg_dtype dtype, int ndim,
+                                 const int64_t *shape, struct cg_rng *rng);
+struct cg_tensor *cg_tensor_uniform(struct cg_tape *tape, enum cg_dtype dtype, int ndim,
+                                    const int64_t *shape, double lo, double hi,
+                                    struct cg_rng *rng);
+struct cg_tensor *cg_tensor_randn(struct cg_tape *tape, enum cg_dtype dtype, int ndim,
+                                  const int64_t *shape, struct cg_rng *rng);
+
+/* Frees a persistent tensor, its data (unless a view) and its grad.
+ * NULL is ignored.  Misuse if `t` belongs to a tape. */
+void cg_tensor_free(struct cg_tensor *t);
+
+/* ---- copies and conversions (results on `tape`, or persistent if NULL;
+ *      never recorded for autograd) ---- */
+/* Independent copy of data, no grad. */
+struct cg_tensor *cg_tensor_copy(struct cg_tape *tape, const struct cg_tensor *t);
+/* Copy converted to `dtype`. */
+struct cg_tensor *cg_tensor_to(struct cg_tape *tape, const struct cg_tensor *t,
+                               enum cg_dtype dtype);
+/* A tensor sharing t's data with no grad and no history (like
+ * torch.detach).  The view must not outlive `t`. */
+struct cg_tensor *cg_tensor_detach(struct cg_tape *tape, struct cg_tensor *t);
+/* Copies src's data into dst (same numel; dtypes may differ).  Misuse on
+ * numel mismatch.  Returns dst or NULL. */
+struct cg_tensor *cg_tensor_copy_into(struct cg_tensor *dst, const struct cg_tensor *src);
+/* Converts a persistent tensor (and its grad) to `dtype` in place. */
+enum cg_status cg_tensor_convert(struct cg_tensor *t, enum cg_dtype dtype);
+/* Sets every element to value. */
+void cg_tensor_fill(struct cg_tensor *t, double value);
+
+/* ---- element access (index has ndim entries, bounds checked: misuse) ---- */
+double cg_tensor_get(const struct cg_tensor *t, const int64_t *index);
+void cg_tensor_set(struct cg_tensor *t, const int64_t *index, double value);
+/* Flat (row-major) element i. */
+double cg_tensor_at(const struct cg_tensor *t, int64_t i);
+void cg_tensor_set_at(struct cg_tensor *t, int64_t i, double value);
+/* The single element of a 1-element tensor (misuse otherwise). */
+double cg_tensor_item(const struct cg_tensor *t);
+
+/* ---- autograd flags ---- */
+/* Marks t as a leaf that receives gradients.  For a persistent tensor this
+ * allocates its zeroed grad now (so training steps do not allocate).
+ * Returns CG_OK or CG_ERR_NOMEM. */
+enum cg_status cg_tensor_requires_grad(struct cg_tensor *t, bool requires_grad);
+/* Zeroes t->grad if present. */
+void cg_tensor_zero_grad(struct cg_tensor *t);
+/* Copies `name` (truncated to CG_NAME_MAX-1). Returns t. */
+struct cg_tensor *cg_tensor_set_name(struct cg_tensor *t, const char *name);
+
+/* ---- shapes ---- */
+bool cg_tensor_same_shape(const struct cg_tensor *a, const struct cg_tensor *b);
+/* Writes e.g. "[4,1,3] f32" into buf (always NUL-terminated); returns buf. */
+char *cg_tensor_shape_str(const struct cg_tensor *t, char *buf, size_t size);
+/* Debug print of name, shape and (up to max_elems) values to `f`. */
+void cg_tensor_print(const struct cg_tensor *t, FILE *f, int64_t max_elems);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
