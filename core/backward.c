@@ -67,7 +67,9 @@ static bool check_out(struct cg_tape *tape, struct cg_tensor *out, const char *f
         return false;
     }
     if (out->tape && (out->tape != tape || out->tape_gen != tape->gen)) {
-        cg_misuse(fn, "tensor '%s' is not from this tape's current step", out->name);
+        cg_misuse(fn, "tensor '%s' is not from this tape's current step (it belongs to %s)",
+                  out->name,
+                  out->tape != tape ? "another tape" : "a step released by cg_tape_reset");
         return false;
     }
     if (!(out->flags & CG_REQUIRES_GRAD)) {

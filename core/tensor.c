@@ -17,14 +17,19 @@ struct cg_tensor *cg_tensor_alloc(struct cg_tape *tape, enum cg_dtype dtype, int
         cg_misuse(fn, "unknown dtype %d (hint: use CG_F32 or CG_F64)", (int)dtype);
         return NULL;
     }
-    if (ndim < 0 || ndim > CG_MAX_DIMS || (ndim > 0 && !shape)) {
-        cg_misuse(fn, "ndim %d out of range 0..%d (or shape NULL)", ndim, CG_MAX_DIMS);
+    if (ndim < 0 || ndim > CG_MAX_DIMS) {
+        cg_misuse(fn, "ndim %d out of range 0..%d", ndim, CG_MAX_DIMS);
+        return NULL;
+    }
+    if (ndim > 0 && !shape) {
+        cg_misuse(fn, "shape NULL with ndim %d (hint: pass CG_SHAPE(...))", ndim);
         return NULL;
     }
     int64_t numel = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0 || (shape[i] > 0 && numel > INT64_MAX / 8 / shape[i])) {
-            cg_misuse(fn, "bad size %" PRId64 " in dim %d (sizes must be >= 0)", shape[i], i);
+            cg_misuse(fn, "bad size %" PRId64 " in dim %d (sizes must be >= 0, total under "
+                      "2^60 elements)", shape[i], i);
             return NULL;
         }
         numel *= shape[i];
@@ -95,7 +100,9 @@ struct cg_tensor *cg_tensor_zeros(struct cg_tape *tape, enum cg_dtype dtype, int
 struct cg_tensor *cg_tensor_ones(struct cg_tape *tape, enum cg_dtype dtype, int ndim,
                                  const int64_t *shape)
 {
-    return cg_tensor_full(tape, dtype, ndim, shape, 1.0);
+    struct cg_tensor *t = cg_tensor_alloc(tape, dtype, ndim, shape, true, "cg_tensor_ones");
+    if (t) cg_tensor_fill(t, 1.0);
+    return t;
 }
 
 struct cg_tensor *cg_tensor_from_data(struct cg_tape *tape, enum cg_dtype dtype, int ndim,
@@ -137,6 +144,11 @@ struct cg_tensor *cg_tensor_arange(struct cg_tape *tape, enum cg_dtype dtype, do
         return NULL;
     }
     double span = ceil((stop - start) / step);
+    if (!(span < 0x1p62)) { /* converting a larger double to int64_t is undefined */
+        cg_misuse("cg_tensor_arange", "start %g, stop %g, step %g give %g elements: too many",
+                  start, stop, step, span);
+        return NULL;
+    }
     int64_t n = span > 0 ? (int64_t)span : 0;
     struct cg_tensor *t = cg_tensor_alloc(tape, dtype, 1, &n, true, "cg_tensor_arange");
     if (!t) return NULL;
@@ -154,8 +166,9 @@ struct cg_tensor *cg_tensor_linspace(struct cg_tape *tape, enum cg_dtype dtype, 
     struct cg_tensor *t = cg_tensor_alloc(tape, dtype, 1, &n, true, "cg_tensor_linspace");
     if (!t) return NULL;
     double step = n > 1 ? (end - start) / (double)(n - 1) : 0.0;
-    /* Fill from both ends (as torch.linspace) so the last point is exactly end. */
-    int64_t half = n / 2;
+    /* Fill from both ends (as torch.linspace) so the last point is exactly end;
+     * a single point is start, as in torch. */
+    int64_t half = n > 1 ? n / 2 : 1;
     for (int64_t i = 0; i < n; i++)
         cg_tensor_set_at(t, i, i < half ? start + step * (double)i : end - step * (double)(n - 1 - i));
     return t;

@@ -167,5 +167,5 @@ void cg_tensor_print(const struct cg_tensor *t, FILE *f, int64_t max_elems)
         if (i && row > 0 && i % row == 0) fputs("\n   ", f);
         fprintf(f, "%s%.6g", i % (row ? row : 1) ? ", " : "", cg_tensor_at(t, i));
     }
-    fputs(max_elems < t->numel ? ", ...]\n" : "]\n", f);
+    fputs(max_elems >= t->numel ? "]\n" : max_elems > 0 ? ", ...]\n" : "...]\n", f);
 }

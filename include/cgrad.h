@@ -11,17 +11,11 @@
 #include "cgrad/op.h"
 #include "cgrad/ops.h"
 #include "cgrad/gradcheck.h"
-#if __has_include("cgrad/nn.h")
+#include "cgrad/module.h"
 #include "cgrad/nn.h"
-#endif
-#if __has_include("cgrad/optim.h")
 #include "cgrad/optim.h"
-#endif
-#if __has_include("cgrad/checkpoint.h")
 #include "cgrad/checkpoint.h"
-#endif
-#if __has_include("cgrad/data.h")
 #include "cgrad/data.h"
-#endif
+#include "cgrad/image.h"
 
 #endif

@@ -5,7 +5,21 @@
  * A module is a struct whose first member is `struct cg_module` (C-style
  * inheritance); its `vtable` gives the behaviour.  Parameters are persistent
  * tensors owned by the module, with requires_grad set; they have stable
- * names like a PyTorch state_dict ("weight", "0.weight", "2.bias"). */
+ * names like a PyTorch state_dict ("weight", "0.weight", "2.bias").
+ *
+ * Writing your own layer (see tests/test_nn.c and examples/custom_layer):
+ *
+ *     struct my_scale { struct cg_module base; struct cg_tensor *scale; };
+ *     static const struct cg_module_vtable my_scale_vt = {
+ *         "MyScale", my_forward, my_visit_params, NULL, my_free };
+ *     ...
+ *     struct my_scale *s = calloc(1, sizeof *s);
+ *     cg_module_init(&s->base, &my_scale_vt);
+ *     s->scale = cg_tensor_ones(NULL, CG_F32, CG_SHAPE(1));
+ *     cg_module_init_param(s->scale, "scale");
+ *
+ * where my_visit_params calls cg_module_visit_param(prefix, "scale",
+ * s->scale, visit, user) and my_free frees s->scale and s. */
 #ifndef CGRAD_MODULE_H
 #define CGRAD_MODULE_H
 
@@ -19,6 +33,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Longest full parameter name (including the NUL), e.g. "3.1.weight". */
+#define CG_PARAM_NAME_MAX 256
 
 struct cg_module;
 
@@ -47,28 +64,47 @@ struct cg_module {
     bool training; /* train/eval flag (cg_module_set_training) */
 };
 
-/* Runs the module's forward. Misuse (returns NULL) if m or x is NULL. */
+/* Sets m->vtable and m->training = true.  Call it first in your constructor. */
+void cg_module_init(struct cg_module *m, const struct cg_module_vtable *vtable);
+/* Marks a persistent tensor as a parameter: names it, sets CG_PARAMETER and
+ * requires_grad (allocating its zeroed grad).  CG_OK, CG_ERR_NOMEM, or
+ * CG_ERR_INVALID (misuse: t NULL or on a tape).  t stays owned by the caller
+ * (normally the module, which frees it in its free function). */
+enum cg_status cg_module_init_param(struct cg_tensor *t, const char *name);
+
+/* Runs the module's forward.  The result is on `tape`.  Misuse (returns NULL)
+ * if m, its vtable/forward, or x is NULL. */
 struct cg_tensor *cg_module_forward(struct cg_module *m, struct cg_tape *tape, struct cg_tensor *x);
-/* Frees m (NULL ignored). */
+/* Frees m with its parameters and children (NULL ignored). */
 void cg_module_free(struct cg_module *m);
-/* Type name, e.g. "Linear". */
+/* Type name, e.g. "Linear" ("" if m is NULL). */
 const char *cg_module_type(const struct cg_module *m);
-/* Visits every parameter (recursively) with its full name, in a stable order. */
+/* Visits every parameter (recursively) with its full name, in a stable order
+ * (declaration order; children in index order). */
 void cg_module_visit_params(struct cg_module *m, cg_param_visitor visit, void *user);
 /* Number of parameter tensors and of scalar parameters. */
 size_t cg_module_param_tensors(struct cg_module *m);
 size_t cg_module_param_elements(struct cg_module *m);
-/* The parameter with this full name, or NULL. */
+/* Stores up to `cap` parameter tensors in visiting order into out (out may be
+ * NULL when cap is 0) and returns the total number of parameter tensors.
+ * The tensors stay owned by the module. */
+size_t cg_module_collect_params(struct cg_module *m, struct cg_tensor **out, size_t cap);
+/* The parameter with this full name (e.g. "2.bias"), or NULL if there is
+ * none.  Owned by the module. */
 struct cg_tensor *cg_module_param(struct cg_module *m, const char *name);
 /* Zeroes every parameter's grad. */
 void cg_module_zero_grad(struct cg_module *m);
 /* Sets the training flag on m and all its children. */
 void cg_module_set_training(struct cg_module *m, bool training);
 /* Converts every parameter (and grad) to dtype in place (e.g. CG_F64 for a
- * strict gradcheck of a whole model). CG_OK or CG_ERR_NOMEM. */
+ * strict gradcheck of a whole model).  CG_OK or CG_ERR_NOMEM; after NOMEM
+ * some parameters may already be converted (calling again finishes the
+ * job).  CG_ERR_INVALID on misuse (m NULL, bad dtype). */
 enum cg_status cg_module_to_dtype(struct cg_module *m, enum cg_dtype dtype);
 
-/* Helpers for implementing visit_params: build "prefix.local" and call visit. */
+/* Helpers for implementing visit_params: build "prefix.local" (just "local"
+ * when prefix is "" or NULL) and call visit.  A name longer than
+ * CG_PARAM_NAME_MAX - 1 is misuse and is skipped. */
 void cg_module_visit_param(const char *prefix, const char *local, struct cg_tensor *param,
                            cg_param_visitor visit, void *user);
 /* Visits a child's parameters under "prefix.local". */

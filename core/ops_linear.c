@@ -1,0 +1,121 @@
+/* Fully connected layer op: y = x W^T + b in one GEMM with the bias fused.
+ *
+ * x [N,in], w [out,in] (PyTorch's layout), b [out] or absent.  The bias is
+ * written into every output row and the GEMM adds onto it (beta = 1), so no
+ * separate bias pass over y.  Backward accumulates with beta = 1 and
+ * expresses every transpose as a GEMM flag, never as a copy. */
+#include <inttypes.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "error_internal.h"
+#include "op_list.h"
+#include "cgrad/ops.h"
+
+/* Row-major C[m,n] = op(A) op(B) + beta C (lda/ldb: stored row lengths).  An
+ * empty inner dimension leaves only the beta scaling, done here because BLAS
+ * implementations differ on k == 0. */
+static void gemm(enum cg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                 const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c)
+{
+    if (m == 0 || n == 0) return;
+    if (k == 0) {
+        if (beta == 0) memset(c, 0, (size_t)(m * n) * cg_dtype_size(dt));
+        return;
+    }
+    enum CBLAS_TRANSPOSE tra = ta ? CblasTrans : CblasNoTrans;
+    enum CBLAS_TRANSPOSE trb = tb ? CblasTrans : CblasNoTrans;
+    if (dt == CG_F64)
+        cblas_dgemm(CblasRowMajor, tra, trb, (blasint)m, (blasint)n, (blasint)k, 1.0, a,
+                    (blasint)lda, b, (blasint)ldb, beta, c, (blasint)n);
+    else
+        cblas_sgemm(CblasRowMajor, tra, trb, (blasint)m, (blasint)n, (blasint)k, 1.0f, a,
+                    (blasint)lda, b, (blasint)ldb, (float)beta, c, (blasint)n);
+}
+
+static void linear_forward(struct cg_record *r)
+{
+    const struct cg_tensor *x = r->in[0], *w = r->in[1];
+    struct cg_tensor *y = r->out;
+    int64_t n = x->shape[0], in = x->shape[1], out = w->shape[0];
+    size_t row = (size_t)out * cg_dtype_size(y->dtype);
+    double beta = 0.0;
+    if (r->n_in == 3) {
+        for (int64_t i = 0; i < n; i++) memcpy((char *)y->data + (size_t)i * row, r->in[2]->data, row);
+        beta = 1.0;
+    }
+    /* y[n,out] (+)= x[n,in] * W^T, W stored [out,in]. */
+    gemm(y->dtype, false, true, n, out, in, x->data, in, w->data, in, beta, y->data);
+}
+
+/* db[j] += sum_i dy[i,j]: row-major walk so the inner loop is contiguous. */
+#define CG_BIAS_GRAD(T)                                                          \
+    do {                                                                         \
+        T *restrict g = db;                                                      \
+        const T *restrict d = dy;                                                \
+        for (int64_t i = 0; i < n; i++)                                          \
+            for (int64_t j = 0; j < out; j++) g[j] += d[i * out + j];            \
+    } while (0)
+
+static void bias_grad(enum cg_dtype dt, void *db, const void *dy, int64_t n, int64_t out)
+{
+    if (dt == CG_F64)
+        CG_BIAS_GRAD(double);
+    else
+        CG_BIAS_GRAD(float);
+}
+
+static void linear_backward(struct cg_record *r)
+{
+    const struct cg_tensor *x = r->in[0], *w = r->in[1];
+    enum cg_dtype dt = r->out->dtype;
+    const void *dy = r->out->grad->data;
+    int64_t n = x->shape[0], in = x->shape[1], out = w->shape[0];
+    /* dx[n,in] += dy[n,out] * W[out,in] */
+    if (x->grad) gemm(dt, false, false, n, in, out, dy, out, w->data, in, 1.0, x->grad->data);
+    /* dW[out,in] += dy^T * x: dy stored [n,out], so transpose flag. */
+    if (w->grad) gemm(dt, true, false, out, in, n, dy, out, x->data, in, 1.0, w->grad->data);
+    if (r->n_in == 3 && r->in[2]->grad) bias_grad(dt, r->in[2]->grad->data, dy, n, out);
+}
+
+const struct cg_op cg_op_linear = {"linear", linear_forward, linear_backward, 0};
+
+struct cg_tensor *cg_linear(struct cg_tape *tape, struct cg_tensor *x, struct cg_tensor *w,
+                            struct cg_tensor *b)
+{
+    CG_CHECK_NOT_NULL("linear", x, "x");
+    CG_CHECK_NOT_NULL("linear", w, "weight");
+    char sx[128], sw[128], sb[128];
+    if (x->ndim != 2) {
+        cg_misuse("linear", "x %s must be 2-D [batch,in_features] (hint: cg_reshape it to "
+                  "[batch,-1])", cg_tensor_shape_str(x, sx, sizeof sx));
+        return NULL;
+    }
+    if (w->ndim != 2) {
+        cg_misuse("linear", "weight %s must be 2-D [out_features,in_features]",
+                  cg_tensor_shape_str(w, sw, sizeof sw));
+        return NULL;
+    }
+    if (x->shape[1] != w->shape[1]) {
+        cg_misuse("linear", "x %s does not match weight %s (in_features %" PRId64 ", x has %"
+                  PRId64 " columns)", cg_tensor_shape_str(x, sx, sizeof sx),
+                  cg_tensor_shape_str(w, sw, sizeof sw), w->shape[1], x->shape[1]);
+        return NULL;
+    }
+    if (b && (b->ndim != 1 || b->shape[0] != w->shape[0])) {
+        cg_misuse("linear", "bias %s does not match weight %s (need [%" PRId64 "], one per "
+                  "output feature)", cg_tensor_shape_str(b, sb, sizeof sb),
+                  cg_tensor_shape_str(w, sw, sizeof sw), w->shape[0]);
+        return NULL;
+    }
+    if (x->shape[0] > INT32_MAX || x->shape[1] > INT32_MAX || w->shape[0] > INT32_MAX) {
+        cg_misuse("linear", "x %s or weight %s has a size over %d, too large for BLAS",
+                  cg_tensor_shape_str(x, sx, sizeof sx), cg_tensor_shape_str(w, sw, sizeof sw),
+                  INT32_MAX);
+        return NULL;
+    }
+    struct cg_tensor *in[3] = {x, w, b};
+    int64_t shape[2] = {x->shape[0], w->shape[0]};
+    return cg_op_apply(tape, &cg_op_linear, b ? 3 : 2, in, x->dtype, 2, shape, NULL, 0);
+}

@@ -1,0 +1,183 @@
+/* Mini-batch iterator: sequential or per-epoch Fisher-Yates order, pixels
+ * converted to [0,1] straight into a tape tensor. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "cgrad/data.h"
+#include "error_internal.h"
+
+static int64_t epoch_len(const struct cg_batches *it)
+{
+    int64_t n = it->ds->count;
+    return it->drop_last ? n - n % it->batch_size : n;
+}
+
+/* Draws this epoch's order from the identity, so it depends only on the
+ * generator state at the epoch's start (which makes resuming exact). */
+static void start_epoch(struct cg_batches *it)
+{
+    int64_t n = it->ds->count;
+    it->state.epoch_rng = it->rng;
+    it->state.position = 0;
+    it->batch_start = 0;
+    it->batch_len = 0;
+    for (int64_t i = 0; i < n; i++) it->order[i] = i;
+    if (!it->shuffle) return;
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = cg_rng_below(&it->rng, (uint32_t)(i + 1));
+        int64_t t = it->order[i];
+        it->order[i] = it->order[j];
+        it->order[j] = t;
+    }
+}
+
+enum cg_status cg_batches_init(struct cg_batches *it, const struct cg_dataset *ds,
+                               struct cg_batches_options options)
+{
+    static const char fn[] = "cg_batches_init";
+    if (!it || !ds) {
+        cg_misuse(fn, "%s is NULL", !it ? "it" : "ds");
+        return CG_ERR_INVALID;
+    }
+    *it = (struct cg_batches){0};
+    if (!ds->images || ds->rows <= 0 || ds->cols <= 0 || ds->count < 0) {
+        cg_misuse(fn, "dataset has no images (images %s, %" PRId64 " samples of %dx%d; hint: "
+                  "load it with cg_mnist_load or cg_idx_load_images)",
+                  ds->images ? "set" : "NULL", ds->count, ds->rows, ds->cols);
+        return CG_ERR_INVALID;
+    }
+    if (options.batch_size < 1) {
+        cg_misuse(fn, "batch_size %" PRId64 " must be >= 1", options.batch_size);
+        return CG_ERR_INVALID;
+    }
+    if (options.dtype != CG_F32 && options.dtype != CG_F64) {
+        cg_misuse(fn, "unknown dtype %d (hint: CG_F32 or CG_F64)", (int)options.dtype);
+        return CG_ERR_INVALID;
+    }
+    if (options.rng && (uint64_t)ds->count > UINT32_MAX) {
+        cg_misuse(fn, "cannot shuffle %" PRId64 " samples (at most %" PRIu32 ")", ds->count,
+                  UINT32_MAX);
+        return CG_ERR_INVALID;
+    }
+    int64_t *order = cg_malloc((size_t)ds->count * sizeof *order, "batch order");
+    if (!order) return CG_ERR_NOMEM;
+    int32_t *labels = NULL;
+    if (ds->labels) {
+        int64_t cap = options.batch_size < ds->count ? options.batch_size : ds->count;
+        labels = cg_malloc((size_t)cap * sizeof *labels, "batch labels");
+        if (!labels) {
+            cg_free(order);
+            return CG_ERR_NOMEM;
+        }
+    }
+    it->ds = ds;
+    it->batch_size = options.batch_size;
+    it->shuffle = options.rng != NULL;
+    it->drop_last = options.drop_last;
+    it->dtype = options.dtype;
+    it->order = order;
+    it->batch_labels = labels;
+    if (options.rng) {
+        /* Own generator, forked from the caller's so the two streams are not
+         * the same numbers at the same positions. */
+        uint64_t hi = cg_rng_u32(options.rng), lo = cg_rng_u32(options.rng);
+        it->rng = cg_rng_seed(hi << 32 | lo);
+    }
+    start_epoch(it);
+    return CG_OK;
+}
+
+void cg_batches_free(struct cg_batches *it)
+{
+    if (!it) return;
+    cg_free(it->order);
+    cg_free(it->batch_labels);
+    *it = (struct cg_batches){0};
+}
+
+struct cg_tensor *cg_batches_next(struct cg_batches *it, struct cg_tape *tape)
+{
+    if (!it || !it->order) {
+        cg_misuse("cg_batches_next", "iterator is %s (hint: cg_batches_init first)",
+                  !it ? "NULL" : "not initialized or freed");
+        return NULL;
+    }
+    int64_t pos = it->state.position, end = epoch_len(it);
+    if (pos >= end) {
+        it->state.epoch++;
+        start_epoch(it);
+        return NULL;
+    }
+    int64_t b = end - pos < it->batch_size ? end - pos : it->batch_size;
+    int64_t pixels = (int64_t)it->ds->rows * it->ds->cols;
+    struct cg_tensor *x = cg_tensor_empty(tape, it->dtype, CG_SHAPE(b, pixels));
+    if (!x) return NULL;
+    cg_tensor_set_name(x, "batch");
+    const int64_t *idx = it->order + pos;
+    const uint8_t *images = it->ds->images;
+    /* Division (not multiplication by 1/255) so values equal torch's x/255. */
+    for (int64_t r = 0; r < b; r++) {
+        const uint8_t *src = images + idx[r] * pixels;
+        if (it->dtype == CG_F32) {
+            float *dst = (float *)x->data + r * pixels;
+            for (int64_t k = 0; k < pixels; k++) dst[k] = (float)src[k] / 255.0f;
+        } else {
+            double *dst = (double *)x->data + r * pixels;
+            for (int64_t k = 0; k < pixels; k++) dst[k] = (double)src[k] / 255.0;
+        }
+    }
+    if (it->batch_labels)
+        for (int64_t r = 0; r < b; r++) it->batch_labels[r] = it->ds->labels[idx[r]];
+    it->batch_start = pos;
+    it->batch_len = b;
+    it->state.position = pos + b;
+    return x;
+}
+
+const int32_t *cg_batches_labels(const struct cg_batches *it)
+{
+    return it && it->batch_len > 0 ? it->batch_labels : NULL;
+}
+
+const int64_t *cg_batches_indices(const struct cg_batches *it)
+{
+    return it && it->batch_len > 0 ? it->order + it->batch_start : NULL;
+}
+
+int64_t cg_batches_size(const struct cg_batches *it) { return it ? it->batch_len : 0; }
+
+int64_t cg_batches_per_epoch(const struct cg_batches *it)
+{
+    if (!it || !it->ds) return 0;
+    int64_t n = it->ds->count;
+    return it->drop_last ? n / it->batch_size : (n + it->batch_size - 1) / it->batch_size;
+}
+
+struct cg_batches_state cg_batches_state(const struct cg_batches *it)
+{
+    if (!it) return (struct cg_batches_state){0};
+    return it->state;
+}
+
+enum cg_status cg_batches_restore(struct cg_batches *it, const struct cg_batches_state *state)
+{
+    static const char fn[] = "cg_batches_restore";
+    if (!it || !it->order || !state) {
+        cg_misuse(fn, "%s", !state ? "state is NULL" : "iterator is NULL or not initialized");
+        return CG_ERR_INVALID;
+    }
+    int64_t end = epoch_len(it), pos = state->position;
+    if (state->epoch < 0 || pos < 0 || pos > end || (pos % it->batch_size && pos != end)) {
+        cg_misuse(fn, "state (epoch %" PRId64 ", position %" PRId64 ") is not a batch boundary "
+                  "of an epoch of %" PRId64 " samples in batches of %" PRId64 " (hint: restore "
+                  "with the same dataset and options it was saved with)",
+                  state->epoch, pos, end, it->batch_size);
+        return CG_ERR_INVALID;
+    }
+    it->rng = state->epoch_rng;
+    start_epoch(it);
+    it->state.epoch = state->epoch;
+    it->state.position = pos;
+    return CG_OK;
+}

@@ -1,0 +1,109 @@
+#include "options.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: sparse_autoencoder [options]\n"
+    "Trains a sparse autoencoder (784-H Linear, Hardshrink(lambda), H-C Linear, C-784 Linear)\n"
+    "on MNIST-format IDX files and writes pictures of what it learned.\n"
+    "\n"
+    "  --data DIR       directory with train-/t10k- images and labels (.gz or raw) [datasets/mnist]\n"
+    "  --epochs N       training epochs [5]\n"
+    "  --batch N        batch size [64]\n"
+    "  --lr X           SGD learning rate [0.05]\n"
+    "  --momentum X     SGD momentum [0.9]\n"
+    "  --lambda X       Hardshrink threshold, >= 0 [0.1]\n"
+    "  --l1 X           weight of the L1 activity penalty on the code, >= 0 [0]\n"
+    "  --seed N         seed for initialization and shuffling [0]\n"
+    "  --threads N      OpenBLAS threads [CGRAD_NUM_THREADS, else 1]\n"
+    "  --out DIR        where reconstructions.png, filters.png, metrics.csv go [out/sparse_autoencoder]\n"
+    "  --save FILE      checkpoint written atomically after every epoch\n"
+    "  --resume FILE    continue training exactly from a checkpoint\n"
+    "  --eval-only      only evaluate (with --resume) and write the pictures\n"
+    "  --hidden N       first hidden width [256]\n"
+    "  --code N         code width [64]\n"
+    "  --limit N        use only the first N training images [all]\n"
+    "  --quiet          no progress bar\n"
+    "  --anomaly        check every op for NaN/Inf and name the first offender\n"
+    "  --help           this text\n";
+
+static int bad(const char *flag, const char *value, const char *why)
+{
+    fprintf(stderr, "sparse_autoencoder: %s %s: %s\n\n%s", flag, value ? value : "", why, usage);
+    return 2;
+}
+
+static int parse_long(const char *flag, const char *v, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || *end || end == v || x < lo || x > hi) {
+        char why[96];
+        snprintf(why, sizeof why, "expected an integer in [%ld, %ld]", lo, hi);
+        return bad(flag, v, why);
+    }
+    *out = x;
+    return 0;
+}
+
+static int parse_double(const char *flag, const char *v, double lo, double *out)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || *end || end == v || !isfinite(x) || x < lo) {
+        char why[96];
+        snprintf(why, sizeof why, "expected a finite number >= %g", lo);
+        return bad(flag, v, why);
+    }
+    *out = x;
+    return 0;
+}
+
+int sae_parse_options(int argc, char **argv, struct sae_options *opt)
+{
+    *opt = (struct sae_options){
+        .data_dir = "datasets/mnist", .epochs = 5, .batch = 64, .lr = 0.05, .momentum = 0.9,
+        .lambda = 0.1, .l1 = 0.0, .seed = 0, .threads = 0, .out_dir = "out/sparse_autoencoder",
+        .hidden = 256, .code = 64,
+    };
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage, stdout);
+            return 1;
+        }
+        if (!strcmp(a, "--eval-only")) { opt->eval_only = true; continue; }
+        if (!strcmp(a, "--quiet")) { opt->quiet = true; continue; }
+        if (!strcmp(a, "--anomaly")) { opt->anomaly = true; continue; }
+        if (strncmp(a, "--", 2) != 0) return bad(a, NULL, "unexpected argument");
+        if (i + 1 >= argc) return bad(a, NULL, "needs a value");
+        const char *v = argv[++i];
+        long n = 0;
+        int rc = 0;
+        if (!strcmp(a, "--data")) opt->data_dir = v;
+        else if (!strcmp(a, "--out")) opt->out_dir = v;
+        else if (!strcmp(a, "--save")) opt->save = v;
+        else if (!strcmp(a, "--resume")) opt->resume = v;
+        else if (!strcmp(a, "--epochs")) { rc = parse_long(a, v, 0, 100000, &n); opt->epochs = (int)n; }
+        else if (!strcmp(a, "--batch")) { rc = parse_long(a, v, 1, 1 << 20, &n); opt->batch = (int)n; }
+        else if (!strcmp(a, "--threads")) { rc = parse_long(a, v, 1, 256, &n); opt->threads = (int)n; }
+        else if (!strcmp(a, "--hidden")) { rc = parse_long(a, v, 1, 1 << 16, &n); opt->hidden = (int)n; }
+        else if (!strcmp(a, "--code")) { rc = parse_long(a, v, 1, 1 << 16, &n); opt->code = (int)n; }
+        else if (!strcmp(a, "--limit")) { rc = parse_long(a, v, 0, 1L << 40, &n); opt->limit = (int)n; }
+        else if (!strcmp(a, "--seed")) { rc = parse_long(a, v, 0, 0x7fffffffL, &n); opt->seed = (uint64_t)n; }
+        else if (!strcmp(a, "--lr")) rc = parse_double(a, v, 0.0, &opt->lr);
+        else if (!strcmp(a, "--momentum")) rc = parse_double(a, v, 0.0, &opt->momentum);
+        else if (!strcmp(a, "--lambda")) rc = parse_double(a, v, 0.0, &opt->lambda);
+        else if (!strcmp(a, "--l1")) rc = parse_double(a, v, 0.0, &opt->l1);
+        else return bad(a, NULL, "unknown option");
+        if (rc) return rc;
+    }
+    if (opt->eval_only && !opt->resume) return bad("--eval-only", NULL, "needs --resume FILE");
+    return 0;
+}

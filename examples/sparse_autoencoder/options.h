@@ -1,0 +1,33 @@
+/* Command-line options of the sparse autoencoder example. */
+#ifndef SAE_OPTIONS_H
+#define SAE_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sae_options {
+    const char *data_dir;  /* directory with the four MNIST-format IDX files */
+    int epochs;
+    int batch;
+    double lr;
+    double momentum;
+    double lambda;         /* Hardshrink threshold */
+    double l1;             /* weight of the L1 activity penalty on the code */
+    uint64_t seed;
+    int threads;
+    const char *out_dir;   /* pictures and metrics.csv */
+    const char *save;      /* checkpoint written after every epoch (NULL: none) */
+    const char *resume;    /* checkpoint to continue from (NULL: fresh start) */
+    bool eval_only;
+    int hidden;            /* width of the first layer (256 in the seed model) */
+    int code;              /* width of the code layer (64) */
+    int limit;             /* use at most this many training images (0: all) */
+    bool quiet;            /* no progress bar */
+    bool anomaly;          /* name the op that produced the first NaN/Inf */
+};
+
+/* Parses argv.  Returns 0 to run, 1 if --help was printed (exit 0), 2 after a
+ * usage error was printed to stderr (exit 2). */
+int sae_parse_options(int argc, char **argv, struct sae_options *opt);
+
+#endif

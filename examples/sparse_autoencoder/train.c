@@ -1,0 +1,94 @@
+#include <math.h>
+#include <stdio.h>
+
+#include "progress.h"
+#include "sae.h"
+
+struct cg_tensor *sae_forward(struct sae *s, struct cg_tensor *x, struct cg_tensor **code)
+{
+    struct cg_tape *t = s->tape;
+    struct cg_tensor *h = cg_module_forward(cg_sequential_child(s->model, 0), t, x);
+    struct cg_tensor *c = cg_module_forward(cg_sequential_child(s->model, 1), t, h);
+    struct cg_tensor *z = cg_module_forward(cg_sequential_child(s->model, 2), t, c);
+    if (code) *code = c;
+    return cg_module_forward(cg_sequential_child(s->model, 3), t, z);
+}
+
+int sae_train_epoch(struct sae *s, struct sae_metrics *m)
+{
+    struct sae_progress bar;
+    int64_t total = s->train.count, done = 0;
+    double mse_sum = 0.0;
+    sae_progress_start(&bar, s->epoch + 1, s->opt.epochs, total, s->opt.quiet);
+    cg_module_set_training(s->model, true);
+    double t0 = sae_now();
+    for (struct cg_tensor *x; (x = cg_batches_next(&s->batches, s->tape)); cg_tape_reset(s->tape)) {
+        struct cg_tensor *code;
+        struct cg_tensor *y = sae_forward(s, x, &code);
+        struct cg_tensor *mse = cg_mse_loss(s->tape, y, x, CG_REDUCTION_MEAN);
+        struct cg_tensor *loss = mse;
+        if (s->opt.l1 > 0) loss = cg_add(s->tape, mse, cg_l1_penalty(s->tape, code, s->opt.l1));
+        double batch_mse = cg_tensor_item(mse);
+        int64_t b = x->shape[0];
+        if (!isfinite(cg_tensor_item(loss))) {
+            sae_progress_finish(&bar);
+            fprintf(stderr,
+                    "sparse_autoencoder: the loss became %g at epoch %d, sample %lld: training "
+                    "diverged, stopping.\n  Try a smaller --lr (now %g) or --momentum (now %g); "
+                    "--anomaly names the first op that produced a non-finite value.\n",
+                    cg_tensor_item(loss), s->epoch + 1, (long long)done, s->opt.lr, s->opt.momentum);
+            cg_tape_reset(s->tape);
+            return 1;
+        }
+        cg_sgd_zero_grad(s->sgd);
+        enum cg_status st = cg_backward(s->tape, loss);
+        if (st == CG_OK) st = cg_sgd_step(s->sgd);
+        if (st != CG_OK) {
+            sae_progress_finish(&bar);
+            fprintf(stderr, "sparse_autoencoder: %s\n", cg_last_error());
+            cg_tape_reset(s->tape);
+            return 1;
+        }
+        mse_sum += batch_mse * (double)b;
+        done += b;
+        sae_progress_update(&bar, done, mse_sum / (double)done);
+    }
+    sae_progress_finish(&bar);
+    if (s->opt.anomaly && cg_tape_anomaly_status(s->tape) != CG_OK) {
+        fprintf(stderr, "sparse_autoencoder: %s\n", cg_last_error());
+        return 1;
+    }
+    m->seconds = sae_now() - t0;
+    m->train_mse = done ? mse_sum / (double)done : NAN;
+    return 0;
+}
+
+int sae_evaluate(struct sae *s, struct sae_metrics *m)
+{
+    struct cg_batches it;
+    if (cg_batches_init(&it, &s->test, (struct cg_batches_options){.batch_size = 500}) != CG_OK) {
+        fprintf(stderr, "sparse_autoencoder: %s\n", cg_last_error());
+        return 1;
+    }
+    bool was = cg_tape_set_grad_enabled(s->tape, false);
+    cg_module_set_training(s->model, false);
+    double se = 0.0;
+    int64_t zeros = 0, codes = 0, pixels = 0;
+    for (struct cg_tensor *x; (x = cg_batches_next(&it, s->tape)); cg_tape_reset(s->tape)) {
+        struct cg_tensor *code;
+        struct cg_tensor *y = sae_forward(s, x, &code);
+        const float *py = y->data, *px = x->data, *pc = code->data;
+        for (int64_t i = 0; i < y->numel; i++) {
+            double d = (double)py[i] - (double)px[i];
+            se += d * d;
+        }
+        for (int64_t i = 0; i < code->numel; i++) zeros += pc[i] == 0.0f;
+        codes += code->numel;
+        pixels += y->numel;
+    }
+    cg_tape_set_grad_enabled(s->tape, was);
+    cg_batches_free(&it);
+    m->test_mse = pixels ? se / (double)pixels : NAN;
+    m->code_zero_frac = codes ? (double)zeros / (double)codes : NAN;
+    return 0;
+}

@@ -1,0 +1,160 @@
+/* Checkpoints: a module's parameters, the optimizer's state and user
+ * metadata in one CRC-checked file, written atomically.
+ *
+ *     struct cg_checkpoint_meta *meta = cg_checkpoint_meta_new();
+ *     cg_checkpoint_meta_set_u64(meta, "epoch", epoch);
+ *     cg_checkpoint_meta_set_rng(meta, "rng", &rng);
+ *     if (cg_checkpoint_save("sae.ckpt", model, opt, meta) != CG_OK)
+ *         fprintf(stderr, "%s\n", cg_last_error());
+ *     ...
+ *     // resume: build the same model, optimizer and schedule, then
+ *     enum cg_status st = cg_checkpoint_load("sae.ckpt", model, opt, meta);
+ *     cg_checkpoint_meta_get_u64(meta, "epoch", &epoch);
+ *     cg_checkpoint_meta_get_rng(meta, "rng", &rng);
+ *
+ * FILE FORMAT (version 1)
+ *
+ * Every integer is unsigned little-endian; f32/f64 values are IEEE-754
+ * binary32/binary64 stored little-endian.  This holds on every host (the
+ * code serializes byte by byte).  CRC32 is zlib's crc32() (the ISO-HDLC /
+ * PNG polynomial 0xEDB88320, initial value 0).
+ *
+ *   header (20 bytes)
+ *     offset 0   8 bytes  magic "CGRADCKP"
+ *     offset 8   u32      format version, 1
+ *     offset 12  u32      record count N
+ *     offset 16  u32      CRC32 of bytes 0..15
+ *   then N records back to back; nothing follows the last record.
+ *
+ *   record
+ *     u16        name length L, 1..65535
+ *     L bytes    name (no NUL byte, not NUL-terminated)
+ *     u8         kind:  1 model parameter, 2 optimizer state, 3 user metadata
+ *     u8         dtype: 1 f32, 2 f64, 3 u64, 4 raw bytes (1 byte per element)
+ *     u8         ndim, 0..8 (0: a scalar, one element)
+ *     ndim x u64 shape, C order (shape[0] outermost)
+ *     u64        payload length in bytes = product(shape) * element size
+ *     payload    the elements, row-major
+ *     u32        CRC32 of the record from its name length through its payload
+ *
+ *   (kind, name) pairs are unique.  Allowed dtypes per kind: parameters
+ *   f32/f64; optimizer state f32/f64/u64; metadata u64 scalars (ndim 0) or
+ *   raw-byte blobs (ndim 1, shape [size]).
+ *
+ *   records written by cg_checkpoint_save, in this order
+ *     kind 1  one per parameter, in cg_module_visit_params order, named like
+ *             a PyTorch state_dict ("0.weight"), the parameter's dtype/shape
+ *     kind 2  only when an optimizer is given:
+ *             "sgd.options"  f64 [6]: lr (current), momentum, dampening,
+ *                            weight_decay, nesterov (0/1), maximize (0/1)
+ *             "sgd.step"     u64 scalar: number of steps taken
+ *             "sgd.momentum_buffer.<param name>"  parameter dtype/shape; one
+ *                            per parameter whose momentum buffer exists
+ *             "lr_schedule.config"  f64 [4], only with a schedule: type
+ *                            (1 StepLR, 2 cosine), base_lr, step_size or
+ *                            t_max, gamma or eta_min
+ *             "lr_schedule.epoch"   u64 scalar: the schedule's epoch
+ *     kind 3  one per metadata entry, sorted by name
+ *
+ * A reader must reject a version it does not know, unknown kinds and dtypes.
+ */
+#ifndef CGRAD_CHECKPOINT_H
+#define CGRAD_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "module.h"
+#include "optim.h"
+#include "rng.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CG_CHECKPOINT_VERSION 1
+
+/* User metadata: named uint64 values and byte blobs (epoch, RNG state,
+ * anything a program needs to resume).  Names are 1..65535 bytes; setting an
+ * existing name replaces its value. */
+struct cg_checkpoint_meta;
+
+/* New empty metadata set; NULL on out-of-memory.  Free with
+ * cg_checkpoint_meta_free (NULL ignored). */
+struct cg_checkpoint_meta *cg_checkpoint_meta_new(void);
+void cg_checkpoint_meta_free(struct cg_checkpoint_meta *meta);
+/* Removes every entry. */
+void cg_checkpoint_meta_clear(struct cg_checkpoint_meta *meta);
+
+/* Set a value (the blob is copied; size may be 0).  CG_OK, CG_ERR_NOMEM, or
+ * CG_ERR_INVALID after misuse (NULL meta/name/data, empty or too long name). */
+enum cg_status cg_checkpoint_meta_set_u64(struct cg_checkpoint_meta *meta, const char *name,
+                                          uint64_t value);
+enum cg_status cg_checkpoint_meta_set_blob(struct cg_checkpoint_meta *meta, const char *name,
+                                           const void *data, size_t size);
+/* Stores an RNG's position as a 16-byte blob (state, inc; little-endian). */
+enum cg_status cg_checkpoint_meta_set_rng(struct cg_checkpoint_meta *meta, const char *name,
+                                          const struct cg_rng *rng);
+
+/* Get a value.  get_u64/get_rng return CG_OK, CG_ERR_NOT_FOUND (no such
+ * name) or CG_ERR_MISMATCH (the entry has the other type / is not a 16-byte
+ * RNG blob), with a message; *out is written only on CG_OK.  get_blob
+ * returns the stored bytes (owned by meta, valid until it changes) and their
+ * size, or NULL if there is no blob of that name. */
+enum cg_status cg_checkpoint_meta_get_u64(const struct cg_checkpoint_meta *meta,
+                                          const char *name, uint64_t *out);
+const void *cg_checkpoint_meta_get_blob(const struct cg_checkpoint_meta *meta, const char *name,
+                                        size_t *size);
+enum cg_status cg_checkpoint_meta_get_rng(const struct cg_checkpoint_meta *meta,
+                                          const char *name, struct cg_rng *out);
+
+/* Entries, sorted by name: count and i-th name (NULL when out of range). */
+size_t cg_checkpoint_meta_count(const struct cg_checkpoint_meta *meta);
+const char *cg_checkpoint_meta_name(const struct cg_checkpoint_meta *meta, size_t i);
+
+/* Saves model's parameters, and when non-NULL the optimizer's state
+ * (options, step count, momentum buffers, lr schedule) and the metadata, to
+ * `path`.  Atomic: writes "<path>.tmp.<pid>", flushes and fsyncs it, renames
+ * it over `path` and fsyncs the directory, so `path` is either the old file
+ * or the complete new one.  Returns CG_OK; CG_ERR_IO (cannot create, write
+ * -- e.g. disk full --, sync or rename; the temp file is removed and an
+ * existing `path` is left intact) with a message naming the file and the
+ * system error; CG_ERR_NOMEM; CG_ERR_INVALID after misuse (path or model
+ * NULL) or when the module's parameters change while saving. */
+enum cg_status cg_checkpoint_save(const char *path, struct cg_module *model,
+                                  const struct cg_sgd *opt,
+                                  const struct cg_checkpoint_meta *meta);
+
+/* Loads `path` into model (and opt / meta_out when non-NULL).
+ *
+ * The whole file is read and checked first; nothing is changed unless every
+ * check passes, so a failed load leaves model, opt and meta_out untouched.
+ * Every parameter of the model must have a record of the same name, shape
+ * and dtype, and every parameter record must belong to the model.  With
+ * opt: the file must hold optimizer state with the same momentum, dampening,
+ * weight_decay, nesterov and maximize; momentum buffers must match opt's
+ * parameters; the file has a schedule exactly when opt has one, of the same
+ * type and settings.  Loading restores the parameters, the lr, the step
+ * count, the momentum buffers (absent ones start fresh) and the schedule's
+ * epoch.  opt NULL ignores optimizer state in the file.  meta_out (if
+ * non-NULL) is replaced by the file's metadata.
+ *
+ * Returns CG_OK or, with a message naming the file and the record:
+ *   CG_ERR_NOT_FOUND  no file at `path`
+ *   CG_ERR_IO         it cannot be read (or is not a regular file)
+ *   CG_ERR_FORMAT     not a checkpoint (magic), unknown version, kind or
+ *                     dtype, inconsistent sizes, duplicate names
+ *   CG_ERR_CORRUPT    CRC mismatch, truncated file, bytes after the end
+ *   CG_ERR_MISMATCH   the file does not fit model/opt: missing or unknown
+ *                     names, different shapes, dtypes or optimizer settings
+ *   CG_ERR_NOMEM      out of memory (memory use is bounded by a small
+ *                     multiple of the file size)
+ *   CG_ERR_INVALID    misuse: path or model NULL */
+enum cg_status cg_checkpoint_load(const char *path, struct cg_module *model, struct cg_sgd *opt,
+                                  struct cg_checkpoint_meta *meta_out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,186 @@
+/* Elementwise losses (mse, l1, bce, bce_with_logits) as fused ops: one pass
+ * forward with the reduction, one pass backward, for f32 and f64. */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <tgmath.h>
+
+#include "error_internal.h"
+#include "losses_internal.h"
+#include "tape_internal.h"
+#include "cgrad/op.h"
+
+/* log clamped to >= -100 as PyTorch's binary_cross_entropy; a NaN argument
+ * stays NaN (fmax would hide it). */
+#define CG_CLAMPED(v) ((v) < (T)-100 ? (T)-100 : (v))
+#define CG_BCE_EPS ((T)1e-12)
+#define CG_MAX_EPS(v) ((v) < CG_BCE_EPS ? CG_BCE_EPS : (v))
+#define CG_SIGN(v) ((T)(((v) > 0) - ((v) < 0)))
+
+/* name, loss(x, t), d/dx, d/dt.  bce's d/dx is PyTorch's
+ * (x - t) / max(x (1 - x), 1e-12); its d/dt is the exact derivative of the
+ * clamped forward, which stays finite at x = 0 or 1. */
+#define CG_ELEMENTWISE_LOSSES(X)                                                          \
+    X(mse_loss, (x - t) * (x - t), 2 * (x - t), -2 * (x - t))                             \
+    X(l1_loss, fabs(x - t), CG_SIGN(x - t), -CG_SIGN(x - t))                              \
+    X(bce_loss, (t - 1) * CG_CLAMPED(log1p(-x)) - t * CG_CLAMPED(log(x)),                 \
+      (x - t) / CG_MAX_EPS(x * (1 - x)), CG_CLAMPED(log1p(-x)) - CG_CLAMPED(log(x)))      \
+    X(bce_with_logits_loss, (x > 0 ? x : (T)0) - x * t + log1p(exp(-fabs(x))),            \
+      1 / (1 + exp(-x)) - t, -x)
+
+#define CG_CAT_(a, b) a##b
+#define CG_CAT(a, b) CG_CAT_(a, b)
+
+#define CG_LOSS_KERNELS(name, L, DX, DT)                                                  \
+    static void CG_CAT(name##_fwd_, SFX)(T *y, const T *xs, const T *ts, int64_t n,       \
+                                         enum cg_reduction red)                           \
+    {                                                                                     \
+        if (red == CG_REDUCTION_NONE) {                                                   \
+            for (int64_t i = 0; i < n; i++) {                                             \
+                T x = xs[i], t = ts[i];                                                   \
+                y[i] = (L);                                                               \
+            }                                                                             \
+            return;                                                                       \
+        }                                                                                 \
+        double acc = 0; /* double accumulator: exact enough for f32 sums too */          \
+        for (int64_t i = 0; i < n; i++) {                                                 \
+            T x = xs[i], t = ts[i];                                                       \
+            acc += (L);                                                                   \
+        }                                                                                 \
+        y[0] = (T)(red == CG_REDUCTION_MEAN ? acc / (double)n : acc);                     \
+    }                                                                                     \
+    static void CG_CAT(name##_bwd_, SFX)(T *gx, T *gt, const T *gy, const T *xs,          \
+                                         const T *ts, int64_t n, enum cg_reduction red)   \
+    {                                                                                     \
+        bool per = red == CG_REDUCTION_NONE;                                              \
+        T g0 = per ? (T)0 : (red == CG_REDUCTION_MEAN ? gy[0] / (T)n : gy[0]);            \
+        for (int64_t i = 0; i < n; i++) {                                                 \
+            T x = xs[i], t = ts[i], g = per ? gy[i] : g0;                                 \
+            (void)t;                                                                      \
+            if (gx) gx[i] += g * (DX);                                                    \
+            if (gt) gt[i] += g * (DT);                                                    \
+        }                                                                                 \
+    }
+
+#define T float
+#define SFX f32
+CG_ELEMENTWISE_LOSSES(CG_LOSS_KERNELS)
+#undef T
+#undef SFX
+#define T double
+#define SFX f64
+CG_ELEMENTWISE_LOSSES(CG_LOSS_KERNELS)
+#undef T
+#undef SFX
+
+/* Gradient buffer of input i, or NULL when it needs none. */
+static void *grad_of(const struct cg_record *r, int i)
+{
+    const struct cg_tensor *t = r->in[i];
+    return (t->flags & CG_REQUIRES_GRAD) && t->grad ? t->grad->data : NULL;
+}
+
+#define CG_LOSS_WRAPPERS(name, L, DX, DT)                                                   \
+    static void name##_forward(struct cg_record *r)                                        \
+    {                                                                                      \
+        struct cg_tensor *x = r->in[0], *t = r->in[1], *y = r->out;                        \
+        enum cg_reduction red = (enum cg_reduction)r->scalar[0];                           \
+        if (y->dtype == CG_F64)                                                            \
+            name##_fwd_f64(y->data, x->data, t->data, x->numel, red);                      \
+        else                                                                               \
+            name##_fwd_f32(y->data, x->data, t->data, x->numel, red);                      \
+    }                                                                                      \
+    static void name##_backward(struct cg_record *r)                                       \
+    {                                                                                      \
+        struct cg_tensor *x = r->in[0], *t = r->in[1], *y = r->out;                        \
+        enum cg_reduction red = (enum cg_reduction)r->scalar[0];                           \
+        if (y->dtype == CG_F64)                                                            \
+            name##_bwd_f64(grad_of(r, 0), grad_of(r, 1), y->grad->data, x->data, t->data,  \
+                           x->numel, red);                                                 \
+        else                                                                               \
+            name##_bwd_f32(grad_of(r, 0), grad_of(r, 1), y->grad->data, x->data, t->data,  \
+                           x->numel, red);                                                 \
+    }                                                                                      \
+    static const struct cg_op name##_op = {#name, name##_forward, name##_backward, 0};
+
+CG_ELEMENTWISE_LOSSES(CG_LOSS_WRAPPERS)
+
+bool cg_loss_reduction_ok(const char *fn, enum cg_reduction r)
+{
+    if (r == CG_REDUCTION_MEAN || r == CG_REDUCTION_SUM || r == CG_REDUCTION_NONE) return true;
+    cg_misuse(fn, "reduction %d is not one of CG_REDUCTION_MEAN, CG_REDUCTION_SUM, "
+              "CG_REDUCTION_NONE", (int)r);
+    return false;
+}
+
+static struct cg_tensor *elementwise_loss(struct cg_tape *tape, const struct cg_op *op,
+                                          struct cg_tensor *input, struct cg_tensor *target,
+                                          enum cg_reduction red)
+{
+    const char *fn = op->name;
+    if (!tape || !input || !target) {
+        cg_misuse(fn, "%s is NULL (hint: an earlier op failed; check cg_last_error())",
+                  !tape ? "tape" : !input ? "input" : "target");
+        return NULL;
+    }
+    if (!cg_loss_reduction_ok(fn, red)) return NULL;
+    if (!cg_tensor_same_shape(input, target) || input->dtype != target->dtype) {
+        char a[128], b[128];
+        cg_misuse(fn, "input %s and target %s must have the same shape and dtype (cgrad does "
+                  "not broadcast the target; hint: cg_reshape or cg_tensor_to it)",
+                  cg_tensor_shape_str(input, a, sizeof a), cg_tensor_shape_str(target, b, sizeof b));
+        return NULL;
+    }
+    double s = (double)red;
+    struct cg_tensor *in[2] = {input, target};
+    if (red == CG_REDUCTION_NONE)
+        return cg_op_apply(tape, op, 2, in, input->dtype, input->ndim, input->shape, &s, 1);
+    return cg_op_apply(tape, op, 2, in, input->dtype, 0, NULL, &s, 1);
+}
+
+struct cg_tensor *cg_mse_loss(struct cg_tape *tape, struct cg_tensor *input,
+                              struct cg_tensor *target, enum cg_reduction reduction)
+{
+    return elementwise_loss(tape, &mse_loss_op, input, target, reduction);
+}
+
+struct cg_tensor *cg_mse_loss_mean(struct cg_tape *tape, struct cg_tensor *a, struct cg_tensor *b)
+{
+    return elementwise_loss(tape, &mse_loss_op, a, b, CG_REDUCTION_MEAN);
+}
+
+struct cg_tensor *cg_l1_loss(struct cg_tape *tape, struct cg_tensor *input,
+                             struct cg_tensor *target, enum cg_reduction reduction)
+{
+    return elementwise_loss(tape, &l1_loss_op, input, target, reduction);
+}
+
+/* Index of the first element outside [0, 1] (NaN passes), or -1. */
+static int64_t first_non_probability(const struct cg_tensor *x)
+{
+    for (int64_t i = 0; i < x->numel; i++) {
+        double v = cg_tensor_at(x, i);
+        if (v < 0 || v > 1) return i;
+    }
+    return -1;
+}
+
+struct cg_tensor *cg_bce_loss(struct cg_tape *tape, struct cg_tensor *input,
+                              struct cg_tensor *target, enum cg_reduction reduction)
+{
+    /* Only scan data that is still alive; cg_op_apply reports stale inputs. */
+    bool live = input && tape && (!input->tape || (input->tape == tape && input->tape_gen == tape->gen));
+    int64_t bad = live ? first_non_probability(input) : -1;
+    if (bad >= 0) {
+        cg_misuse("bce_loss", "input element %" PRId64 " is %g; probabilities must lie in [0, 1] "
+                  "(hint: apply cg_sigmoid first, or use cg_bce_with_logits_loss on the logits)",
+                  bad, cg_tensor_at(input, bad));
+        return NULL;
+    }
+    return elementwise_loss(tape, &bce_loss_op, input, target, reduction);
+}
+
+struct cg_tensor *cg_bce_with_logits_loss(struct cg_tape *tape, struct cg_tensor *input,
+                                          struct cg_tensor *target, enum cg_reduction reduction)
+{
+    return elementwise_loss(tape, &bce_with_logits_loss_op, input, target, reduction);
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# README command 2: installs what is missing, then builds and runs every test
+# twice -- a normal optimized build and an AddressSanitizer+UBSan build --
+# with warnings as errors.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install_deps.sh test
+
+jobs=$(nproc)
+run_suite() { # name, extra cmake args...
+  local dir="build/$1"; shift
+  echo "== cgrad tests: $dir =="
+  cmake -S . -B "$dir" -DCGRAD_WERROR=ON "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs" >/dev/null
+  ctest --test-dir "$dir" --output-on-failure -j"$jobs"
+}
+
+run_suite test -DCMAKE_BUILD_TYPE=Release
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  run_suite asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCGRAD_SANITIZE=ON -DCGRAD_BUILD_BENCH=OFF
+echo "== all cgrad tests passed =="

@@ -1,0 +1,346 @@
+/* Reader for tests/data/op_refs.txt and a by-name dispatcher for the
+ * built-in ops (see op_refs.h). */
+#include "cg_test.h"
+#include "op_refs.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_TOKENS 4096
+
+struct reader {
+    FILE *f;
+    const char *path;
+    int line_no;
+    char *line;
+    size_t cap;
+    int n_tok;
+    char *tok[MAX_TOKENS];
+    char *err;
+    size_t err_size;
+};
+
+static int failf(struct reader *r, const char *fmt, ...)
+{
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    snprintf(r->err, r->err_size, "%s:%d: %s", r->path, r->line_no, what);
+    return -1;
+}
+
+/* Next line that is neither blank nor a '#' comment, split on whitespace.
+ * Returns 1 with tokens, 0 at end of file, -1 on error. */
+static int next_line(struct reader *r)
+{
+    for (;;) {
+        errno = 0;
+        ssize_t len = getline(&r->line, &r->cap, r->f);
+        if (len < 0) return ferror(r->f) ? failf(r, "read error: %s", strerror(errno)) : 0;
+        r->line_no++;
+        r->n_tok = 0;
+        for (char *p = r->line; *p;) {
+            while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') *p++ = '\0';
+            if (!*p) break;
+            if (r->n_tok == MAX_TOKENS) return failf(r, "more than %d tokens", MAX_TOKENS);
+            r->tok[r->n_tok++] = p;
+            while (*p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') p++;
+        }
+        if (r->n_tok > 0 && r->tok[0][0] != '#') return 1;
+    }
+}
+
+/* Like next_line, but end of file is an error and the first token must be
+ * `keyword`. */
+static int expect(struct reader *r, const char *keyword)
+{
+    int got = next_line(r);
+    if (got < 0) return -1;
+    if (got == 0) return failf(r, "unexpected end of file, expected '%s'", keyword);
+    if (strcmp(r->tok[0], keyword) != 0)
+        return failf(r, "expected '%s', found '%s'", keyword, r->tok[0]);
+    return 0;
+}
+
+static int parse_double(struct reader *r, const char *s, double *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    /* ERANGE on underflow is fine (denormals); overflow to inf is not. */
+    if (end == s || *end || (errno == ERANGE && isinf(*v) && !strstr(s, "inf")))
+        return failf(r, "'%s' is not a number", s);
+    return 0;
+}
+
+static int parse_int(struct reader *r, const char *s, long long lo, long long hi, long long *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtoll(s, &end, 10);
+    if (end == s || *end || errno == ERANGE || *v < lo || *v > hi)
+        return failf(r, "'%s' is not an integer in [%lld, %lld]", s, lo, hi);
+    return 0;
+}
+
+/* Parses the current line "<tag> <ndim> <dims> <values>" into *t. */
+static int parse_tensor(struct reader *r, struct cg_opref_tensor *t)
+{
+    long long v;
+    if (r->n_tok < 2) return failf(r, "'%s' needs a rank", r->tok[0]);
+    if (parse_int(r, r->tok[1], 0, CG_MAX_DIMS, &v)) return -1;
+    t->ndim = (int)v;
+    if (r->n_tok < 2 + t->ndim) return failf(r, "'%s': %d dims announced, line too short",
+                                             r->tok[0], t->ndim);
+    t->numel = 1;
+    for (int d = 0; d < t->ndim; d++) {
+        if (parse_int(r, r->tok[2 + d], 0, 1 << 20, &v)) return -1;
+        t->shape[d] = v;
+        t->numel *= v;
+    }
+    if (t->numel > MAX_TOKENS || r->n_tok - 2 - t->ndim != t->numel)
+        return failf(r, "'%s': shape has %lld elements but the line has %d values", r->tok[0],
+                     (long long)t->numel, r->n_tok - 2 - t->ndim);
+    t->values = malloc((size_t)(t->numel ? t->numel : 1) * sizeof(double));
+    if (!t->values) return failf(r, "out of memory");
+    for (int64_t i = 0; i < t->numel; i++)
+        if (parse_double(r, r->tok[2 + t->ndim + i], &t->values[i])) return -1;
+    return 0;
+}
+
+static int read_tensor(struct reader *r, const char *tag, struct cg_opref_tensor *t)
+{
+    if (expect(r, tag)) return -1;
+    return parse_tensor(r, t);
+}
+
+static int copy_name(struct reader *r, char *dst, const char *src)
+{
+    if (strlen(src) >= CG_OPREF_NAME_MAX) return failf(r, "name '%s' too long", src);
+    strcpy(dst, src);
+    return 0;
+}
+
+static int same_shape(const struct cg_opref_tensor *a, const struct cg_opref_tensor *b)
+{
+    if (a->ndim != b->ndim) return 0;
+    for (int d = 0; d < a->ndim; d++)
+        if (a->shape[d] != b->shape[d]) return 0;
+    return 1;
+}
+
+/* The current line is "case <name> <op>"; reads the rest of the case. */
+static int read_case(struct reader *r, struct cg_opref_case *c)
+{
+    long long v;
+    if (r->n_tok != 3) return failf(r, "expected 'case <name> <op>'");
+    c->line = r->line_no;
+    if (copy_name(r, c->name, r->tok[1]) || copy_name(r, c->op, r->tok[2])) return -1;
+    if (expect(r, "scalars")) return -1;
+    if (r->n_tok < 2) return failf(r, "'scalars' needs a count");
+    if (parse_int(r, r->tok[1], 0, CG_OPREF_MAX_SCALARS, &v)) return -1;
+    c->n_scalars = (int)v;
+    if (r->n_tok != 2 + c->n_scalars)
+        return failf(r, "'scalars %d' followed by %d values", c->n_scalars, r->n_tok - 2);
+    for (int i = 0; i < c->n_scalars; i++)
+        if (parse_double(r, r->tok[2 + i], &c->scalars[i])) return -1;
+    if (expect(r, "inputs")) return -1;
+    if (r->n_tok != 2) return failf(r, "expected 'inputs <n>'");
+    if (parse_int(r, r->tok[1], 1, CG_MAX_INPUTS, &v)) return -1;
+    c->n_inputs = (int)v;
+    for (int i = 0; i < c->n_inputs; i++)
+        if (read_tensor(r, "in", &c->in[i])) return -1;
+    if (read_tensor(r, "gout", &c->gout) || read_tensor(r, "out", &c->out)) return -1;
+    if (!same_shape(&c->gout, &c->out)) return failf(r, "'out' and 'gout' shapes differ");
+    for (int i = 0; i < c->n_inputs; i++) {
+        if (read_tensor(r, "grad", &c->grad[i])) return -1;
+        if (!same_shape(&c->grad[i], &c->in[i]))
+            return failf(r, "'grad' %d has a different shape than input %d", i, i);
+    }
+    if (expect(r, "end")) return -1;
+    if (r->n_tok != 1) return failf(r, "junk after 'end'");
+    return 0;
+}
+
+static void free_case(struct cg_opref_case *c)
+{
+    for (int i = 0; i < CG_MAX_INPUTS; i++) {
+        free(c->in[i].values);
+        free(c->grad[i].values);
+    }
+    free(c->gout.values);
+    free(c->out.values);
+}
+
+static int read_all(struct reader *r, struct cg_opref_file *file)
+{
+    int got = next_line(r);
+    if (got < 0) return -1;
+    if (got == 0 || r->n_tok != 2 || strcmp(r->tok[0], "CGRAD-OPREF") != 0)
+        return failf(r, "not an op reference file (expected first line 'CGRAD-OPREF %d')",
+                     CG_OPREF_VERSION);
+    long long version;
+    if (parse_int(r, r->tok[1], 0, 1000000, &version)) return -1;
+    if (version != CG_OPREF_VERSION)
+        return failf(r, "version %lld, this reader understands %d (regenerate the file with "
+                     "tests/gen_op_refs.py or update the reader)", version, CG_OPREF_VERSION);
+    int cap = 0;
+    while ((got = next_line(r)) == 1) {
+        if (strcmp(r->tok[0], "case") != 0)
+            return failf(r, "expected 'case', found '%s'", r->tok[0]);
+        if (file->n_cases == cap) {
+            cap = cap ? 2 * cap : 64;
+            struct cg_opref_case *c = realloc(file->cases, (size_t)cap * sizeof *c);
+            if (!c) return failf(r, "out of memory");
+            file->cases = c;
+        }
+        struct cg_opref_case *c = &file->cases[file->n_cases++];
+        memset(c, 0, sizeof *c);
+        if (read_case(r, c)) return -1;
+        for (int i = 0; i < file->n_cases - 1; i++)
+            if (strcmp(file->cases[i].name, c->name) == 0)
+                return failf(r, "duplicate case name '%s'", c->name);
+    }
+    if (got < 0) return -1;
+    if (file->n_cases == 0) return failf(r, "no cases");
+    return 0;
+}
+
+int cg_opref_load(const char *path, struct cg_opref_file *file, char *err, size_t err_size)
+{
+    struct reader r = {.path = path, .err = err, .err_size = err_size};
+    file->n_cases = 0;
+    file->cases = NULL;
+    r.f = fopen(path, "r");
+    if (!r.f) {
+        snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = read_all(&r, file);
+    free(r.line);
+    fclose(r.f);
+    if (rc) cg_opref_free(file);
+    return rc;
+}
+
+void cg_opref_free(struct cg_opref_file *file)
+{
+    for (int i = 0; i < file->n_cases; i++) free_case(&file->cases[i]);
+    free(file->cases);
+    file->cases = NULL;
+    file->n_cases = 0;
+}
+
+int cg_opref_count_op(const struct cg_opref_file *file, const char *op)
+{
+    int n = 0;
+    for (int i = 0; i < file->n_cases; i++) n += strcmp(file->cases[i].op, op) == 0;
+    return n;
+}
+
+struct cg_tensor *cg_opref_make(const struct cg_opref_tensor *t, enum cg_dtype dtype)
+{
+    return cg_tensor_from_doubles(NULL, dtype, t->ndim, t->shape, t->values);
+}
+
+/* ---- dispatch by name ---- */
+
+typedef struct cg_tensor *(*un_fn)(struct cg_tape *, struct cg_tensor *);
+typedef struct cg_tensor *(*bin_fn)(struct cg_tape *, struct cg_tensor *, struct cg_tensor *);
+typedef struct cg_tensor *(*scal_fn)(struct cg_tape *, struct cg_tensor *, double);
+typedef struct cg_tensor *(*dim_fn)(struct cg_tape *, struct cg_tensor *, int, bool);
+
+enum kind { UNARY, BINARY, SCALAR, CLAMP, DIM, LINEAR, RESHAPE };
+
+struct entry {
+    const char *name;
+    enum kind kind;
+    un_fn un;
+    bin_fn bin;
+    scal_fn scal;
+    dim_fn dim;
+};
+
+static const struct entry entries[] = {
+    {"add", BINARY, .bin = cg_add},
+    {"sub", BINARY, .bin = cg_sub},
+    {"mul", BINARY, .bin = cg_mul},
+    {"div", BINARY, .bin = cg_div},
+    {"add_scalar", SCALAR, .scal = cg_add_scalar},
+    {"mul_scalar", SCALAR, .scal = cg_mul_scalar},
+    {"pow_scalar", SCALAR, .scal = cg_pow_scalar},
+    {"neg", UNARY, .un = cg_neg},
+    {"abs", UNARY, .un = cg_abs},
+    {"exp", UNARY, .un = cg_exp},
+    {"log", UNARY, .un = cg_log},
+    {"sqrt", UNARY, .un = cg_sqrt},
+    {"square", UNARY, .un = cg_square},
+    {"tanh", UNARY, .un = cg_tanh},
+    {"sigmoid", UNARY, .un = cg_sigmoid},
+    {"relu", UNARY, .un = cg_relu},
+    {"hardshrink", SCALAR, .scal = cg_hardshrink},
+    {"softshrink", SCALAR, .scal = cg_softshrink},
+    {"tanhshrink", UNARY, .un = cg_tanhshrink},
+    {"clamp", CLAMP, .un = NULL},
+    {"matmul", BINARY, .bin = cg_matmul},
+    {"linear", LINEAR, .un = NULL},
+    {"sum", UNARY, .un = cg_sum},
+    {"mean", UNARY, .un = cg_mean},
+    {"sum_dim", DIM, .dim = cg_sum_dim},
+    {"mean_dim", DIM, .dim = cg_mean_dim},
+    {"max_dim", DIM, .dim = cg_max_dim},
+    {"reshape", RESHAPE, .un = NULL},
+    {"transpose", UNARY, .un = cg_transpose},
+};
+
+static const struct entry *find(const char *op)
+{
+    for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
+        if (strcmp(entries[i].name, op) == 0) return &entries[i];
+    return NULL;
+}
+
+int cg_opref_known(const char *op) { return find(op) != NULL; }
+
+struct cg_tensor *cg_opref_run(struct cg_tape *tape, const char *op, struct cg_tensor *const *in,
+                               int n_in, const double *s, int n_s)
+{
+    const struct entry *e = find(op);
+    if (!e) {
+        fail_msg("cg_opref_run: unknown op '%s' (add it to the table in op_refs.c)", op);
+        return NULL;
+    }
+    /* inputs min..max and scalars min..max per kind */
+    static const int arity[][4] = {
+        [UNARY] = {1, 1, 0, 0}, [BINARY] = {2, 2, 0, 0}, [SCALAR] = {1, 1, 1, 1},
+        [CLAMP] = {1, 1, 2, 2}, [DIM] = {1, 1, 2, 2},    [LINEAR] = {2, 3, 0, 0},
+        [RESHAPE] = {1, 1, 0, CG_MAX_DIMS},
+    };
+    const int *a = arity[e->kind];
+    if (n_in < a[0] || n_in > a[1] || n_s < a[2] || n_s > a[3]) {
+        fail_msg("cg_opref_run: op '%s' takes %d..%d inputs and %d..%d scalars, got %d and %d",
+                 op, a[0], a[1], a[2], a[3], n_in, n_s);
+        return NULL;
+    }
+    switch (e->kind) {
+    case UNARY: return e->un(tape, in[0]);
+    case BINARY: return e->bin(tape, in[0], in[1]);
+    case SCALAR: return e->scal(tape, in[0], s[0]);
+    case CLAMP: return cg_clamp(tape, in[0], s[0], s[1]);
+    case DIM: return e->dim(tape, in[0], (int)s[0], s[1] != 0);
+    case LINEAR: return cg_linear(tape, in[0], in[1], n_in == 3 ? in[2] : NULL);
+    case RESHAPE: {
+        int64_t shape[CG_MAX_DIMS];
+        for (int i = 0; i < n_s; i++) shape[i] = (int64_t)s[i];
+        return cg_reshape(tape, in[0], n_s, shape);
+    }
+    }
+    fail_msg("cg_opref_run: bad kind for op '%s'", op);
+    return NULL;
+}
