@@ -398,6 +398,7 @@ static enum cg_status parse(struct cg_ckpt_file *f)
                        room_for);
     if (!(f->recs = cg_calloc(n, sizeof *f->recs, "checkpoint record index")))
         return CG_ERR_NOMEM;
+    f->n = n;
     size_t pos = CG_CKPT_HEADER_SIZE;
     char nm[96];
     for (uint32_t i = 0; i < n; i++) {

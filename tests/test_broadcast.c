@@ -334,7 +334,8 @@ static void test_empty_broadcast(void **state)
     struct cg_tensor *y = cg_mul(tape, a, b);
     check_shape(y, CG_SHAPE(0, 3));
     assert_int_equal(y->numel, 0);
-    y = cg_add(tape, cg_tensor_zeros(tape, CG_F32, CG_SHAPE(2, 0)), cg_tensor_ones(tape, CG_F32, CG_SHAPE(1)));
+    y = cg_add(tape, cg_tensor_zeros(tape, CG_F32, CG_SHAPE(2, 0)),
+               cg_tensor_ones(tape, CG_F32, CG_SHAPE(1)));
     check_shape(y, CG_SHAPE(2, 0));
     cg_tape_free(tape);
 }
@@ -362,7 +363,8 @@ static void test_reshape_view_and_grad(void **state)
         CG_ASSERT_TENSOR(w->grad, gw, 0, 0);
 
         /* Chained views still share the data; grads accumulate through them. */
-        struct cg_tensor *r2 = cg_reshape(tape, cg_reshape(tape, a, CG_SHAPE(6)), CG_SHAPE(1, 6, 1));
+        struct cg_tensor *r6 = cg_reshape(tape, a, CG_SHAPE(6));
+        struct cg_tensor *r2 = cg_reshape(tape, r6, CG_SHAPE(1, 6, 1));
         check_shape(r2, CG_SHAPE(1, 6, 1));
         assert_ptr_equal(r2->data, a->data);
         backward_with(tape, r2, av);

@@ -42,7 +42,8 @@ static void expect_values(const struct cg_tensor *t, const double *v, int64_t n)
 /* Backpropagates from `out` with the upstream gradient `seed_v`. */
 static void backward_seed(struct cg_tape *tape, struct cg_tensor *out, const double *seed_v)
 {
-    struct cg_tensor *seed = cg_tensor_from_doubles(tape, out->dtype, out->ndim, out->shape, seed_v);
+    struct cg_tensor *seed =
+        cg_tensor_from_doubles(tape, out->dtype, out->ndim, out->shape, seed_v);
     assert_non_null(seed);
     assert_int_equal(cg_backward_seed(tape, out, seed), CG_OK);
 }
@@ -205,7 +206,8 @@ static void test_matmul_misuse(void **state)
                      "3 columns", "2 rows");
     assert_null(c);
     CG_EXPECT_MISUSE(c = cg_matmul(tape, a, b3), "matmul", "[2,3]", "[2,3,4]", "[B,M,K]");
-    CG_EXPECT_MISUSE(c = cg_matmul(tape, a3, b3), "matmul", "[4,2,3]", "[2,3,4]", "batch sizes 4 and 2");
+    CG_EXPECT_MISUSE(c = cg_matmul(tape, a3, b3), "matmul", "[4,2,3]", "[2,3,4]",
+                     "batch sizes 4 and 2");
     CG_EXPECT_MISUSE(c = cg_matmul(tape, a, NULL), "matmul", "b is NULL");
     CG_EXPECT_MISUSE(c = cg_matmul(tape, a, b64), "matmul", "f64", "f32");
     assert_null(c);
@@ -498,7 +500,11 @@ static void test_sum_mean_dim(void **state)
 
 /* Middle dim of x = arange(12) as [2,3,2]: out[o,i] = sum_k x[o,k,i] =
  * [[0+2+4, 1+3+5],[6+8+10, 7+9+11]] = [[6,9],[24,27]].  Over dim 0 of
- * arange(900) as [3,300] (more than one stack block): out[i] = 900 + 3i. */
+ * arange(900) as [3,300] (more than one stack block): out[i] = 900 + 3i.
+ * arange(30) as [2,5,3] over dim 1 (rows taken four at a time, then one):
+ * sum_k (15o + 3k + i) = 75o + 30 + 5i = [[30,35,40],[105,110,115]], mean
+ * [[6,7,8],[21,22,23]].  Columns [1e8,1,-1e8] and [1,2,3] of a [3,2] f32
+ * tensor sum to [1,6] (double accumulation here too). */
 static void test_sum_dim_inner(void **state)
 {
     (void)state;
@@ -519,6 +525,13 @@ static void test_sum_dim_inner(void **state)
         expect_values(x->grad, gx, 12);
         struct cg_tensor *b = cg_tensor_from_doubles(tape, dtypes[d], CG_SHAPE(3, 300), big);
         expect_values(cg_sum_dim(tape, b, 0, true), want, 300);
+        static const double s5[] = {30, 35, 40, 105, 110, 115}, m5[] = {6, 7, 8, 21, 22, 23};
+        struct cg_tensor *r = cg_tensor_from_doubles(tape, dtypes[d], CG_SHAPE(2, 5, 3), big);
+        expect_values(cg_sum_dim(tape, r, 1, false), s5, 6);
+        expect_values(cg_mean_dim(tape, r, -2, true), m5, 6);
+        static const double cv[] = {1e8, 1, 1, 2, -1e8, 3}, cs[] = {1, 6};
+        struct cg_tensor *c = cg_tensor_from_doubles(tape, dtypes[d], CG_SHAPE(3, 2), cv);
+        expect_values(cg_sum_dim(tape, c, 0, false), cs, 2);
         cg_tensor_free(x);
         cg_tape_reset(tape);
     }
@@ -527,7 +540,8 @@ static void test_sum_dim_inner(void **state)
 
 /* x = [[1,5,7],[7,-2,7]] with ties; the gradient goes to the first maximum.
  * max_dim 1 = [7,7] at columns 2 and 0; upstream [1,2] -> [[0,0,1],[2,0,0]]
- * max_dim 0 = [7,5,7] at rows 1,0,0;     upstream [1,2,3] -> [[0,2,3],[1,0,0]] */
+ * max_dim 0 = [7,5,7] at rows 1,0,0;     upstream [1,2,3] -> [[0,2,3],[1,0,0]]
+ * (indices confirmed with torch 1.13's x.max(dim)). */
 static void test_max_dim(void **state)
 {
     (void)state;
@@ -559,12 +573,14 @@ static void test_max_dim(void **state)
 /* NaN wins, and the first NaN gets the gradient (as PyTorch):
  * rows of [[1,NaN,3,NaN],[NaN,9,NaN,-inf]] -> [NaN,NaN] at columns 1 and 0;
  * columns of [[1,2],[NaN,5],[4,NaN]] -> [NaN,NaN] at rows 1 and 2.
- * All -inf: the max is -inf at index 0. */
+ * All -inf: the max is -inf at index 0.  (NaN results and indices confirmed
+ * with torch 1.13's x.max(dim).) */
 static void test_max_dim_nan(void **state)
 {
     (void)state;
     const double qnan = NAN, inf = INFINITY;
-    const double rows[] = {1, qnan, 3, qnan, qnan, 9, qnan, -inf}, cols[] = {1, 2, qnan, 5, 4, qnan};
+    const double rows[] = {1, qnan, 3, qnan, qnan, 9, qnan, -inf};
+    const double cols[] = {1, 2, qnan, 5, 4, qnan};
     static const double g2[] = {1, 1}, grows[] = {0, 1, 0, 0, 1, 0, 0, 0};
     static const double gcols[] = {0, 0, 1, 0, 0, 1};
     const double ninf[] = {-inf, -inf, -inf};
@@ -591,6 +607,58 @@ static void test_max_dim_nan(void **state)
         static const double one = 1, g0[] = {1, 0, 0};
         backward_seed(tape, y, &one);
         expect_values(x->grad, g0, 3);
+        cg_tensor_free(x);
+        cg_tape_reset(tape);
+    }
+    cg_tape_free(tape);
+}
+
+/* Rows of 300 (long enough for the vectorized lane scan, whose last 12
+ * elements form the scalar tail) with background -(i mod 7) <= 0:
+ * row 0: 5 at 200 and 250            -> 5 at 200 (first of the tie)
+ * row 1: 9 at 10, NaN at 290 (tail)  -> NaN at 290
+ * row 2: NaN at 100 and 150          -> NaN at 100
+ * row 3: 3 at 299 (last, in the tail) -> 3 at 299
+ * row 4: all 2                        -> 2 at 0
+ * row 5: -0.0 at 40, +0.0 at 0, 7, 14, ... (the background) -> 0 at 0
+ * Upstream [1..6] lands at those positions; the same again through the
+ * index-recomputing backward. */
+static void test_max_dim_long_rows(void **state)
+{
+    (void)state;
+    enum { R = 6, D = 300 };
+    static double xv[R * D], gx[R * D];
+    static const double g[R] = {1, 2, 3, 4, 5, 6};
+    const int64_t at[R] = {200, 290, 100, 299, 0, 0};
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < D; i++) /* +0.0 (not -0.0) where i % 7 == 0 */
+            xv[r * D + i] = r == 4 ? 2 : (double)-(i % 7);
+    xv[0 * D + 200] = xv[0 * D + 250] = 5;
+    xv[1 * D + 10] = 9;
+    xv[1 * D + 290] = NAN;
+    xv[2 * D + 100] = xv[2 * D + 150] = NAN;
+    xv[3 * D + 299] = 3;
+    xv[5 * D + 40] = -0.0;
+    memset(gx, 0, sizeof gx);
+    for (int r = 0; r < R; r++) gx[r * D + at[r]] = g[r];
+    struct cg_tape *tape = cg_tape_new();
+    for (int d = 0; d < 2; d++) {
+        struct cg_tensor *x = mk(dtypes[d], CG_SHAPE(R, D), xv, true);
+        struct cg_tensor *y = cg_max_dim(tape, x, 1, false);
+        expect_shape(y, CG_SHAPE(R));
+        assert_true(cg_tensor_at(y, 0) == 5);
+        assert_true(isnan(cg_tensor_at(y, 1)) && isnan(cg_tensor_at(y, 2)));
+        assert_true(cg_tensor_at(y, 3) == 3 && cg_tensor_at(y, 4) == 2);
+        assert_true(cg_tensor_at(y, 5) == 0 && !signbit(cg_tensor_at(y, 5)));
+        backward_seed(tape, y, g);
+        expect_values(x->grad, gx, R * D);
+
+        cg_tensor_zero_grad(x);
+        y->grad = cg_tensor_from_doubles(tape, dtypes[d], CG_SHAPE(R), g);
+        struct cg_record rec = {.op = &cg_op_max_dim, .tape = tape, .out = y, .n_in = 1,
+                                .in = {x}, .scalar = {1, 0}, .aux = NULL};
+        cg_op_max_dim.backward(&rec);
+        expect_values(x->grad, gx, R * D);
         cg_tensor_free(x);
         cg_tape_reset(tape);
     }
@@ -659,6 +727,7 @@ int main(void)
         cmocka_unit_test(test_sum_dim_inner),
         cmocka_unit_test(test_max_dim),
         cmocka_unit_test(test_max_dim_nan),
+        cmocka_unit_test(test_max_dim_long_rows),
         cmocka_unit_test(test_max_dim_backward_recomputes),
         cmocka_unit_test(test_reduce_misuse),
     };

@@ -13,7 +13,8 @@
  * before it is trusted: magic, element type, number of dimensions, sizes
  * (count, rows, cols > 0), truncation, trailing bytes, gzip integrity.  A
  * header that claims more data than the file holds never causes a large
- * allocation: memory grows with the data actually read (at most twice it).
+ * allocation: the buffer starts at 1 MiB and doubles only when full, so it
+ * stays below twice the data actually read (or 1 MiB).
  * Trailing garbage after the end of a gzip stream is ignored by zlib and so
  * not detected; extra bytes inside the (decompressed) data are.
  *
@@ -171,9 +172,11 @@ int64_t cg_batches_per_epoch(const struct cg_batches *it);
 struct cg_batches_state cg_batches_state(const struct cg_batches *it);
 
 /* Continues from a saved state: regenerates that epoch's order from
- * state.epoch_rng and skips the first state.position samples.  Misuse
- * (CG_ERR_INVALID, *it unchanged) if epoch < 0 or position is not a batch
- * boundary of the epoch (a multiple of batch_size, or the epoch's end). */
+ * state.epoch_rng and skips the first state.position samples.  Returns
+ * CG_ERR_MISMATCH with a message (*it unchanged) if epoch < 0 or position is
+ * not a batch boundary of the epoch (a multiple of batch_size, or the epoch's
+ * end) -- e.g. a checkpoint saved with another batch size; misuse
+ * (CG_ERR_INVALID) for NULL arguments. */
 enum cg_status cg_batches_restore(struct cg_batches *it, const struct cg_batches_state *state);
 
 #ifdef __cplusplus

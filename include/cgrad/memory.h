@@ -14,8 +14,8 @@ extern "C" {
  * library since the program started.  Thread-safe. */
 size_t cg_alloc_count(void);
 
-/* Bytes currently allocated by the library on the heap (approximate: counts
- * requested sizes).  Thread-safe. */
+/* Total bytes the library has requested from the heap since the program
+ * started (cumulative: frees do not subtract).  Thread-safe. */
 size_t cg_alloc_bytes(void);
 
 /* Sets the number of threads OpenBLAS uses (n >= 1).  n <= 0 reads

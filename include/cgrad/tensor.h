@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "error.h"
 #include "rng.h"
 
 #ifdef __cplusplus
