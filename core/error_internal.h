@@ -10,10 +10,7 @@
 #define CG_PRINTF(a, b)
 #endif
 
-/* Reports misuse: formats "fn: message", stores it as the last error and
- * calls the misuse handler (default: print + abort). Returns normally only if
- * an installed handler returns. */
-void cg_misuse(const char *fn, const char *fmt, ...) CG_PRINTF(2, 3);
+/* cg_misuse(fn, fmt, ...) is public: see cgrad/error.h. */
 
 /* Records a recoverable failure message and returns `status`. */
 enum cg_status cg_fail(enum cg_status status, const char *fmt, ...) CG_PRINTF(2, 3);

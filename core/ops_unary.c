@@ -9,6 +9,10 @@
 /* name, forward(x, a, b), derivative(x, y, a, b).  Semantics at kinks follow
  * PyTorch: relu'(0) = 0, |x|'(0) = 0, clamp passes the gradient on the closed
  * interval, the shrink ops have gradient 0 on the closed band [-a, a]. */
+/* x outside the closed band [-a, a], NaN included.  Written with < > != and
+ * | (not >= <= &&) so GCC vectorizes the select without -ffast-math. */
+#define CG_OUTSIDE(x, lo, hi) (((x) < (lo)) | ((x) > (hi)) | ((x) != (x)))
+
 #define CG_UNARY_OPS(X)                                                                   \
     X(add_scalar, x + a, (T)1)                                                            \
     X(mul_scalar, x * a, a)                                                               \
@@ -21,12 +25,12 @@
     X(square, x * x, 2 * x)                                                               \
     X(tanh, tanh(x), 1 - y * y)                                                           \
     X(sigmoid, 1 / (1 + exp(-x)), y * (1 - y))                                            \
-    X(relu, x > 0 ? x : (x == x ? (T)0 : x), (T)(x > 0))                                  \
-    X(hardshrink, (x >= -a && x <= a) ? (T)0 : x, (T)!(x >= -a && x <= a))                \
-    X(softshrink, (x >= -a && x <= a) ? (T)0 : (x > 0 ? x - a : x + a),                   \
-      (T)!(x >= -a && x <= a))                                                            \
+    X(relu, (x > 0) | (x != x) ? x : (T)0, x > 0 ? (T)1 : (T)0)                                  \
+    X(hardshrink, CG_OUTSIDE(x, -a, a) ? x : (T)0, (T)CG_OUTSIDE(x, -a, a))               \
+    X(softshrink, CG_OUTSIDE(x, -a, a) ? (x > 0 ? x - a : x + a) : (T)0,                  \
+      (T)CG_OUTSIDE(x, -a, a))                                                            \
     X(tanhshrink, x - tanh(x), tanh(x) * tanh(x))                                         \
-    X(clamp, x < a ? a : (x > b ? b : x), (T)(x >= a && x <= b))
+    X(clamp, x < a ? a : (x > b ? b : x), CG_OUTSIDE(x, a, b) ? (T)0 : (T)1)
 
 #define T float
 #define SFX f32

@@ -440,14 +440,18 @@ static void test_model_gradcheck_f64(void **state)
 static void test_misuse(void **state)
 {
     (void)state;
-    assert_null(learnable_shrink_new(0, 0.1));
-    assert_null(learnable_shrink_new(4, -0.1));
-    assert_null(learnable_shrink_new(4, NAN));
+    CG_EXPECT_MISUSE(assert_null(learnable_shrink_new(0, 0.1)), "learnable_shrink_new",
+                     "features = 0");
+    CG_EXPECT_MISUSE(assert_null(learnable_shrink_new(4, -0.1)), "learnable_shrink_new",
+                     "init_threshold = -0.1");
+    CG_EXPECT_MISUSE(assert_null(learnable_shrink_new(4, NAN)), "learnable_shrink_new",
+                     "init_threshold = nan");
     struct cg_module *ls = learnable_shrink_new(4, 0.1);
     struct cg_tape *tape = cg_tape_new();
-    /* Wrong width: NULL (message on stderr), and Sequential stops there. */
+    /* Wrong width: reported through the misuse handler like a built-in op. */
     struct cg_tensor *x5 = cg_tensor_zeros(tape, CG_F32, CG_SHAPE(2, 5));
-    assert_null(cg_module_forward(ls, tape, x5));
+    CG_EXPECT_MISUSE(assert_null(cg_module_forward(ls, tape, x5)), "learnable_shrink",
+                     "[2,5] f32", "[4] f32", "last dimension");
     /* Wrong dtype: reported by cg_op_apply through the misuse handler. */
     struct cg_tensor *x64 = cg_tensor_zeros(tape, CG_F64, CG_SHAPE(2, 4));
     CG_EXPECT_MISUSE(assert_null(cg_module_forward(ls, tape, x64)), "learnable_shrink",

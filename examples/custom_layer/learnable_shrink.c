@@ -100,14 +100,13 @@ struct cg_tensor *learnable_shrink(struct cg_tape *tape, struct cg_tensor *x,
                                    struct cg_tensor *threshold)
 {
     /* cg_op_apply checks the tape, NULLs and that the dtypes agree; the shape
-     * rule is ours to check.  (cgrad has no public misuse hook for user
-     * code, so report on stderr and return NULL, which Sequential passes
-     * on.) */
+     * rule is ours to check, reported through cgrad's misuse handler like a
+     * built-in op's. */
     if (x && threshold &&
         (threshold->ndim != 1 || x->ndim < 1 || x->shape[x->ndim - 1] != threshold->shape[0])) {
         char sx[96], st[96];
-        fprintf(stderr, "learnable_shrink: input %s does not fit threshold %s (hint: the input's "
-                "last dimension must equal the number of features)\n",
+        cg_misuse("learnable_shrink", "input %s does not fit threshold %s (hint: the input's "
+                  "last dimension must equal the number of features)",
                 cg_tensor_shape_str(x, sx, sizeof sx), cg_tensor_shape_str(threshold, st, sizeof st));
         return NULL;
     }
@@ -151,8 +150,8 @@ static const struct cg_module_vtable learnable_shrink_vtable = {
 struct cg_module *learnable_shrink_new(int64_t features, double init_threshold)
 {
     if (features < 1 || !(init_threshold >= 0) || !isfinite(init_threshold)) {
-        fprintf(stderr, "learnable_shrink_new: features = %" PRId64 ", init_threshold = %g: need "
-                "features >= 1 and a finite init_threshold >= 0\n", features, init_threshold);
+        cg_misuse("learnable_shrink_new", "features = %" PRId64 ", init_threshold = %g: need "
+                  "features >= 1 and a finite init_threshold >= 0", features, init_threshold);
         return NULL;
     }
     struct learnable_shrink *s = calloc(1, sizeof *s);

@@ -119,7 +119,6 @@ static int train(struct cg_module *model, struct cg_sgd *opt, struct cg_tape *ta
         cg_sgd_zero_grad(opt);
         if (cg_backward(tape, loss) != CG_OK || cg_sgd_step(opt) != CG_OK) return fail("training");
     }
-    cg_tape_reset(tape);
     struct cg_tensor *t = cg_module_param(model, "1.threshold");
     double lo = INFINITY, hi = -INFINITY;
     for (int64_t j = 0; j < t->numel; j++) {

@@ -3,6 +3,9 @@
  * Fashion-MNIST).  Prints per epoch the mean training loss, the test accuracy
  * and the time, and last a line "test_accuracy X" for scripts.
  * Run with --help for the flags. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c11 */
+#endif
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

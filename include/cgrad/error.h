@@ -51,6 +51,16 @@ typedef void (*cg_misuse_handler)(const char *message, void *user);
 void cg_set_misuse_handler(cg_misuse_handler handler, void *user,
                            cg_misuse_handler *old_handler, void **old_user);
 
+/* Reports misuse from user code (custom layers and ops) exactly like the
+ * library does: formats "fn: message", stores it for cg_last_error() and calls
+ * the misuse handler (default: print and abort).  Returns only if an
+ * installed handler returns; the caller should then return its error value. */
+void cg_misuse(const char *fn, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /* Log hook for informational/warning messages from the library.  Default:
  * silent.  level: 0 debug, 1 info, 2 warning. */
 typedef void (*cg_log_handler)(int level, const char *message, void *user);
