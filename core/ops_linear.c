@@ -7,32 +7,10 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include <cblas.h>
-
 #include "error_internal.h"
+#include "gemm.h"
 #include "op_list.h"
 #include "cgrad/ops.h"
-
-/* Row-major C[m,n] = op(A) op(B) + beta C (lda/ldb: stored row lengths).  An
- * empty inner dimension leaves only the beta scaling, done here because BLAS
- * implementations differ on k == 0. */
-static void gemm(enum cg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
-                 const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c)
-{
-    if (m == 0 || n == 0) return;
-    if (k == 0) {
-        if (beta == 0) memset(c, 0, (size_t)(m * n) * cg_dtype_size(dt));
-        return;
-    }
-    enum CBLAS_TRANSPOSE tra = ta ? CblasTrans : CblasNoTrans;
-    enum CBLAS_TRANSPOSE trb = tb ? CblasTrans : CblasNoTrans;
-    if (dt == CG_F64)
-        cblas_dgemm(CblasRowMajor, tra, trb, (blasint)m, (blasint)n, (blasint)k, 1.0, a,
-                    (blasint)lda, b, (blasint)ldb, beta, c, (blasint)n);
-    else
-        cblas_sgemm(CblasRowMajor, tra, trb, (blasint)m, (blasint)n, (blasint)k, 1.0f, a,
-                    (blasint)lda, b, (blasint)ldb, (float)beta, c, (blasint)n);
-}
 
 static void linear_forward(struct cg_record *r)
 {
@@ -47,7 +25,7 @@ static void linear_forward(struct cg_record *r)
         beta = 1.0;
     }
     /* y[n,out] (+)= x[n,in] * W^T, W stored [out,in]. */
-    gemm(y->dtype, false, true, n, out, in, x->data, in, w->data, in, beta, y->data);
+    cg_gemm(y->dtype, false, true, n, out, in, x->data, in, w->data, in, beta, y->data);
 }
 
 /* db[j] += sum_i dy[i,j]: row-major walk so the inner loop is contiguous. */
@@ -74,9 +52,9 @@ static void linear_backward(struct cg_record *r)
     const void *dy = r->out->grad->data;
     int64_t n = x->shape[0], in = x->shape[1], out = w->shape[0];
     /* dx[n,in] += dy[n,out] * W[out,in] */
-    if (x->grad) gemm(dt, false, false, n, in, out, dy, out, w->data, in, 1.0, x->grad->data);
+    if (x->grad) cg_gemm(dt, false, false, n, in, out, dy, out, w->data, in, 1.0, x->grad->data);
     /* dW[out,in] += dy^T * x: dy stored [n,out], so transpose flag. */
-    if (w->grad) gemm(dt, true, false, out, in, n, dy, out, x->data, in, 1.0, w->grad->data);
+    if (w->grad) cg_gemm(dt, true, false, out, in, n, dy, out, x->data, in, 1.0, w->grad->data);
     if (r->n_in == 3 && r->in[2]->grad) bias_grad(dt, r->in[2]->grad->data, dy, n, out);
 }
 

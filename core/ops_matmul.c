@@ -5,32 +5,10 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include <cblas.h>
-
 #include "error_internal.h"
+#include "gemm.h"
 #include "op_list.h"
 #include "cgrad/ops.h"
-
-/* Row-major C[m,n] = alpha op(A) op(B) + beta C; lda/ldb are the stored row
- * lengths.  K == 0 means op(A) op(B) is zero: only the beta scaling remains,
- * done here because BLAS implementations differ on empty products. */
-static void gemm(enum cg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
-                 const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c)
-{
-    if (m == 0 || n == 0) return;
-    if (k == 0) {
-        if (beta == 0) memset(c, 0, (size_t)(m * n) * cg_dtype_size(dt));
-        return;
-    }
-    enum CBLAS_TRANSPOSE tra = ta ? CblasTrans : CblasNoTrans;
-    enum CBLAS_TRANSPOSE trb = tb ? CblasTrans : CblasNoTrans;
-    if (dt == CG_F64)
-        cblas_dgemm(CblasRowMajor, tra, trb, (blasint)m, (blasint)n, (blasint)k, 1.0, a,
-                    (blasint)lda, b, (blasint)ldb, beta, c, (blasint)n);
-    else
-        cblas_sgemm(CblasRowMajor, tra, trb, (blasint)m, (blasint)n, (blasint)k, 1.0f, a,
-                    (blasint)lda, b, (blasint)ldb, (float)beta, c, (blasint)n);
-}
 
 /* Batch count and matrix sizes of a recorded matmul. */
 struct mm_dims {
@@ -53,7 +31,7 @@ static void matmul_forward(struct cg_record *r)
     const char *a = r->in[0]->data, *b = r->in[1]->data;
     char *c = r->out->data;
     for (int64_t i = 0; i < d.batch; i++)
-        gemm(dt, false, false, d.m, d.n, d.k, a + (size_t)(i * d.m * d.k) * es, d.k,
+        cg_gemm(dt, false, false, d.m, d.n, d.k, a + (size_t)(i * d.m * d.k) * es, d.k,
              b + (size_t)(i * d.k * d.n) * es, d.n, 0.0, c + (size_t)(i * d.m * d.n) * es);
 }
 
@@ -70,10 +48,10 @@ static void matmul_backward(struct cg_record *r)
         size_t oa = (size_t)(i * d.m * d.k) * es, ob = (size_t)(i * d.k * d.n) * es;
         const char *dci = dc + (size_t)(i * d.m * d.n) * es;
         /* dA[m,k] += dC[m,n] B^T: B is stored [k,n], so transpose flag. */
-        if (da) gemm(dt, false, true, d.m, d.k, d.n, dci, d.n, (const char *)b->data + ob, d.n,
+        if (da) cg_gemm(dt, false, true, d.m, d.k, d.n, dci, d.n, (const char *)b->data + ob, d.n,
                      1.0, da + oa);
         /* dB[k,n] += A^T dC: A is stored [m,k]. */
-        if (db) gemm(dt, true, false, d.k, d.n, d.m, (const char *)a->data + oa, d.k, dci, d.n,
+        if (db) cg_gemm(dt, true, false, d.k, d.n, d.m, (const char *)a->data + oa, d.k, dci, d.n,
                      1.0, db + ob);
     }
 }
