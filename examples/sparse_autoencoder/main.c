@@ -88,8 +88,8 @@ static int run(struct sae *s)
         if (s->opt.save && sae_save(s, s->opt.save)) return 1;
     }
     if (sae_write_pictures(s)) return 1;
-    printf("wrote %s/reconstructions.png, %s/filters.png, %s/metrics.csv\n", s->opt.out_dir,
-           s->opt.out_dir, s->opt.out_dir);
+    printf("wrote %s/reconstructions.png, %s/filters.png, %s/decoder_atoms.png, %s/metrics.csv\n",
+           s->opt.out_dir, s->opt.out_dir, s->opt.out_dir, s->opt.out_dir);
     return 0;
 }
 

@@ -58,6 +58,20 @@ int sae_write_pictures(struct sae *s)
     while (cols * cols < units && cols < 64) cols *= 2;
     st = cg_png_write_tiles(path, w->data, units, s->test.rows, s->test.cols, cols, CG_TILE_MINMAX);
     if (st != CG_OK) goto fail;
+
+    /* What each code unit draws: the decoder is linear after the Hardshrink,
+     * so unit j adds column j of W3 W2 to the picture. */
+    was = cg_tape_set_grad_enabled(s->tape, false);
+    struct cg_tensor *w2 = cg_linear_weight(cg_sequential_child(s->model, 2));
+    struct cg_tensor *w3 = cg_linear_weight(cg_sequential_child(s->model, 3));
+    struct cg_tensor *atoms = cg_transpose(s->tape, cg_matmul(s->tape, w3, w2));
+    cg_tape_set_grad_enabled(s->tape, was);
+    snprintf(path, sizeof path, "%s/decoder_atoms.png", s->opt.out_dir);
+    st = atoms ? cg_png_write_tiles(path, atoms->data, units, s->test.rows, s->test.cols, cols,
+                                    CG_TILE_MINMAX)
+               : CG_ERR_NOMEM;
+    cg_tape_reset(s->tape);
+    if (st != CG_OK) goto fail;
     return 0;
 fail:
     fprintf(stderr, "sparse_autoencoder: %s\n", cg_last_error());
