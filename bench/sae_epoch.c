@@ -3,7 +3,7 @@
  * in the same process with the same thread count.
  *
  *   sae_epoch [--data DIR] [--batch 64] [--threads 1] [--hidden 256] [--code 64]
- *             [--repeat 3]
+ *             [--repeat 3] [--limit IMAGES]
  * prints: epoch_seconds gemm_floor_seconds ratio allocs_per_step peak_rss_mb
  * (best of --repeat for both timings, so machine noise inflates neither). */
 #include <cblas.h>
@@ -18,11 +18,12 @@
 struct cfg {
     const char *data;
     int batch, threads, hidden, code, repeat;
+    long limit; /* use only the first N images (0: all), for quick scaling runs */
 };
 
 static int parse(int argc, char **argv, struct cfg *c)
 {
-    *c = (struct cfg){"/usr/share/datasets/fashion-mnist", 64, 1, 256, 64, 3};
+    *c = (struct cfg){"/usr/share/datasets/fashion-mnist", 64, 1, 256, 64, 3, 0};
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         if (!strcmp(k, "--data")) c->data = v;
@@ -31,9 +32,11 @@ static int parse(int argc, char **argv, struct cfg *c)
         else if (!strcmp(k, "--hidden")) c->hidden = atoi(v);
         else if (!strcmp(k, "--code")) c->code = atoi(v);
         else if (!strcmp(k, "--repeat")) c->repeat = atoi(v);
+        else if (!strcmp(k, "--limit")) c->limit = atol(v);
         else return 1;
     }
-    if ((argc - 1) % 2 || c->batch < 1 || c->threads < 1 || c->hidden < 1 || c->code < 1 || c->repeat < 1)
+    if ((argc - 1) % 2 || c->batch < 1 || c->threads < 1 || c->hidden < 1 || c->code < 1 ||
+        c->repeat < 1 || c->limit < 0)
         return 1;
     return 0;
 }
@@ -121,7 +124,8 @@ int main(int argc, char **argv)
 {
     struct cfg c;
     if (parse(argc, argv, &c)) {
-        fprintf(stderr, "usage: sae_epoch [--data DIR] [--batch N] [--threads N] [--hidden N] [--code N] [--repeat N]\n");
+        fprintf(stderr, "usage: sae_epoch [--data DIR] [--batch N] [--threads N] [--hidden N] "
+                        "[--code N] [--repeat N] [--limit IMAGES]\n");
         return 2;
     }
     cg_set_num_threads(c.threads);
@@ -130,6 +134,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "sae_epoch: %s\n", cg_last_error());
         return 1;
     }
+    if (c.limit > 0 && c.limit < train.count) train.count = c.limit;
     int pix = train.rows * train.cols;
     double best_epoch = 1e30, best_floor = 1e30, allocs = 0;
     for (int r = 0; r < c.repeat; r++) {

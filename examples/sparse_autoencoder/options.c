@@ -82,6 +82,12 @@ int sae_parse_options(int argc, char **argv, struct sae_options *opt)
         if (!strcmp(a, "--quiet")) { opt->quiet = true; continue; }
         if (!strcmp(a, "--anomaly")) { opt->anomaly = true; continue; }
         if (strncmp(a, "--", 2) != 0) return bad(a, NULL, "unexpected argument");
+        static const char *const valued[] = {"--data", "--out", "--save", "--resume", "--epochs",
+                                             "--batch", "--threads", "--hidden", "--code", "--limit",
+                                             "--seed", "--lr", "--momentum", "--lambda", "--l1"};
+        bool known = false;
+        for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) known |= !strcmp(a, valued[k]);
+        if (!known) return bad(a, NULL, "unknown option");
         if (i + 1 >= argc) return bad(a, NULL, "needs a value");
         const char *v = argv[++i];
         long n = 0;
