@@ -124,6 +124,7 @@ enum cg_status cg_checkpoint_meta_set_blob(struct cg_checkpoint_meta *meta, cons
 enum cg_status cg_checkpoint_meta_set_rng(struct cg_checkpoint_meta *meta, const char *name,
                                           const struct cg_rng *rng)
 {
+    if (!args_ok("cg_checkpoint_meta_set_rng", meta, name)) return CG_ERR_INVALID;
     if (!rng) {
         cg_misuse("cg_checkpoint_meta_set_rng", "rng is NULL");
         return CG_ERR_INVALID;

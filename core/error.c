@@ -50,12 +50,15 @@ void cg_set_log_handler(cg_log_handler handler, void *user)
 
 void cg_misuse(const char *fn, const char *fmt, ...)
 {
-    int n = snprintf(last_error, sizeof last_error, "%s: ", fn);
+    /* Public for user layers: tolerate NULL fn/fmt rather than crash here. */
+    int n = snprintf(last_error, sizeof last_error, "%s: ", fn ? fn : "(unnamed function)");
     if (n < 0 || (size_t)n >= sizeof last_error) n = 0;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(last_error + n, sizeof last_error - (size_t)n, fmt, ap);
-    va_end(ap);
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(last_error + n, sizeof last_error - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
     misuse_handler(last_error, misuse_user);
 }
 

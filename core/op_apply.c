@@ -54,10 +54,14 @@ struct cg_tensor *cg_op_apply(struct cg_tape *tape, const struct cg_op *op, int 
         cg_misuse(op->name, "tape is NULL (hint: create one with cg_tape_new())");
         return NULL;
     }
-    if (n_in < 1 || n_in > CG_MAX_INPUTS || !inputs || n_scalars < 0 ||
-        n_scalars > CG_MAX_SCALARS || (n_scalars > 0 && !scalars)) {
+    if (n_in < 1 || n_in > CG_MAX_INPUTS || n_scalars < 0 || n_scalars > CG_MAX_SCALARS) {
         cg_misuse(op->name, "%d inputs and %d scalars: need 1..%d inputs and 0..%d scalars", n_in,
                   n_scalars, CG_MAX_INPUTS, CG_MAX_SCALARS);
+        return NULL;
+    }
+    if (!inputs || (n_scalars > 0 && !scalars)) {
+        if (!inputs) cg_misuse(op->name, "inputs is NULL but n_in is %d", n_in);
+        else cg_misuse(op->name, "scalars is NULL but n_scalars is %d", n_scalars);
         return NULL;
     }
     bool needs_grad = false;

@@ -25,7 +25,7 @@
     X(square, x * x, 2 * x)                                                               \
     X(tanh, tanh(x), 1 - y * y)                                                           \
     X(sigmoid, 1 / (1 + exp(-x)), y * (1 - y))                                            \
-    X(relu, (x > 0) | (x != x) ? x : (T)0, x > 0 ? (T)1 : (T)0)                                  \
+    X(relu, ((x > 0) | (x != x)) ? x : (T)0, x > 0 ? (T)1 : (T)0)                                \
     X(hardshrink, CG_OUTSIDE(x, -a, a) ? x : (T)0, (T)CG_OUTSIDE(x, -a, a))               \
     X(softshrink, CG_OUTSIDE(x, -a, a) ? (x > 0 ? x - a : x + a) : (T)0,                  \
       (T)CG_OUTSIDE(x, -a, a))                                                            \

@@ -124,29 +124,55 @@ void cg_tape_reset(struct cg_tape *tape)
     tape->anomaly_status = CG_OK;
 }
 
+/* The accessors below report a NULL tape as misuse (then return false, 0 or
+ * CG_ERR_INVALID) instead of crashing: a NULL tape usually means
+ * cg_tape_new() failed unnoticed. */
+static bool tape_ok(const struct cg_tape *tape, const char *fn)
+{
+    if (tape) return true;
+    cg_misuse(fn, "tape is NULL (hint: check the result of cg_tape_new())");
+    return false;
+}
+
 bool cg_tape_set_grad_enabled(struct cg_tape *tape, bool enabled)
 {
+    if (!tape_ok(tape, "cg_tape_set_grad_enabled")) return false;
     bool old = tape->grad_enabled;
     tape->grad_enabled = enabled;
     return old;
 }
 
-bool cg_tape_grad_enabled(const struct cg_tape *tape) { return tape->grad_enabled; }
+bool cg_tape_grad_enabled(const struct cg_tape *tape)
+{
+    return tape_ok(tape, "cg_tape_grad_enabled") && tape->grad_enabled;
+}
 
 bool cg_tape_set_anomaly(struct cg_tape *tape, bool enabled)
 {
+    if (!tape_ok(tape, "cg_tape_set_anomaly")) return false;
     bool old = tape->anomaly;
     tape->anomaly = enabled;
     return old;
 }
 
-enum cg_status cg_tape_anomaly_status(const struct cg_tape *tape) { return tape->anomaly_status; }
+enum cg_status cg_tape_anomaly_status(const struct cg_tape *tape)
+{
+    return tape_ok(tape, "cg_tape_anomaly_status") ? tape->anomaly_status : CG_ERR_INVALID;
+}
 
-size_t cg_tape_record_count(const struct cg_tape *tape) { return tape->n_records; }
-size_t cg_tape_bytes_used(const struct cg_tape *tape) { return tape->used; }
+size_t cg_tape_record_count(const struct cg_tape *tape)
+{
+    return tape_ok(tape, "cg_tape_record_count") ? (size_t)tape->n_records : 0;
+}
+
+size_t cg_tape_bytes_used(const struct cg_tape *tape)
+{
+    return tape_ok(tape, "cg_tape_bytes_used") ? tape->used : 0;
+}
 
 size_t cg_tape_bytes_reserved(const struct cg_tape *tape)
 {
+    if (!tape_ok(tape, "cg_tape_bytes_reserved")) return 0;
     size_t total = 0;
     for (int i = 0; i < tape->n_chunks; i++) total += tape->chunks[i].size;
     return total;

@@ -264,6 +264,11 @@ struct cg_tensor *cg_tensor_set_name(struct cg_tensor *t, const char *name)
 
 bool cg_tensor_same_shape(const struct cg_tensor *a, const struct cg_tensor *b)
 {
+    if (!a || !b) {
+        cg_misuse("cg_tensor_same_shape", "tensor %s is NULL (hint: an earlier op failed; check "
+                  "cg_last_error())", !a ? "a" : "b");
+        return false;
+    }
     if (a->ndim != b->ndim) return false;
     for (int i = 0; i < a->ndim; i++)
         if (a->shape[i] != b->shape[i]) return false;

@@ -129,8 +129,11 @@ struct cg_tensor *cg_tensor_copy_into(struct cg_tensor *dst, const struct cg_ten
 
 enum cg_status cg_tensor_convert(struct cg_tensor *t, enum cg_dtype dtype)
 {
-    if (!t || t->tape || (t->flags & CG_IS_VIEW)) {
-        cg_misuse("cg_tensor_convert", "needs a persistent, non-view tensor");
+    if (!t || t->tape || (t->flags & CG_IS_VIEW) || (dtype != CG_F32 && dtype != CG_F64)) {
+        cg_misuse("cg_tensor_convert", "%s, dtype %d (hint: convert a persistent, non-view tensor "
+                  "to CG_F32 or CG_F64)", !t ? "tensor is NULL" : t->tape ? "tensor belongs to a "
+                  "tape" : (t->flags & CG_IS_VIEW) ? "tensor is a view" : "unknown dtype",
+                  (int)dtype);
         return CG_ERR_INVALID;
     }
     if (t->dtype == dtype) return CG_OK;

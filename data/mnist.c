@@ -33,8 +33,10 @@ static enum cg_status find_file(char *path, const char *dir, const char *name)
 enum cg_status cg_mnist_load(struct cg_dataset *out, const char *dir, enum cg_mnist_split split)
 {
     if (!out || !dir || (split != CG_MNIST_TRAIN && split != CG_MNIST_TEST)) {
+        char what[64];
+        snprintf(what, sizeof what, "split %d is not CG_MNIST_TRAIN/TEST", (int)split);
         cg_misuse("cg_mnist_load", "%s (hint: cg_mnist_load(&ds, \"data/mnist\", CG_MNIST_TRAIN))",
-                  !out ? "out is NULL" : !dir ? "dir is NULL" : "split is not CG_MNIST_TRAIN/TEST");
+                  !out ? "out is NULL" : !dir ? "dir is NULL" : what);
         return CG_ERR_INVALID;
     }
     *out = (struct cg_dataset){0};

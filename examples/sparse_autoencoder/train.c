@@ -37,6 +37,8 @@ int sae_train_epoch(struct sae *s, struct sae_metrics *m)
                     "diverged, stopping.\n  Try a smaller --lr (now %g) or --momentum (now %g); "
                     "--anomaly names the first op that produced a non-finite value.\n",
                     cg_tensor_item(loss), s->epoch + 1, (long long)done, s->opt.lr, s->opt.momentum);
+            if (s->opt.anomaly && cg_tape_anomaly_status(s->tape) != CG_OK)
+                fprintf(stderr, "sparse_autoencoder: %s\n", cg_last_error());
             cg_tape_reset(s->tape);
             return 1;
         }

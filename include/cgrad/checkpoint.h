@@ -84,7 +84,7 @@ struct cg_checkpoint_meta;
  * cg_checkpoint_meta_free (NULL ignored). */
 struct cg_checkpoint_meta *cg_checkpoint_meta_new(void);
 void cg_checkpoint_meta_free(struct cg_checkpoint_meta *meta);
-/* Removes every entry. */
+/* Removes every entry (meta NULL ignored). */
 void cg_checkpoint_meta_clear(struct cg_checkpoint_meta *meta);
 
 /* Set a value (the blob is copied; size may be 0).  CG_OK, CG_ERR_NOMEM, or
@@ -99,9 +99,11 @@ enum cg_status cg_checkpoint_meta_set_rng(struct cg_checkpoint_meta *meta, const
 
 /* Get a value.  get_u64/get_rng return CG_OK, CG_ERR_NOT_FOUND (no such
  * name) or CG_ERR_MISMATCH (the entry has the other type / is not a 16-byte
- * RNG blob), with a message; *out is written only on CG_OK.  get_blob
- * returns the stored bytes (owned by meta, valid until it changes) and their
- * size, or NULL if there is no blob of that name. */
+ * RNG blob), with a message; *out is written only on CG_OK; misuse
+ * (CG_ERR_INVALID) for a NULL argument or a bad name.  get_blob returns the
+ * stored bytes (owned by meta, valid until it changes) and stores their size
+ * in *size (if size is non-NULL), or returns NULL if there is no blob of that
+ * name (a u64 entry is not a blob) or after misuse. */
 enum cg_status cg_checkpoint_meta_get_u64(const struct cg_checkpoint_meta *meta,
                                           const char *name, uint64_t *out);
 const void *cg_checkpoint_meta_get_blob(const struct cg_checkpoint_meta *meta, const char *name,
@@ -109,7 +111,8 @@ const void *cg_checkpoint_meta_get_blob(const struct cg_checkpoint_meta *meta, c
 enum cg_status cg_checkpoint_meta_get_rng(const struct cg_checkpoint_meta *meta,
                                           const char *name, struct cg_rng *out);
 
-/* Entries, sorted by name: count and i-th name (NULL when out of range). */
+/* Entries, sorted by name: count (0 for meta NULL) and i-th name (owned by
+ * meta, valid until it changes; NULL when out of range). */
 size_t cg_checkpoint_meta_count(const struct cg_checkpoint_meta *meta);
 const char *cg_checkpoint_meta_name(const struct cg_checkpoint_meta *meta, size_t i);
 

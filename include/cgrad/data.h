@@ -161,14 +161,16 @@ struct cg_tensor *cg_batches_next(struct cg_batches *it, struct cg_tape *tape);
 const int32_t *cg_batches_labels(const struct cg_batches *it);
 
 /* Dataset indices of the batch last returned (B entries; a view into the
- * iterator's permutation, valid until the epoch ends), and B itself. */
+ * iterator's permutation, valid until the epoch ends; NULL before the first
+ * batch of an epoch), and B itself (0 then).  NULL / 0 for it NULL. */
 const int64_t *cg_batches_indices(const struct cg_batches *it);
 int64_t cg_batches_size(const struct cg_batches *it);
 
-/* Batches per epoch: ceil(count / batch_size), or floor with drop_last. */
+/* Batches per epoch: ceil(count / batch_size), or floor with drop_last
+ * (0 for it NULL or an empty iterator). */
 int64_t cg_batches_per_epoch(const struct cg_batches *it);
 
-/* Position for an exact resume (see above). */
+/* Position for an exact resume (see above); all zero for it NULL. */
 struct cg_batches_state cg_batches_state(const struct cg_batches *it);
 
 /* Continues from a saved state: regenerates that epoch's order from

@@ -33,20 +33,26 @@ enum cg_status {
     CG_STATUS_COUNT
 };
 
-/* Short constant name of a status, e.g. "CG_ERR_CORRUPT". Never NULL. */
+/* Short constant name of a status, e.g. "CG_ERR_CORRUPT"; "CG_ERR_UNKNOWN"
+ * for a value outside the enum.  A static string: never NULL, never freed. */
 const char *cg_status_str(enum cg_status status);
 
-/* Message of the most recent error in this thread (misuse or recoverable).
- * Returns "" if none.  The string is owned by the library and valid until the
- * next error in this thread. */
+/* Message of the most recent error in this thread (misuse or recoverable),
+ * at most 1023 bytes.  Returns "" if none.  The string is owned by the
+ * library (thread-local storage) and valid until the next error in this
+ * thread.  Successful calls do not clear it: test the status first. */
 const char *cg_last_error(void);
 
-/* Clears cg_last_error(). */
+/* Clears this thread's cg_last_error() (to ""). */
 void cg_clear_error(void);
 
-/* Misuse handler.  handler(message, user) is called on every misuse; passing
- * NULL restores the default (print to stderr, then abort()).  Returns the
- * previous handler through old_handler and old_user when they are non-NULL. */
+/* Misuse handler.  handler(message, user) is called on every misuse, in the
+ * thread that made it; `message` is the cg_last_error() string.  Passing
+ * NULL restores the default (print "cgrad: <message>" to stderr, then
+ * abort()).  Returns the previous handler through old_handler and old_user
+ * when they are non-NULL (NULL for the default).  The handler is
+ * process-wide and not synchronized: set it before starting threads.  See
+ * docs/errors.md. */
 typedef void (*cg_misuse_handler)(const char *message, void *user);
 void cg_set_misuse_handler(cg_misuse_handler handler, void *user,
                            cg_misuse_handler *old_handler, void **old_user);
@@ -61,8 +67,10 @@ void cg_misuse(const char *fn, const char *fmt, ...)
 #endif
     ;
 
-/* Log hook for informational/warning messages from the library.  Default:
- * silent.  level: 0 debug, 1 info, 2 warning. */
+/* Log hook for informational/warning messages from the library (e.g. a
+ * forward anomaly).  Default: silent; NULL restores it.  level: 0 debug, 1
+ * info, 2 warning.  The message is valid during the call only.  Process-wide
+ * like the misuse handler; called in the thread that logs. */
 typedef void (*cg_log_handler)(int level, const char *message, void *user);
 void cg_set_log_handler(cg_log_handler handler, void *user);
 

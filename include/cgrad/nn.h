@@ -45,8 +45,9 @@ struct cg_module *cg_sequential_list(int n, struct cg_module *const *modules);
     cg_sequential_list((int)(sizeof((struct cg_module *[]){__VA_ARGS__}) /       \
                              sizeof(struct cg_module *)),                        \
                        (struct cg_module *[]){__VA_ARGS__})
-/* Number of children and child i (NULL and misuse if seq is not a
- * Sequential or i is out of range).  The child stays owned by seq. */
+/* Number of children (0 and misuse if seq is not a Sequential) and child i
+ * (NULL and misuse if seq is not a Sequential or i is out of range).  The
+ * child stays owned by seq. */
 int cg_sequential_size(const struct cg_module *seq);
 struct cg_module *cg_sequential_child(struct cg_module *seq, int i);
 
@@ -72,7 +73,9 @@ struct cg_tensor *cg_linear_bias(struct cg_module *m);
 
 /* Activations: parameter-free modules around the ops of the same name in
  * ops.h (same semantics, also at the kinks).  Type names as in PyTorch:
- * "ReLU", "Hardshrink", "Softshrink", "Tanhshrink", "Sigmoid", "Tanh". */
+ * "ReLU", "Hardshrink", "Softshrink", "Tanhshrink", "Sigmoid", "Tanh".
+ * Each returns a new module (free with cg_module_free, or give it to a
+ * Sequential), or NULL on out-of-memory. */
 struct cg_module *cg_relu_new(void);
 /* Misuse (NULL) if lambda < 0 or NaN. */
 struct cg_module *cg_hardshrink_new(double lambda);

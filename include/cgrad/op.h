@@ -56,10 +56,16 @@ struct cg_record {
 };
 
 /* Runs `op` on `n_in` (1..CG_MAX_INPUTS) inputs, producing a tensor of
- * dtype/shape on the tape.  `scalars` (n_scalars <= CG_MAX_SCALARS, may be
- * NULL) are copied into rec->scalar.  Inputs must be non-NULL, share one dtype,
- * and be persistent or from this tape's current step (misuse otherwise).
- * Returns the output (owned by the tape) or NULL after misuse/OOM. */
+ * dtype/shape on the tape (out_shape is copied).  `scalars` (n_scalars <=
+ * CG_MAX_SCALARS, may be NULL) are copied into rec->scalar.  Inputs must be
+ * non-NULL, share one dtype, and be persistent or from this tape's current
+ * step.  The record keeps pointers to op and the inputs: they must stay
+ * valid until the tape is reset (a static const struct cg_op is simplest).
+ * Misuse (NULL returned, nothing recorded): op or op->forward NULL, tape
+ * NULL, counts out of range, a bad input as above, a bad dtype or shape, or
+ * op->backward NULL while an input requires grad and grad mode is on.
+ * Returns the output (owned by the tape) or NULL after misuse or
+ * out-of-memory (CG_ERR_NOMEM in cg_last_error()). */
 struct cg_tensor *cg_op_apply(struct cg_tape *tape, const struct cg_op *op, int n_in,
                               struct cg_tensor *const *inputs, enum cg_dtype dtype,
                               int out_ndim, const int64_t *out_shape, const double *scalars,

@@ -14,6 +14,8 @@
 extern "C" {
 #endif
 
+/* None of these functions fail or allocate; rng must be non-NULL (not
+ * checked).  A generator is plain data: use one per thread. */
 struct cg_rng {
     uint64_t state;
     uint64_t inc; /* always odd */
@@ -23,7 +25,8 @@ struct cg_rng {
 struct cg_rng cg_rng_seed(uint64_t seed);
 /* Next 32 random bits. */
 uint32_t cg_rng_u32(struct cg_rng *rng);
-/* Uniform integer in [0, n) without modulo bias; n must be > 0. */
+/* Uniform integer in [0, n) without modulo bias (Lemire's method; may draw
+ * more than one output).  n must be > 0; n == 0 returns 0. */
 uint32_t cg_rng_below(struct cg_rng *rng, uint32_t n);
 /* Uniform double in [0, 1) with 53 random bits (uses two outputs). */
 double cg_rng_uniform(struct cg_rng *rng);

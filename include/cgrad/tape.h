@@ -29,38 +29,58 @@ extern "C" {
 /* New empty tape (grad mode on).  NULL on out-of-memory (cg_last_error()).
  * Free with cg_tape_free(). */
 struct cg_tape *cg_tape_new(void);
-/* Frees the tape and every tensor it owns.  NULL is ignored. */
+/* Frees the tape and every tensor it owns (their pointers become invalid).
+ * NULL is ignored. */
 void cg_tape_free(struct cg_tape *tape);
-/* Releases every step tensor and record; keeps the memory for reuse. */
+/* Releases every step tensor and record (using one afterwards is misuse,
+ * reported by the next op that gets it); keeps the memory for reuse.
+ * Grad mode and anomaly mode are kept.  NULL is ignored.  Never fails. */
 void cg_tape_reset(struct cg_tape *tape);
 
 /* Grad mode: when off, ops record nothing (evaluation).  Returns the
- * previous setting. */
+ * previous setting.  tape must be non-NULL (these and the getters below do
+ * not check). */
 bool cg_tape_set_grad_enabled(struct cg_tape *tape, bool enabled);
+/* The current grad mode (true after cg_tape_new). */
 bool cg_tape_grad_enabled(const struct cg_tape *tape);
 
 /* Anomaly mode: every op output (forward) and every gradient it produces
  * (backward) is checked for NaN/Inf; the first offender is reported through
  * cg_last_error() naming the op, and cg_backward returns CG_ERR_NONFINITE.
- * Forward anomalies are reported by cg_tape_anomaly_status(). */
+ * Forward anomalies are reported by cg_tape_anomaly_status() (and to the log
+ * handler as a warning).  set_anomaly returns the previous setting (off
+ * after cg_tape_new).  Costs one pass over every output and gradient. */
 bool cg_tape_set_anomaly(struct cg_tape *tape, bool enabled);
+/* CG_OK, or CG_ERR_NONFINITE once a forward anomaly has been seen in this
+ * step (cg_tape_reset clears it; the message is the cg_last_error() of that
+ * moment). */
 enum cg_status cg_tape_anomaly_status(const struct cg_tape *tape);
 
 /* Backpropagates from a scalar (1-element) `loss`: d(loss)/d(loss) = 1.
- * Misuse if loss is not a scalar or not on this tape.  Returns CG_OK,
- * CG_ERR_INVALID (misuse, nothing changed) or CG_ERR_NONFINITE (anomaly
- * mode only). */
+ * Adds into the grad of every leaf that requires grad (persistent leaves'
+ * grads are theirs, allocated if missing); intermediate tensors get fresh
+ * grads on the arena, valid until the next backward or reset.  Misuse:
+ * tape or loss NULL, loss not a scalar, not from this tape's current step,
+ * or not requiring grad (nothing it came from requires grad, or grad mode
+ * was off).  Returns CG_OK, CG_ERR_INVALID (misuse, nothing changed),
+ * CG_ERR_NOMEM, or CG_ERR_NONFINITE (anomaly mode only); after NOMEM or
+ * NONFINITE the grads hold a partial sum: zero them before retrying. */
 enum cg_status cg_backward(struct cg_tape *tape, struct cg_tensor *loss);
 /* Backpropagates from any tensor `out` with the upstream gradient `seed`
- * (same shape and dtype as out), like torch's out.backward(seed). */
+ * (same shape and dtype as out), like torch's out.backward(seed).  seed is
+ * only read.  Misuse and statuses as cg_backward, plus misuse if seed is
+ * NULL or differs from out in shape or dtype. */
 enum cg_status cg_backward_seed(struct cg_tape *tape, struct cg_tensor *out,
                                 const struct cg_tensor *seed);
 
-/* Scratch memory from the arena (64-byte aligned, not zeroed), released by
- * the next reset.  For custom ops that save extra data.  NULL on OOM. */
+/* Scratch memory from the arena (64-byte aligned, not zeroed), owned by the
+ * tape and released by the next reset.  For custom ops that save extra data.
+ * NULL on out-of-memory (CG_ERR_NOMEM in cg_last_error()) or after misuse
+ * (tape NULL). */
 void *cg_tape_alloc(struct cg_tape *tape, size_t bytes);
 
-/* Statistics, for tests and benchmarks. */
+/* Statistics, for tests and benchmarks (tape must be non-NULL): records of
+ * the current step, and arena bytes. */
 size_t cg_tape_record_count(const struct cg_tape *tape);
 size_t cg_tape_bytes_used(const struct cg_tape *tape);     /* arena bytes in use */
 size_t cg_tape_bytes_reserved(const struct cg_tape *tape); /* arena bytes held */
