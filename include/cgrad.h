@@ -3,6 +3,7 @@
 #ifndef CGRAD_H
 #define CGRAD_H
 
+#include "cgrad/version.h"
 #include "cgrad/error.h"
 #include "cgrad/memory.h"
 #include "cgrad/rng.h"

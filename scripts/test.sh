@@ -18,4 +18,6 @@ run_suite() { # name, extra cmake args...
 run_suite test -DCMAKE_BUILD_TYPE=Release
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCGRAD_SANITIZE=ON -DCGRAD_BUILD_BENCH=OFF
+echo "== install + consumer (find_package and pkg-config) =="
+bash scripts/test_install.sh
 echo "== all cgrad tests passed =="

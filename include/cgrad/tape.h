@@ -38,8 +38,8 @@ void cg_tape_free(struct cg_tape *tape);
 void cg_tape_reset(struct cg_tape *tape);
 
 /* Grad mode: when off, ops record nothing (evaluation).  Returns the
- * previous setting.  tape must be non-NULL (these and the getters below do
- * not check). */
+ * previous setting.  This and the accessors below report a NULL tape as
+ * misuse and then return false, 0 or CG_ERR_INVALID. */
 bool cg_tape_set_grad_enabled(struct cg_tape *tape, bool enabled);
 /* The current grad mode (true after cg_tape_new). */
 bool cg_tape_grad_enabled(const struct cg_tape *tape);
@@ -79,8 +79,8 @@ enum cg_status cg_backward_seed(struct cg_tape *tape, struct cg_tensor *out,
  * (tape NULL). */
 void *cg_tape_alloc(struct cg_tape *tape, size_t bytes);
 
-/* Statistics, for tests and benchmarks (tape must be non-NULL): records of
- * the current step, and arena bytes. */
+/* Statistics, for tests and benchmarks: records of the current step, and
+ * arena bytes. */
 size_t cg_tape_record_count(const struct cg_tape *tape);
 size_t cg_tape_bytes_used(const struct cg_tape *tape);     /* arena bytes in use */
 size_t cg_tape_bytes_reserved(const struct cg_tape *tape); /* arena bytes held */

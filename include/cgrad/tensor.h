@@ -136,7 +136,7 @@ struct cg_tensor *cg_tensor_copy_into(struct cg_tensor *dst, const struct cg_ten
  * in place: t->data is replaced by a new buffer, so views of t (detach,
  * reshape results) must not be used afterwards.  CG_OK (also when t already
  * has that dtype); CG_ERR_NOMEM with t unchanged; CG_ERR_INVALID after
- * misuse (t NULL, on a tape, or itself a view). */
+ * misuse (t NULL, on a tape, or itself a view; dtype not CG_F32/CG_F64). */
 enum cg_status cg_tensor_convert(struct cg_tensor *t, enum cg_dtype dtype);
 /* Sets every element to value (rounded to the dtype).  NULL is ignored. */
 void cg_tensor_fill(struct cg_tensor *t, double value);
@@ -169,7 +169,7 @@ struct cg_tensor *cg_tensor_set_name(struct cg_tensor *t, const char *name);
 
 /* ---- shapes ---- */
 /* True if a and b have the same ndim and sizes (dtypes are not compared).
- * Both must be non-NULL. */
+ * Misuse (false) if either is NULL. */
 bool cg_tensor_same_shape(const struct cg_tensor *a, const struct cg_tensor *b);
 /* Writes e.g. "[4,1,3] f32" into buf (always NUL-terminated, truncated to
  * size; "(null)" for t NULL); returns buf.  buf NULL or size 0: nothing
