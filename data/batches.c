@@ -96,6 +96,21 @@ void cg_batches_free(struct cg_batches *it)
     *it = (struct cg_batches){0};
 }
 
+/* Shuffled images are scattered over the data set: ask for the next batch's
+ * bytes now, so they arrive while the caller runs this batch's GEMMs. */
+static void prefetch_next(const struct cg_batches *it, int64_t pos, int64_t end, int64_t pixels)
+{
+#if defined(__GNUC__)
+    int64_t stop = pos + it->batch_size < end ? pos + it->batch_size : end;
+    for (int64_t r = pos; r < stop; r++) {
+        const uint8_t *src = it->ds->images + it->order[r] * pixels;
+        for (int64_t k = 0; k < pixels; k += 64) __builtin_prefetch(src + k);
+    }
+#else
+    (void)it, (void)pos, (void)end, (void)pixels;
+#endif
+}
+
 struct cg_tensor *cg_batches_next(struct cg_batches *it, struct cg_tape *tape)
 {
     if (!it || !it->order) {
@@ -132,6 +147,7 @@ struct cg_tensor *cg_batches_next(struct cg_batches *it, struct cg_tape *tape)
     it->batch_start = pos;
     it->batch_len = b;
     it->state.position = pos + b;
+    prefetch_next(it, pos + b, end, pixels);
     return x;
 }
 
