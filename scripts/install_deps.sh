@@ -5,7 +5,7 @@ set -euo pipefail
 
 build_pkgs=(gcc make cmake pkg-config libopenblas-dev zlib1g-dev libpng-dev)
 data_pkgs=(nodejs npm dataset-fashion-mnist)
-test_pkgs=(libcmocka-dev valgrind clang libclang-rt-14-dev)
+test_pkgs=(libcmocka-dev valgrind clang libclang-rt-14-dev python3 binutils)
 
 want=()
 for group in "${@:-all}"; do
