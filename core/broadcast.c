@@ -5,16 +5,7 @@
 #include <stdio.h>
 
 #include "error_internal.h"
-
-char *cg_format_shape(char *buf, size_t size, int ndim, const int64_t *shape)
-{
-    if (!buf || size == 0) return buf;
-    size_t n = (size_t)snprintf(buf, size, "[");
-    for (int i = 0; i < ndim && n < size; i++)
-        n += (size_t)snprintf(buf + n, size - n, i ? ",%" PRId64 : "%" PRId64, shape[i]);
-    if (n < size) snprintf(buf + n, size - n, "]");
-    return buf;
-}
+#include "tape_internal.h" /* cg_format_shape */
 
 bool cg_broadcast_shape(const char *fn, const struct cg_tensor *a, const struct cg_tensor *b,
                         int *ndim, int64_t *shape)

@@ -1,5 +1,4 @@
-/* NumPy-style broadcasting for binary elementwise ops, and shape formatting
- * for their error messages.
+/* NumPy-style broadcasting for binary elementwise ops.
  *
  * A broadcast is planned once per call: the output's dims (with the inputs'
  * element strides, 0 where an input is stretched) are simplified by dropping
@@ -15,12 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cgrad/error.h" /* tensor.h uses enum cg_status without including it */
 #include "cgrad/tensor.h"
-
-/* Writes e.g. "[4,1,3]" (or "[]" for a 0-d shape) into buf, always
- * NUL-terminated and truncated to `size`; returns buf. */
-char *cg_format_shape(char *buf, size_t size, int ndim, const int64_t *shape);
 
 /* Computes the broadcast shape of a and b into *ndim/shape (shape must hold
  * CG_MAX_DIMS).  Returns false after reporting misuse, e.g.

@@ -36,16 +36,11 @@ struct check {
     double *w;
 };
 
-static double elem(const struct cg_tensor *t, int64_t k)
-{
-    return t->dtype == CG_F64 ? ((const double *)t->data)[k] : (double)((const float *)t->data)[k];
-}
-
 /* Stores v (rounded to t's dtype) and returns the value actually stored. */
 static double store(struct cg_tensor *t, int64_t k, double v)
 {
-    if (t->dtype == CG_F64) return ((double *)t->data)[k] = v;
-    return ((float *)t->data)[k] = (float)v;
+    cg_tensor_set_at(t, k, v);
+    return cg_tensor_at(t, k);
 }
 
 static bool options_ok(const struct cg_gradcheck_options *o)
@@ -157,7 +152,7 @@ static enum cg_status make_weights(struct check *c, const struct cg_tensor *out)
 static double reduce(const struct check *c, const struct cg_tensor *out)
 {
     double f = 0;
-    for (int64_t j = 0; j < out->numel; j++) f += elem(out, j) * c->w[j];
+    for (int64_t j = 0; j < out->numel; j++) f += cg_tensor_at(out, j) * c->w[j];
     return f;
 }
 
@@ -182,7 +177,8 @@ static enum cg_status analytic(struct check *c, int call, double *grad, double *
     }
     for (int i = 0; i < c->n; i++) {
         const struct cg_tensor *g = c->in[i]->grad;
-        for (int64_t k = 0; k < c->in[i]->numel; k++) grad[c->offset[i] + k] = g ? elem(g, k) : 0;
+        for (int64_t k = 0; k < c->in[i]->numel; k++)
+            grad[c->offset[i] + k] = g ? cg_tensor_at(g, k) : 0;
     }
     return CG_OK;
 }
@@ -210,7 +206,7 @@ static enum cg_status numeric(struct check *c, double *num)
             unsigned char orig[sizeof(double)];
             unsigned char *p = (unsigned char *)t->data + (size_t)k * esz;
             memcpy(orig, p, esz);
-            double x = elem(t, k), fp = 0, fm = 0;
+            double x = cg_tensor_at(t, k), fp = 0, fm = 0;
             double xp = store(t, k, x + c->eps);
             enum cg_status st = eval(c, i, k, +1, &fp);
             double xm = store(t, k, x - c->eps);

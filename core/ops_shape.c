@@ -3,7 +3,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "broadcast.h"
+#include "tape_internal.h" /* cg_format_shape */
 #include "error_internal.h"
 #include "op_list.h"
 #include "cgrad/ops.h"

@@ -39,6 +39,14 @@ void *cg_arena_alloc(struct cg_tape *tape, size_t bytes);
 struct cg_tensor *cg_tensor_alloc(struct cg_tape *tape, enum cg_dtype dtype, int ndim,
                                   const int64_t *shape, bool alloc_data, const char *fn);
 
+/* Copies n elements from src (dtype sd) to dst (dtype dd), converting. */
+void cg_convert_data(void *dst, enum cg_dtype dd, const void *src, enum cg_dtype sd, int64_t n);
+
+/* Writes e.g. "[4,1,3]" (or "[]" for a 0-d shape) into buf, always
+ * NUL-terminated and truncated to `size`; returns buf.  For error messages
+ * (cg_tensor_shape_str adds the dtype). */
+char *cg_format_shape(char *buf, size_t size, int ndim, const int64_t *shape);
+
 /* True if every element is finite. */
 bool cg_tensor_all_finite(const struct cg_tensor *t);
 

@@ -105,34 +105,34 @@ struct cg_tensor *cg_tensor_ones(struct cg_tape *tape, enum cg_dtype dtype, int 
     return t;
 }
 
-struct cg_tensor *cg_tensor_from_data(struct cg_tape *tape, enum cg_dtype dtype, int ndim,
-                                      const int64_t *shape, const void *data)
+/* A tensor holding numel elements of `src` (of src_dtype), converted to
+ * `dtype`; `what` names the source argument in the misuse message. */
+static struct cg_tensor *tensor_from(struct cg_tape *tape, enum cg_dtype dtype, int ndim,
+                                     const int64_t *shape, const void *src, enum cg_dtype src_dtype,
+                                     const char *fn, const char *what)
 {
-    struct cg_tensor *t = cg_tensor_alloc(tape, dtype, ndim, shape, true, "cg_tensor_from_data");
+    struct cg_tensor *t = cg_tensor_alloc(tape, dtype, ndim, shape, true, fn);
     if (!t) return NULL;
-    if (!data && t->numel) {
-        cg_misuse("cg_tensor_from_data", "data is NULL for a tensor of %" PRId64 " elements",
-                  t->numel);
+    if (!src && t->numel) {
+        cg_misuse(fn, "%s is NULL for a tensor of %" PRId64 " elements", what, t->numel);
         if (!tape) cg_tensor_free(t);
         return NULL;
     }
-    if (t->numel) memcpy(t->data, data, (size_t)t->numel * cg_dtype_size(dtype));
+    if (t->numel) cg_convert_data(t->data, dtype, src, src_dtype, t->numel);
     return t;
+}
+
+struct cg_tensor *cg_tensor_from_data(struct cg_tape *tape, enum cg_dtype dtype, int ndim,
+                                      const int64_t *shape, const void *data)
+{
+    return tensor_from(tape, dtype, ndim, shape, data, dtype, "cg_tensor_from_data", "data");
 }
 
 struct cg_tensor *cg_tensor_from_doubles(struct cg_tape *tape, enum cg_dtype dtype, int ndim,
                                          const int64_t *shape, const double *values)
 {
-    struct cg_tensor *t = cg_tensor_alloc(tape, dtype, ndim, shape, true, "cg_tensor_from_doubles");
-    if (!t) return NULL;
-    if (!values && t->numel) {
-        cg_misuse("cg_tensor_from_doubles", "values is NULL for a tensor of %" PRId64 " elements",
-                  t->numel);
-        if (!tape) cg_tensor_free(t);
-        return NULL;
-    }
-    for (int64_t i = 0; i < t->numel; i++) cg_tensor_set_at(t, i, values[i]);
-    return t;
+    return tensor_from(tape, dtype, ndim, shape, values, CG_F64, "cg_tensor_from_doubles",
+                       "values");
 }
 
 struct cg_tensor *cg_tensor_arange(struct cg_tape *tape, enum cg_dtype dtype, double start,
@@ -282,12 +282,19 @@ char *cg_tensor_shape_str(const struct cg_tensor *t, char *buf, size_t size)
         snprintf(buf, size, "(null)");
         return buf;
     }
-    size_t n = 0;
-    buf[0] = '\0';
-    n += (size_t)snprintf(buf + n, n < size ? size - n : 0, "[");
-    for (int i = 0; i < t->ndim && n < size; i++)
-        n += (size_t)snprintf(buf + n, size - n, i ? ",%" PRId64 : "%" PRId64, t->shape[i]);
-    if (n < size) snprintf(buf + n, size - n, "] %s", cg_dtype_name(t->dtype));
+    cg_format_shape(buf, size, t->ndim, t->shape);
+    size_t n = strlen(buf);
+    if (n + 1 < size) snprintf(buf + n, size - n, " %s", cg_dtype_name(t->dtype));
+    return buf;
+}
+
+char *cg_format_shape(char *buf, size_t size, int ndim, const int64_t *shape)
+{
+    if (!buf || size == 0) return buf;
+    size_t n = (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < ndim && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, i ? ",%" PRId64 : "%" PRId64, shape[i]);
+    if (n < size) snprintf(buf + n, size - n, "]");
     return buf;
 }
 

@@ -71,7 +71,7 @@ double cg_tensor_item(const struct cg_tensor *t)
     return cg_tensor_at(t, 0);
 }
 
-static void convert_data(void *dst, enum cg_dtype dd, const void *src, enum cg_dtype sd, int64_t n)
+void cg_convert_data(void *dst, enum cg_dtype dd, const void *src, enum cg_dtype sd, int64_t n)
 {
     if (dd == sd) {
         memcpy(dst, src, (size_t)n * cg_dtype_size(dd));
@@ -91,7 +91,7 @@ struct cg_tensor *cg_tensor_to(struct cg_tape *tape, const struct cg_tensor *t, 
     CG_CHECK_NOT_NULL("cg_tensor_to", t, "tensor");
     struct cg_tensor *r = cg_tensor_alloc(tape, dtype, t->ndim, t->shape, true, "cg_tensor_to");
     if (!r) return NULL;
-    convert_data(r->data, dtype, t->data, t->dtype, t->numel);
+    cg_convert_data(r->data, dtype, t->data, t->dtype, t->numel);
     memcpy(r->name, t->name, sizeof r->name);
     return r;
 }
@@ -123,7 +123,7 @@ struct cg_tensor *cg_tensor_copy_into(struct cg_tensor *dst, const struct cg_ten
                   cg_tensor_shape_str(dst, a, sizeof a), cg_tensor_shape_str(src, b, sizeof b));
         return NULL;
     }
-    convert_data(dst->data, dst->dtype, src->data, src->dtype, src->numel);
+    cg_convert_data(dst->data, dst->dtype, src->data, src->dtype, src->numel);
     return dst;
 }
 
@@ -146,7 +146,7 @@ enum cg_status cg_tensor_convert(struct cg_tensor *t, enum cg_dtype dtype)
             return s;
         }
     }
-    convert_data(data, dtype, t->data, t->dtype, t->numel);
+    cg_convert_data(data, dtype, t->data, t->dtype, t->numel);
     if (t->flags & CG_OWNS_DATA) cg_free_aligned(t->data);
     t->data = data;
     t->flags |= CG_OWNS_DATA;
