@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bad_rows.h"
 #include "cg_test.h"
 #include "idx_writer.h"
 
@@ -64,17 +65,6 @@ static int no_temp_files(void)
 }
 
 /* ---- the rows ---- */
-
-struct row {
-    const char *id, *expr;
-    int misuses;      /* misuse reports expected: 1, or 0 for statuses */
-    int (*fn)(void);  /* runs the call; returns 1 if the result is as expected */
-    const char *subs[4];
-};
-
-#define ROW_FN(id, n, check, ...) \
-    static int row_##id(void) { return (check) ? 1 : 0; }
-#define ROW_ENTRY(id, n, check, ...) {#id, #check, n, row_##id, {__VA_ARGS__}},
 
 /* Checkpoint metadata and save/load arguments. */
 #define ROWS_CHECKPOINT(X) \
@@ -258,57 +248,10 @@ X(png_no_dir, 0, cg_png_write_gray(P("nodir/x.png"), 2, 2, g_pixels) == CG_ERR_I
 X(tiles_no_dir, 0, cg_png_write_tiles(P("nodir/t.png"), (const float[4]){0}, 1, 2, 2, 1, \
   CG_TILE_MINMAX) == CG_ERR_IO, "nodir/t.png")
 
-#define AREA(name)   \
-    ROWS_##name(ROW_FN) \
-    static const struct row rows_##name[] = {ROWS_##name(ROW_ENTRY)};
-AREA(CHECKPOINT)
-AREA(DATA)
-AREA(IMAGE)
-AREA(FILES)
-
-static int g_total_rows;
-
-/* Runs a table; every failing row is printed, then the test fails once.
- * For misuse rows the substrings are looked for in the misuse message, for
- * status rows in cg_last_error(). */
-static void run_rows(const char *area, const struct row *rows, size_t n)
-{
-    int failures = 0;
-    cg_test_capture_misuse();
-    for (size_t i = 0; i < n; i++) {
-        const struct row *r = &rows[i];
-        cg_clear_error();
-        cg_test_misuse_reset();
-        int ok = r->fn();
-        int count = cg_test_misuse_count();
-        const char *msg = r->misuses ? cg_test_misuse_message() : cg_last_error();
-        const char *why = NULL, *lacking = "";
-        if (count != r->misuses) why = "wrong number of misuse reports";
-        else if (!ok) why = "unexpected result";
-        for (int k = 0; !why && k < 4 && r->subs[k]; k++)
-            if (!strstr(msg, r->subs[k])) why = "message lacks", lacking = r->subs[k];
-        if (why) {
-            failures++;
-            print_message("FAIL %s/%s: %s %s (misuses %d, expected %d)\n  `%s`\n  message: %s\n",
-                          area, r->id, why, lacking, count, r->misuses, r->expr, msg);
-        }
-    }
-    cg_test_release_misuse();
-    g_total_rows += (int)n;
-    print_message("bad_files: %-10s %3zu rows, %d failed\n", area, n, failures);
-    if (failures) fail_msg("%d of %zu %s rows failed", failures, n, area);
-}
-
-#define AREA_TEST(name)                                                           \
-    static void test_##name(void **s)                                             \
-    {                                                                             \
-        (void)s;                                                                  \
-        run_rows(#name, rows_##name, sizeof rows_##name / sizeof rows_##name[0]); \
-    }
-AREA_TEST(CHECKPOINT)
-AREA_TEST(DATA)
-AREA_TEST(IMAGE)
-AREA_TEST(FILES)
+CG_ROW_AREA("bad_files", CHECKPOINT)
+CG_ROW_AREA("bad_files", DATA)
+CG_ROW_AREA("bad_files", IMAGE)
+CG_ROW_AREA("bad_files", FILES)
 
 /* ---- the files ---- */
 
@@ -458,6 +401,6 @@ int main(void)
         cmocka_unit_test(test_FILES),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
-    printf("bad_files: %d rows in total\n", g_total_rows);
+    printf("bad_files: %d rows in total\n", cg_test_rows_total());
     return rc;
 }

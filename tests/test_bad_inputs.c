@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bad_rows.h"
 #include "cg_test.h"
 
 /* ---- fixture: one set of objects shared by all rows ---- */
@@ -110,17 +111,6 @@ static struct cg_gradcheck_report g_rep;
 #define GC_OPTS(...) (&(struct cg_gradcheck_options){__VA_ARGS__})
 
 /* ---- the rows ---- */
-
-struct row {
-    const char *id, *expr;
-    int misuses;      /* misuse reports expected: 1, or 0 for silent cases */
-    int (*fn)(void);  /* runs the call; returns 1 if the result is as expected */
-    const char *subs[4];
-};
-
-#define ROW_FN(id, n, check, ...) \
-    static int row_##id(void) { return (check) ? 1 : 0; }
-#define ROW_ENTRY(id, n, check, ...) {#id, #check, n, row_##id, {__VA_ARGS__}},
 
 /* Tensors: creation, copies, element access, flags, shapes. */
 #define ROWS_TENSOR(X) \
@@ -487,65 +477,12 @@ X(gc_elsewhere, 1, cg_gradcheck(gc_elsewhere, NULL, 1, IN1(G.p64), NULL, &g_rep)
 X(gc_fn_null, 0, cg_gradcheck(gc_null, NULL, 1, IN1(G.p64), NULL, &g_rep) == CG_ERR_INVALID && \
   !g_rep.passed && all_equal(G.p64, 0.25), NULL)
 
-#define AREA(name)                                                     \
-    ROWS_##name(ROW_FN)                                                \
-    static const struct row rows_##name[] = {ROWS_##name(ROW_ENTRY)};
-AREA(TENSOR)
-AREA(TAPE)
-AREA(OPS)
-AREA(NN)
-AREA(OPTIM)
-AREA(GRADCHECK)
-
-static int g_total_rows;
-
-/* Runs a table; every failing row is printed, then the test fails once. */
-static void run_rows(const char *area, const struct row *rows, size_t n)
-{
-    int failures = 0;
-    const char *verbose = getenv("CG_BAD_INPUTS_VERBOSE");
-    cg_test_capture_misuse();
-    for (size_t i = 0; i < n; i++) {
-        const struct row *r = &rows[i];
-        if (verbose) {
-            printf("  %s: %s\n", area, r->id);
-            fflush(stdout);
-        }
-        cg_clear_error();
-        cg_test_misuse_reset();
-        int ok = r->fn();
-        int count = cg_test_misuse_count();
-        const char *msg = r->misuses ? cg_test_misuse_message() : cg_last_error();
-        const char *why = NULL, *lacking = NULL;
-        if (count != r->misuses) why = "wrong number of misuse reports";
-        else if (!ok) why = "unexpected result";
-        for (int k = 0; !why && k < 4 && r->subs[k]; k++)
-            if (!strstr(msg, r->subs[k])) why = "message lacks", lacking = r->subs[k];
-        if (why) {
-            failures++;
-            print_message("FAIL %s/%s: %s%s%s%s (misuses %d, expected %d)\n  `%s`\n  message: %s\n",
-                          area, r->id, why, lacking ? " '" : "", lacking ? lacking : "",
-                          lacking ? "'" : "", count, r->misuses, r->expr, msg);
-        }
-    }
-    cg_test_release_misuse();
-    g_total_rows += (int)n;
-    print_message("bad_inputs: %-10s %3zu rows, %d failed\n", area, n, failures);
-    if (failures) fail_msg("%d of %zu %s rows failed", failures, n, area);
-}
-
-#define AREA_TEST(name)                                                           \
-    static void test_##name(void **s)                                             \
-    {                                                                             \
-        (void)s;                                                                  \
-        run_rows(#name, rows_##name, sizeof rows_##name / sizeof rows_##name[0]); \
-    }
-AREA_TEST(TENSOR)
-AREA_TEST(TAPE)
-AREA_TEST(OPS)
-AREA_TEST(NN)
-AREA_TEST(OPTIM)
-AREA_TEST(GRADCHECK)
+CG_ROW_AREA("bad_inputs", TENSOR)
+CG_ROW_AREA("bad_inputs", TAPE)
+CG_ROW_AREA("bad_inputs", OPS)
+CG_ROW_AREA("bad_inputs", NN)
+CG_ROW_AREA("bad_inputs", OPTIM)
+CG_ROW_AREA("bad_inputs", GRADCHECK)
 
 /* ---- fixture ---- */
 
@@ -626,6 +563,6 @@ int main(void)
         cmocka_unit_test(test_OPTIM),      cmocka_unit_test(test_GRADCHECK),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
-    printf("bad_inputs: %d rows in total\n", g_total_rows);
+    printf("bad_inputs: %d rows in total\n", cg_test_rows_total());
     return rc;
 }

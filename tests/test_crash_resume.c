@@ -85,22 +85,6 @@ static unsigned char *read_all(const char *path, size_t *len)
     return buf;
 }
 
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return;
-    char path[1200];
-    for (struct dirent *e; (e = readdir(d));) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) remove_tree(path);
-        else remove(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 /* ---- running the example ---- */
 
 /* Starts the example with argv (NULL-terminated, without the program name);
@@ -246,7 +230,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    if (g_dir[0]) remove_tree(g_dir);
+    if (g_dir[0]) cg_test_remove_tree(g_dir);
     return 0;
 }
 
@@ -360,7 +344,7 @@ static void test_kill_and_resume(void **state)
         assert_int_equal(run_and_kill(dir, ckpt, -1.0, 0, &ts), 0);
         check_leftovers(dir, &ts, &leftovers);
         assert_same_as_reference(ckpt, t);
-        remove_tree(dir);
+        cg_test_remove_tree(dir);
     }
     print_message("crash_resume: %d trials, %d kills (%d during a checkpoint write), %d resumes, "
                   "%d restarts without a checkpoint, %d temp files left by killed runs; final "

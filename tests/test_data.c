@@ -97,23 +97,6 @@ static void make_subdir(const char *name)
     assert_int_equal(mkdir(tpath(p, name), 0755), 0);
 }
 
-static void remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        for (struct dirent *e; (e = readdir(d));) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char child[512];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            remove_tree(child);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static int group_setup(void **state)
 {
     (void)state;
@@ -124,7 +107,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    remove_tree(tmpdir);
+    cg_test_remove_tree(tmpdir);
     return 0;
 }
 

@@ -45,23 +45,6 @@ static const char *tpath(char *buf, size_t size, const char *name)
 }
 #define TPATH(buf, name) tpath((buf), sizeof(buf), (name))
 
-static void remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        for (struct dirent *e; (e = readdir(d));) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char child[512];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            remove_tree(child);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 /* Whole file as a NUL-terminated string (*len bytes, not counting the NUL);
  * NULL if it cannot be read.  Caller frees. */
 static char *slurp(const char *path, size_t *len)
@@ -171,7 +154,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    remove_tree(tmpdir);
+    cg_test_remove_tree(tmpdir);
     return 0;
 }
 

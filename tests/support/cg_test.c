@@ -3,6 +3,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int misuse_count;
 static char misuse_message[1024];
@@ -64,4 +67,25 @@ void cg_test_assert_tensor(const struct cg_tensor *t, const double *expected, do
         snprintf(what, sizeof what, "tensor '%s' element %lld", t->name, (long long)i);
         cg_test_assert_close(cg_tensor_at(t, i), expected[i], atol, rtol, what, file, line);
     }
+}
+
+void cg_test_remove_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0) return;
+    if (!S_ISDIR(st.st_mode)) {
+        unlink(path);
+        return;
+    }
+    DIR *d = opendir(path);
+    if (d) {
+        for (struct dirent *e; (e = readdir(d));) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            char child[1200];
+            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
+            cg_test_remove_tree(child);
+        }
+        closedir(d);
+    }
+    rmdir(path);
 }

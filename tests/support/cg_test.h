@@ -43,4 +43,8 @@ void cg_test_assert_tensor(const struct cg_tensor *t, const double *expected, do
 #define CG_ASSERT_TENSOR(t, expected, atol, rtol) \
     cg_test_assert_tensor((t), (expected), (atol), (rtol), __FILE__, __LINE__)
 
+/* Removes a file or a directory tree (without following symlinks); errors
+ * are ignored.  For tests' temporary directories. */
+void cg_test_remove_tree(const char *path);
+
 #endif
