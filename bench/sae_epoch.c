@@ -74,12 +74,15 @@ static double time_floor(const struct cfg *c, int64_t count, int pix)
         dw[l] = calloc((size_t)in[l] * (size_t)out[l], sizeof(float));
         for (int64_t i = 0; i < (int64_t)in[l] * out[l]; i++) w[l][i] = 0.001f * (float)(i % 89);
     }
+    /* Bare OpenBLAS with its own threads; cgrad keeps it at one per call. */
+    openblas_set_num_threads(c->threads);
     double t0 = bench_now();
     for (int64_t done = 0; done < count; done += c->batch) {
         int n = count - done < c->batch ? (int)(count - done) : c->batch;
         gemm_step(n, in, out, act, grad, w, dw);
     }
     double t = bench_now() - t0;
+    cg_set_num_threads(c->threads);
     for (int l = 0; l < 4; l++) free(act[l]), free(grad[l]);
     for (int l = 0; l < 3; l++) free(w[l]), free(dw[l]);
     return t;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The scaling table: sae_epoch's epoch time and ratio to the GEMM floor for
 # batch 16/64/256 (hidden 256) and hidden 256/1024/4096 (batch 64), with 1
-# and 2 OpenBLAS threads.  Usage: bench/scaling.sh [BUILD_DIR] [IMAGES]
+# and 2 threads.  Usage: bench/scaling.sh [BUILD_DIR] [IMAGES]
 # (IMAGES limits the epoch for the wide models; default 60000 for the batch
 # rows, 10000 for the width rows).
 set -euo pipefail

@@ -4,20 +4,106 @@
 
 #include <cblas.h>
 
+#include "parallel.h"
+
+/* Below this many multiply-adds per block a split costs more in hand-off
+ * than it saves (a 64x64x64 product takes a few microseconds). */
+static const double min_block_madds = 1 << 18;
+/* Block edges on multiples of the BLAS micro-kernel widths. */
+static const int64_t block_align = 16;
+enum { MAX_BLOCKS = 4 * CG_MAX_THREADS };
+
+static bool split_rows(const struct cg_gemm_job *j)
+{
+    return j->split == CG_SPLIT_ROWS || (j->split == CG_SPLIT_LONGER && j->m >= j->n);
+}
+
+static void gemm_one(const struct cg_gemm_job *j)
+{
+    if (j->m == 0 || j->n == 0) return;
+    size_t elem = cg_dtype_size(j->dt);
+    if (j->k == 0) {
+        if (j->beta != 1)
+            for (int64_t i = 0; i < j->m; i++) {
+                char *row = (char *)j->c + (size_t)(i * j->ldc) * elem;
+                if (j->beta == 0) {
+                    memset(row, 0, (size_t)j->n * elem);
+                } else if (j->dt == CG_F64) {
+                    for (int64_t q = 0; q < j->n; q++) ((double *)row)[q] *= j->beta;
+                } else {
+                    for (int64_t q = 0; q < j->n; q++) ((float *)row)[q] *= (float)j->beta;
+                }
+            }
+        return;
+    }
+    enum CBLAS_TRANSPOSE ta = j->ta ? CblasTrans : CblasNoTrans;
+    enum CBLAS_TRANSPOSE tb = j->tb ? CblasTrans : CblasNoTrans;
+    if (j->dt == CG_F64)
+        cblas_dgemm(CblasRowMajor, ta, tb, (blasint)j->m, (blasint)j->n, (blasint)j->k, 1.0, j->a,
+                    (blasint)j->lda, j->b, (blasint)j->ldb, j->beta, j->c, (blasint)j->ldc);
+    else
+        cblas_sgemm(CblasRowMajor, ta, tb, (blasint)j->m, (blasint)j->n, (blasint)j->k, 1.0f,
+                    j->a, (blasint)j->lda, j->b, (blasint)j->ldb, (float)j->beta, j->c,
+                    (blasint)j->ldc);
+}
+
+/* Block `part` of `parts` of a job: rows of C (and of op(A)) or columns of
+ * C (and of op(B)). */
+static struct cg_gemm_job block_of(const struct cg_gemm_job *j, int parts, int part)
+{
+    struct cg_gemm_job b = *j;
+    size_t elem = cg_dtype_size(j->dt);
+    int64_t lo, hi;
+    if (split_rows(j)) {
+        cg_split_range(j->m, parts, part, block_align, &lo, &hi);
+        b.m = hi - lo;
+        b.a = (const char *)j->a + (size_t)(j->ta ? lo : lo * j->lda) * elem;
+        b.c = (char *)j->c + (size_t)(lo * j->ldc) * elem;
+    } else {
+        cg_split_range(j->n, parts, part, block_align, &lo, &hi);
+        b.n = hi - lo;
+        b.b = (const char *)j->b + (size_t)(j->tb ? lo * j->ldb : lo) * elem;
+        b.c = (char *)j->c + (size_t)lo * elem;
+    }
+    return b;
+}
+
+struct plan {
+    struct cg_gemm_job block[MAX_BLOCKS];
+};
+
+static void run_block(void *ctx, int t)
+{
+    const struct plan *p = ctx;
+    gemm_one(&p->block[t]);
+}
+
+static double madds(const struct cg_gemm_job *j) { return (double)j->m * (double)j->n * (double)j->k; }
+
+void cg_gemm_many(const struct cg_gemm_job *jobs, int njobs)
+{
+    int threads = cg_parallel_threads();
+    if (threads == 1 || njobs * threads > MAX_BLOCKS) {
+        for (int i = 0; i < njobs; i++) gemm_one(&jobs[i]);
+        return;
+    }
+    /* Every product big enough is cut into `threads` blocks; smaller ones
+     * stay whole and are shared out round the threads. */
+    struct plan p;
+    int nblocks = 0;
+    for (int i = 0; i < njobs; i++) {
+        const struct cg_gemm_job *j = &jobs[i];
+        int64_t edge = split_rows(j) ? j->m : j->n;
+        bool cut = madds(j) >= threads * min_block_madds && edge >= threads * block_align;
+        int parts = cut ? threads : 1;
+        for (int q = 0; q < parts; q++) p.block[nblocks++] = block_of(j, parts, q);
+    }
+    cg_parallel_run(nblocks, run_block, &p);
+}
+
 void cg_gemm(enum cg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,
              int64_t lda, const void *b, int64_t ldb, double beta, void *c)
 {
-    if (m == 0 || n == 0) return;
-    if (k == 0) {
-        if (beta == 0) memset(c, 0, (size_t)(m * n) * cg_dtype_size(dt));
-        return;
-    }
-    enum CBLAS_TRANSPOSE tra = ta ? CblasTrans : CblasNoTrans;
-    enum CBLAS_TRANSPOSE trb = tb ? CblasTrans : CblasNoTrans;
-    if (dt == CG_F64)
-        cblas_dgemm(CblasRowMajor, tra, trb, (blasint)m, (blasint)n, (blasint)k, 1.0, a,
-                    (blasint)lda, b, (blasint)ldb, beta, c, (blasint)n);
-    else
-        cblas_sgemm(CblasRowMajor, tra, trb, (blasint)m, (blasint)n, (blasint)k, 1.0f, a,
-                    (blasint)lda, b, (blasint)ldb, (float)beta, c, (blasint)n);
+    struct cg_gemm_job j = {dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, n, CG_SPLIT_LONGER};
+    cg_gemm_many(&j, 1);
 }

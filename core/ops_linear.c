@@ -25,7 +25,9 @@ static void linear_forward(struct cg_record *r)
         beta = 1.0;
     }
     /* y[n,out] (+)= x[n,in] * W^T, W stored [out,in]. */
-    cg_gemm(y->dtype, false, true, n, out, in, x->data, in, w->data, in, beta, y->data);
+    struct cg_gemm_job job = {y->dtype, false, true, n, out, in, x->data, in, w->data, in,
+                              beta, y->data, out, CG_SPLIT_COLS};
+    cg_gemm_many(&job, 1);
 }
 
 /* db[j] += sum_i dy[i,j]: row-major walk so the inner loop is contiguous. */
@@ -51,10 +53,20 @@ static void linear_backward(struct cg_record *r)
     enum cg_dtype dt = r->out->dtype;
     const void *dy = r->out->grad->data;
     int64_t n = x->shape[0], in = x->shape[1], out = w->shape[0];
+    /* One pool job for both products; every cut follows W's rows (the
+     * output features), as in the forward, so each thread stays on its own
+     * slice of W, dW and the activations. */
+    struct cg_gemm_job jobs[2];
+    int njobs = 0;
     /* dx[n,in] += dy[n,out] * W[out,in] */
-    if (x->grad) cg_gemm(dt, false, false, n, in, out, dy, out, w->data, in, 1.0, x->grad->data);
+    if (x->grad)
+        jobs[njobs++] = (struct cg_gemm_job){dt, false, false, n, in, out, dy, out, w->data, in,
+                                             1.0, x->grad->data, in, CG_SPLIT_COLS};
     /* dW[out,in] += dy^T * x: dy stored [n,out], so transpose flag. */
-    if (w->grad) cg_gemm(dt, true, false, out, in, n, dy, out, x->data, in, 1.0, w->grad->data);
+    if (w->grad)
+        jobs[njobs++] = (struct cg_gemm_job){dt, true, false, out, in, n, dy, out, x->data, in,
+                                             1.0, w->grad->data, in, CG_SPLIT_ROWS};
+    cg_gemm_many(jobs, njobs);
     if (r->n_in == 3 && r->in[2]->grad) bias_grad(dt, r->in[2]->grad->data, dy, n, out);
 }
 

@@ -23,6 +23,9 @@ static struct mm_dims dims_of(const struct cg_record *r)
                             b->shape[nd - 1]};
 }
 
+/* Independent products handed to the pool together. */
+enum { JOBS_PER_CALL = 32 };
+
 static void matmul_forward(struct cg_record *r)
 {
     struct mm_dims d = dims_of(r);
@@ -30,9 +33,16 @@ static void matmul_forward(struct cg_record *r)
     size_t es = cg_dtype_size(dt);
     const char *a = r->in[0]->data, *b = r->in[1]->data;
     char *c = r->out->data;
-    for (int64_t i = 0; i < d.batch; i++)
-        cg_gemm(dt, false, false, d.m, d.n, d.k, a + (size_t)(i * d.m * d.k) * es, d.k,
-             b + (size_t)(i * d.k * d.n) * es, d.n, 0.0, c + (size_t)(i * d.m * d.n) * es);
+    struct cg_gemm_job jobs[JOBS_PER_CALL];
+    int njobs = 0;
+    for (int64_t i = 0; i < d.batch; i++) {
+        jobs[njobs++] = (struct cg_gemm_job){dt, false, false, d.m, d.n, d.k,
+                                             a + (size_t)(i * d.m * d.k) * es, d.k,
+                                             b + (size_t)(i * d.k * d.n) * es, d.n, 0.0,
+                                             c + (size_t)(i * d.m * d.n) * es, d.n,
+                                             CG_SPLIT_LONGER};
+        if (njobs == JOBS_PER_CALL || i == d.batch - 1) cg_gemm_many(jobs, njobs), njobs = 0;
+    }
 }
 
 static void matmul_backward(struct cg_record *r)
@@ -44,15 +54,22 @@ static void matmul_backward(struct cg_record *r)
     const char *dc = r->out->grad->data;
     char *da = a->grad ? a->grad->data : NULL;
     char *db = b->grad ? b->grad->data : NULL;
+    struct cg_gemm_job jobs[JOBS_PER_CALL];
+    int njobs = 0;
     for (int64_t i = 0; i < d.batch; i++) {
         size_t oa = (size_t)(i * d.m * d.k) * es, ob = (size_t)(i * d.k * d.n) * es;
         const char *dci = dc + (size_t)(i * d.m * d.n) * es;
         /* dA[m,k] += dC[m,n] B^T: B is stored [k,n], so transpose flag. */
-        if (da) cg_gemm(dt, false, true, d.m, d.k, d.n, dci, d.n, (const char *)b->data + ob, d.n,
-                     1.0, da + oa);
+        if (da)
+            jobs[njobs++] = (struct cg_gemm_job){dt, false, true, d.m, d.k, d.n, dci, d.n,
+                                                 (const char *)b->data + ob, d.n, 1.0, da + oa,
+                                                 d.k, CG_SPLIT_LONGER};
         /* dB[k,n] += A^T dC: A is stored [m,k]. */
-        if (db) cg_gemm(dt, true, false, d.k, d.n, d.m, (const char *)a->data + oa, d.k, dci, d.n,
-                     1.0, db + ob);
+        if (db)
+            jobs[njobs++] = (struct cg_gemm_job){dt, true, false, d.k, d.n, d.m,
+                                                 (const char *)a->data + oa, d.k, dci, d.n, 1.0,
+                                                 db + ob, d.n, CG_SPLIT_LONGER};
+        if (njobs >= JOBS_PER_CALL - 1 || i == d.batch - 1) cg_gemm_many(jobs, njobs), njobs = 0;
     }
 }
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "parallel.h"
 #include "error_internal.h"
 #include "optim/optim_internal.h"
 
@@ -196,6 +197,58 @@ void cg_sgd_free(struct cg_sgd *opt)
 CG_SGD_KERNEL(sgd_update_f32, float)
 CG_SGD_KERNEL(sgd_update_f64, double)
 
+/* Elements [lo, hi) of one slot, counted from the slot's start. */
+static void update_slot(const struct cg_sgd *opt, const struct cg_sgd_slot *s, int64_t lo,
+                        int64_t hi)
+{
+    struct cg_tensor *p = s->param;
+    if (!p->grad || lo >= hi) return;
+    size_t es = cg_dtype_size(p->dtype), off = (size_t)lo * es;
+    char *buf = s->buf ? (char *)s->buf->data + off : NULL;
+    if (p->dtype == CG_F64)
+        sgd_update_f64((double *)((char *)p->data + off), (const double *)((char *)p->grad->data + off),
+                       (double *)buf, s->started, hi - lo, &opt->o);
+    else
+        sgd_update_f32((float *)((char *)p->data + off), (const float *)((char *)p->grad->data + off),
+                       (float *)buf, s->started, hi - lo, &opt->o);
+}
+
+/* Below this many elements the hand-off to the pool costs more than it saves. */
+static const int64_t parallel_min_elements = 1 << 15;
+
+/* Part `part` of every parameter, cut along its first dimension (the output
+ * features of a weight) exactly as the layers cut their products, so each
+ * thread updates the rows it computed the gradient of. */
+static void cg_param_part(const struct cg_tensor *p, int parts, int part, int64_t *lo, int64_t *hi)
+{
+    int64_t rows = p->ndim ? p->shape[0] : 1, row = rows ? p->numel / rows : 0;
+    cg_split_range(rows, parts, part, 16, lo, hi);
+    *lo *= row;
+    *hi *= row;
+}
+
+struct update_job {
+    const struct cg_sgd *opt;
+    int parts;
+};
+
+static void update_part(void *ctx, int part)
+{
+    const struct update_job *job = ctx;
+    for (size_t i = 0; i < job->opt->n; i++) {
+        int64_t lo, hi;
+        cg_param_part(job->opt->slots[i].param, job->parts, part, &lo, &hi);
+        update_slot(job->opt, &job->opt->slots[i], lo, hi);
+    }
+}
+
+static int parts_for(const struct cg_sgd *opt)
+{
+    int64_t total = 0;
+    for (size_t i = 0; i < opt->n; i++) total += opt->slots[i].numel;
+    return total < parallel_min_elements ? 1 : cg_parallel_threads();
+}
+
 enum cg_status cg_sgd_step(struct cg_sgd *opt)
 {
     if (!opt) {
@@ -219,19 +272,28 @@ enum cg_status cg_sgd_step(struct cg_sgd *opt)
             return CG_ERR_INVALID;
         }
     }
-    for (size_t i = 0; i < opt->n; i++) {
-        struct cg_sgd_slot *s = &opt->slots[i];
-        struct cg_tensor *p = s->param;
-        if (!p->grad) continue;
-        void *buf = s->buf ? s->buf->data : NULL;
-        if (p->dtype == CG_F64)
-            sgd_update_f64(p->data, p->grad->data, buf, s->started, p->numel, &opt->o);
-        else
-            sgd_update_f32(p->data, p->grad->data, buf, s->started, p->numel, &opt->o);
-        if (s->buf) s->started = true;
-    }
+    /* Every element is updated on its own, so any cut gives the same bits. */
+    int parts = parts_for(opt);
+    cg_parallel_run(parts, update_part, &(struct update_job){opt, parts});
+    for (size_t i = 0; i < opt->n; i++)
+        if (opt->slots[i].buf && opt->slots[i].param->grad) opt->slots[i].started = true;
     opt->steps++;
     return CG_OK;
+}
+
+static void zero_part(void *ctx, int part)
+{
+    const struct update_job *job = ctx;
+    for (size_t i = 0; i < job->opt->n; i++) {
+        const struct cg_tensor *p = job->opt->slots[i].param;
+        if (!p->grad) continue;
+        int64_t lo, hi;
+        cg_param_part(p->grad, job->parts, part, &lo, &hi);
+        if (hi > lo) {
+            size_t es = cg_dtype_size(p->dtype);
+            memset((char *)p->grad->data + (size_t)lo * es, 0, (size_t)(hi - lo) * es);
+        }
+    }
 }
 
 void cg_sgd_zero_grad(struct cg_sgd *opt)
@@ -240,7 +302,8 @@ void cg_sgd_zero_grad(struct cg_sgd *opt)
         cg_misuse("cg_sgd_zero_grad", "opt is NULL");
         return;
     }
-    for (size_t i = 0; i < opt->n; i++) cg_tensor_zero_grad(opt->slots[i].param);
+    int parts = parts_for(opt);
+    cg_parallel_run(parts, zero_part, &(struct update_job){opt, parts});
 }
 
 double cg_sgd_get_lr(const struct cg_sgd *opt)

@@ -33,7 +33,7 @@ static const char usage[] =
     "  --lr X         SGD learning rate [0.05]\n"
     "  --momentum X   SGD momentum [0.9]\n"
     "  --seed N       seed for initialization and shuffling [0]\n"
-    "  --threads N    OpenBLAS threads [CGRAD_NUM_THREADS, else 1]\n"
+    "  --threads N    cgrad threads [CGRAD_NUM_THREADS, else 1]\n"
     "  --help         this text\n";
 
 static int bad_flag(const char *flag, const char *why)

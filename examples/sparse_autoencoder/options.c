@@ -19,7 +19,7 @@ static const char usage[] =
     "  --lambda X       Hardshrink threshold, >= 0 [0.1]\n"
     "  --l1 X           weight of the L1 activity penalty on the code, >= 0 [0]\n"
     "  --seed N         seed for initialization and shuffling [0]\n"
-    "  --threads N      OpenBLAS threads [CGRAD_NUM_THREADS, else 1]\n"
+    "  --threads N      cgrad threads [CGRAD_NUM_THREADS, else 1]\n"
     "  --out DIR        where reconstructions.png, filters.png, metrics.csv go [out/sparse_autoencoder]\n"
     "  --save FILE      checkpoint written atomically after every epoch\n"
     "  --resume FILE    continue training exactly from a checkpoint\n"

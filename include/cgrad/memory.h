@@ -18,13 +18,22 @@ size_t cg_alloc_count(void);
  * started (cumulative: frees do not subtract).  Thread-safe. */
 size_t cg_alloc_bytes(void);
 
-/* Sets the number of threads OpenBLAS uses for matrix products (n >= 1).
+/* Sets how many threads cgrad uses (n >= 1, at most 64): the calling thread
+ * plus n - 1 helper threads, started at the first op that splits its work.
+ * Matrix products (cg_linear, cg_matmul and their backward) are cut into n
+ * blocks of rows or columns, and cg_sgd_step / cg_sgd_zero_grad into n runs
+ * of each parameter's rows; OpenBLAS is set to one thread per call so that
+ * the two never oversubscribe the cores.  Results repeat bit for bit for a
+ * given n; different n round matrix products differently (the optimizer
+ * update itself is identical for every n).
  * n <= 0 reads CGRAD_NUM_THREADS from the environment; if that is unset or
- * not a positive number, OpenBLAS's default (OPENBLAS_NUM_THREADS, else one
- * per core) is left in place.  The setting is process-wide: call it once,
- * before starting threads (see docs/threading.md).  Never fails. */
+ * not a positive number, nothing changes.  Before any call cgrad uses one
+ * thread and leaves OpenBLAS's own default in place.  Process-wide: one
+ * calling thread at a time gets the helpers, others run their work alone
+ * with the same cut (see docs/threading.md).  Never fails; helpers that
+ * cannot be started leave their share to the threads that did. */
 void cg_set_num_threads(int n);
-/* OpenBLAS's current thread count. */
+/* cgrad's current thread count (1 until cg_set_num_threads sets it). */
 int cg_get_num_threads(void);
 
 #ifdef __cplusplus

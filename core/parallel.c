@@ -1,0 +1,218 @@
+/* The worker pool behind cg_set_num_threads.
+ *
+ * Helpers wait for a job by spinning briefly on a generation counter (jobs
+ * inside one training step come every few tens of microseconds, faster than
+ * a futex wake-up), then sleep on a condition variable.  The caller takes
+ * part in its own job and claims tasks from the same atomic counter, so a
+ * helper that is slow to wake delays nothing.  One caller at a time owns the
+ * pool (trylock); any other caller, or a task that calls back in, runs its
+ * tasks serially instead of waiting or oversubscribing the cores. */
+#include "parallel.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <cblas.h>
+
+#include "cgrad/memory.h"
+
+struct job {
+    cg_task_fn fn;
+    void *ctx;
+    int ntasks, threads;
+    atomic_bool claimed[CG_MAX_TASKS];
+    atomic_int done; /* tasks finished */
+};
+
+static struct {
+    pthread_mutex_t owner;     /* held by the caller whose job is running */
+    pthread_mutex_t sleep_mu;  /* with `wake`: helpers that stopped spinning */
+    pthread_cond_t wake;
+    atomic_uint generation;    /* bumped for every job and for shutdown */
+    _Atomic(struct job *) job; /* the running job, NULL between jobs */
+    atomic_int inside;         /* helpers that may be reading `job` */
+    atomic_int sleepers;
+    atomic_bool stop;
+    atomic_int threads;        /* configured count, caller included */
+    int helpers;               /* started helper threads */
+    pthread_t tid[CG_MAX_THREADS];
+    bool exit_hook;
+} pool = {
+    .owner = PTHREAD_MUTEX_INITIALIZER,
+    .sleep_mu = PTHREAD_MUTEX_INITIALIZER,
+    .wake = PTHREAD_COND_INITIALIZER,
+    .threads = 1,
+};
+
+/* Spinning longer than this before sleeping only burns the core. */
+static const double spin_seconds = 0.002;
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void run_task(struct job *j, int t)
+{
+    if (atomic_load_explicit(&j->claimed[t], memory_order_relaxed) ||
+        atomic_exchange(&j->claimed[t], true))
+        return;
+    j->fn(j->ctx, t);
+    atomic_fetch_add(&j->done, 1);
+}
+
+/* Thread `self` first runs tasks self, self + threads, ... (so the same
+ * thread keeps touching the same rows from op to op and its cache stays
+ * warm), then takes whatever a slower thread has not started. */
+static void run_tasks(struct job *j, int self)
+{
+    for (int t = self; t < j->ntasks; t += j->threads) run_task(j, t);
+    for (int t = 0; t < j->ntasks; t++) run_task(j, t);
+}
+
+/* Returns the new generation, or the old one when told to stop. */
+static unsigned wait_for_work(unsigned seen)
+{
+    double deadline = 0;
+    for (unsigned spins = 0;; spins++) {
+        unsigned g = atomic_load(&pool.generation);
+        if (g != seen || atomic_load(&pool.stop)) return g;
+        if ((spins & 255) != 255) {
+            cpu_relax();
+            continue;
+        }
+        double t = now_seconds();
+        if (deadline == 0) deadline = t + spin_seconds;
+        if (t < deadline) continue;
+        pthread_mutex_lock(&pool.sleep_mu);
+        atomic_fetch_add(&pool.sleepers, 1);
+        while (atomic_load(&pool.generation) == seen && !atomic_load(&pool.stop))
+            pthread_cond_wait(&pool.wake, &pool.sleep_mu);
+        atomic_fetch_sub(&pool.sleepers, 1);
+        pthread_mutex_unlock(&pool.sleep_mu);
+        deadline = 0;
+    }
+}
+
+static void *helper_main(void *arg)
+{
+    int self = (int)(intptr_t)arg;
+    unsigned seen = atomic_load(&pool.generation);
+    while (!atomic_load(&pool.stop)) {
+        seen = wait_for_work(seen);
+        /* `inside` is raised before `job` is read, so the owner, which
+         * clears `job` and then waits for inside == 0, never returns (and
+         * frees the job on its stack) while a helper still holds it. */
+        atomic_fetch_add(&pool.inside, 1);
+        struct job *j = atomic_load(&pool.job);
+        if (j) run_tasks(j, self);
+        atomic_fetch_sub(&pool.inside, 1);
+    }
+    return NULL;
+}
+
+static void wake_helpers(void)
+{
+    if (atomic_load(&pool.sleepers) == 0) return;
+    pthread_mutex_lock(&pool.sleep_mu);
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.sleep_mu);
+}
+
+/* Caller holds pool.owner. */
+static void stop_helpers(void)
+{
+    if (pool.helpers == 0) return;
+    atomic_store(&pool.stop, true);
+    atomic_fetch_add(&pool.generation, 1);
+    pthread_mutex_lock(&pool.sleep_mu);
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.sleep_mu);
+    for (int i = 0; i < pool.helpers; i++) pthread_join(pool.tid[i], NULL);
+    pool.helpers = 0;
+    atomic_store(&pool.stop, false);
+}
+
+/* Joins the helpers at exit so leak checkers see no live thread stacks. */
+static void shutdown_at_exit(void)
+{
+    pthread_mutex_lock(&pool.owner);
+    stop_helpers();
+    pthread_mutex_unlock(&pool.owner);
+}
+
+/* Caller holds pool.owner.  A failed pthread_create leaves fewer helpers:
+ * the tasks still all run, the caller claims the rest. */
+static void start_helpers(void)
+{
+    if (!pool.exit_hook) pool.exit_hook = atexit(shutdown_at_exit) == 0;
+    if (!pool.exit_hook) return; /* could not promise a clean exit: stay serial */
+    while (pool.helpers < pool.threads - 1 &&
+           pthread_create(&pool.tid[pool.helpers], NULL, helper_main,
+                          (void *)(intptr_t)(pool.helpers + 1)) == 0)
+        pool.helpers++;
+}
+
+void cg_parallel_run(int ntasks, cg_task_fn fn, void *ctx)
+{
+    if (ntasks <= 0) return;
+    if (ntasks == 1 || ntasks > CG_MAX_TASKS || atomic_load(&pool.threads) == 1 ||
+        pthread_mutex_trylock(&pool.owner) != 0) {
+        for (int t = 0; t < ntasks; t++) fn(ctx, t);
+        return;
+    }
+    if (pool.helpers < pool.threads - 1) start_helpers();
+    struct job j = {.fn = fn, .ctx = ctx, .ntasks = ntasks, .threads = pool.helpers + 1};
+    for (int t = 0; t < ntasks; t++) atomic_init(&j.claimed[t], false);
+    atomic_init(&j.done, 0);
+    atomic_store(&pool.job, &j);
+    atomic_fetch_add(&pool.generation, 1);
+    wake_helpers();
+    run_tasks(&j, 0);
+    while (atomic_load(&j.done) < ntasks) cpu_relax();
+    atomic_store(&pool.job, NULL);
+    while (atomic_load(&pool.inside) > 0) cpu_relax();
+    pthread_mutex_unlock(&pool.owner);
+}
+
+int cg_parallel_threads(void) { return atomic_load(&pool.threads); }
+
+void cg_split_range(int64_t n, int parts, int part, int64_t align, int64_t *begin, int64_t *end)
+{
+    int64_t units = (n + align - 1) / align;
+    int64_t b = units * part / parts * align, e = units * (part + 1) / parts * align;
+    *begin = b < n ? b : n;
+    *end = e < n ? e : n;
+}
+
+void cg_set_num_threads(int n)
+{
+    if (n <= 0) {
+        const char *env = getenv("CGRAD_NUM_THREADS");
+        n = env ? atoi(env) : 0;
+        if (n <= 0) return;
+    }
+    if (n > CG_MAX_THREADS) n = CG_MAX_THREADS;
+    pthread_mutex_lock(&pool.owner);
+    if (n != atomic_load(&pool.threads)) stop_helpers();
+    atomic_store(&pool.threads, n);
+    pthread_mutex_unlock(&pool.owner);
+    /* cgrad splits the products itself; OpenBLAS threads on top would
+     * oversubscribe the cores. */
+    openblas_set_num_threads(1);
+}
+
+int cg_get_num_threads(void) { return atomic_load(&pool.threads); }
