@@ -20,12 +20,12 @@ size_t cg_alloc_bytes(void);
 
 /* Sets how many threads cgrad uses (n >= 1, at most 64): the calling thread
  * plus n - 1 helper threads, started at the first op that splits its work.
- * Matrix products (cg_linear, cg_matmul and their backward) are cut into n
- * blocks of rows or columns, and cg_sgd_step / cg_sgd_zero_grad into n runs
- * of each parameter's rows; OpenBLAS is set to one thread per call so that
- * the two never oversubscribe the cores.  Results repeat bit for bit for a
- * given n; different n round matrix products differently (the optimizer
- * update itself is identical for every n).
+ * Large matrix products (cg_linear, cg_matmul and their backward) are cut
+ * into n blocks of rows or columns, and cg_sgd_step / cg_sgd_zero_grad into
+ * n runs of each parameter's rows; OpenBLAS is set to one thread per call
+ * so that the two never oversubscribe the cores.  Results repeat bit for
+ * bit for a given n; different n round matrix products differently (the
+ * optimizer update itself is identical for every n).
  * n <= 0 reads CGRAD_NUM_THREADS from the environment; if that is unset or
  * not a positive number, nothing changes.  Before any call cgrad uses one
  * thread and leaves OpenBLAS's own default in place.  Process-wide: one
