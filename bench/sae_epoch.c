@@ -3,7 +3,7 @@
  * in the same process with the same thread count.
  *
  *   sae_epoch [--data DIR] [--batch 64] [--threads 1] [--hidden 256] [--code 64]
- *             [--repeat 3] [--limit IMAGES]
+ *             [--repeat 5] [--limit IMAGES]
  * prints: epoch_seconds gemm_floor_seconds ratio allocs_per_step peak_rss_mb
  * (best of --repeat for both timings, so machine noise inflates neither). */
 #include <cblas.h>
@@ -23,7 +23,7 @@ struct cfg {
 
 static int parse(int argc, char **argv, struct cfg *c)
 {
-    *c = (struct cfg){"/usr/share/datasets/fashion-mnist", 64, 1, 256, 64, 3, 0};
+    *c = (struct cfg){"/usr/share/datasets/fashion-mnist", 64, 1, 256, 64, 5, 0};
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         if (!strcmp(k, "--data")) c->data = v;

@@ -10,6 +10,7 @@
 #include "parallel.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -56,6 +57,16 @@ static inline void cpu_relax(void)
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
+}
+
+/* Waiting for a helper that is running a task: spin, but yield the core now
+ * and then in case the helper was descheduled (more threads than cores). */
+static void wait_a_moment(unsigned spins)
+{
+    if (spins % 1024 == 0)
+        sched_yield();
+    else
+        cpu_relax();
 }
 
 static double now_seconds(void)
@@ -182,13 +193,11 @@ void cg_parallel_run(int ntasks, cg_task_fn fn, void *ctx)
     atomic_fetch_add(&pool.generation, 1);
     wake_helpers();
     run_tasks(&j, 0);
-    while (atomic_load(&j.done) < ntasks) cpu_relax();
+    for (unsigned spins = 1; atomic_load(&j.done) < ntasks; spins++) wait_a_moment(spins);
     atomic_store(&pool.job, NULL);
-    while (atomic_load(&pool.inside) > 0) cpu_relax();
+    for (unsigned spins = 1; atomic_load(&pool.inside) > 0; spins++) wait_a_moment(spins);
     pthread_mutex_unlock(&pool.owner);
 }
-
-int cg_parallel_threads(void) { return atomic_load(&pool.threads); }
 
 void cg_split_range(int64_t n, int parts, int part, int64_t align, int64_t *begin, int64_t *end)
 {
@@ -198,13 +207,8 @@ void cg_split_range(int64_t n, int parts, int part, int64_t align, int64_t *begi
     *end = e < n ? e : n;
 }
 
-void cg_set_num_threads(int n)
+static void set_threads(int n)
 {
-    if (n <= 0) {
-        const char *env = getenv("CGRAD_NUM_THREADS");
-        n = env ? atoi(env) : 0;
-        if (n <= 0) return;
-    }
     if (n > CG_MAX_THREADS) n = CG_MAX_THREADS;
     pthread_mutex_lock(&pool.owner);
     if (n != atomic_load(&pool.threads)) stop_helpers();
@@ -215,4 +219,34 @@ void cg_set_num_threads(int n)
     openblas_set_num_threads(1);
 }
 
-int cg_get_num_threads(void) { return atomic_load(&pool.threads); }
+static int env_threads(void)
+{
+    const char *env = getenv("CGRAD_NUM_THREADS");
+    int n = env ? atoi(env) : 0;
+    return n > 0 ? n : 0;
+}
+
+/* CGRAD_NUM_THREADS applies to programs that never call
+ * cg_set_num_threads; an explicit call made later overrides it. */
+static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+
+static void apply_env(void)
+{
+    int n = env_threads();
+    if (n > 0) set_threads(n);
+}
+
+int cg_parallel_threads(void)
+{
+    pthread_once(&env_once, apply_env);
+    return atomic_load(&pool.threads);
+}
+
+void cg_set_num_threads(int n)
+{
+    pthread_once(&env_once, apply_env);
+    if (n <= 0) n = env_threads();
+    if (n > 0) set_threads(n);
+}
+
+int cg_get_num_threads(void) { return cg_parallel_threads(); }

@@ -3,6 +3,7 @@
  * count, a busy pool falls back to the same cut, the optimizer's update does
  * not depend on the cut at all, and training allocates nothing per step. */
 #include <math.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "parallel.h"
 
 static atomic_int task_runs[CG_MAX_TASKS + 100];
+static const char *program_path; /* argv[0], to run this program again */
 
 static void count_task(void *ctx, int t)
 {
@@ -349,6 +351,17 @@ static void sgd_update_does_not_depend_on_threads(void **state)
     cg_set_num_threads(1);
 }
 
+/* CGRAD_NUM_THREADS alone (no cg_set_num_threads call) sets the count. */
+static void environment_alone_sets_the_count(void **state)
+{
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "CGRAD_NUM_THREADS=3 CG_TEST_ENV_CHILD=1 %s", program_path);
+    /* The child asks for the count first thing and exits; see main(). */
+    int status = system(cmd);
+    assert_int_equal(status, 0);
+}
+
 static void thread_count_setting(void **state)
 {
     (void)state;
@@ -373,8 +386,12 @@ static void thread_count_setting(void **state)
     assert_int_equal(cg_get_num_threads(), 1);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    (void)argc;
+    program_path = argv[0];
+    if (getenv("CG_TEST_ENV_CHILD")) /* started by environment_alone_sets_the_count */
+        return cg_get_num_threads() == 3 && cg_parallel_threads() == 3 ? 0 : 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_task_runs_once),
         cmocka_unit_test(nested_run_is_serial),
@@ -385,6 +402,7 @@ int main(void)
         cmocka_unit_test(busy_pool_gives_the_same_bits),
         cmocka_unit_test(sgd_update_does_not_depend_on_threads),
         cmocka_unit_test(thread_count_setting),
+        cmocka_unit_test(environment_alone_sets_the_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

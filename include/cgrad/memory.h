@@ -27,13 +27,16 @@ size_t cg_alloc_bytes(void);
  * bit for a given n; different n round matrix products differently (the
  * optimizer update itself is identical for every n).
  * n <= 0 reads CGRAD_NUM_THREADS from the environment; if that is unset or
- * not a positive number, nothing changes.  Before any call cgrad uses one
+ * not a positive number, nothing changes.  CGRAD_NUM_THREADS is also
+ * applied by itself at the first op that can split its work, so programs
+ * that never call this function follow it; without it cgrad uses one
  * thread and leaves OpenBLAS's own default in place.  Process-wide: one
  * calling thread at a time gets the helpers, others run their work alone
  * with the same cut (see docs/threading.md).  Never fails; helpers that
  * cannot be started leave their share to the threads that did. */
 void cg_set_num_threads(int n);
-/* cgrad's current thread count (1 until cg_set_num_threads sets it). */
+/* cgrad's current thread count (1 unless set by cg_set_num_threads or
+ * CGRAD_NUM_THREADS). */
 int cg_get_num_threads(void);
 
 #ifdef __cplusplus
