@@ -3,10 +3,12 @@
  * Helpers wait for a job by spinning briefly on a generation counter (jobs
  * inside one training step come every few tens of microseconds, faster than
  * a futex wake-up), then sleep on a condition variable.  The caller takes
- * part in its own job and claims tasks from the same atomic counter, so a
- * helper that is slow to wake delays nothing.  One caller at a time owns the
- * pool (trylock); any other caller, or a task that calls back in, runs its
- * tasks serially instead of waiting or oversubscribing the cores. */
+ * part in its own job; every thread starts with its own tasks and then
+ * claims any task nobody has started, so a helper that is slow to wake
+ * delays nothing (its share just loses cache locality).  One caller at a
+ * time owns the pool (trylock); any other caller, or a task that calls back
+ * in, runs its tasks serially instead of waiting or oversubscribing the
+ * cores. */
 #include "parallel.h"
 
 #include <pthread.h>
