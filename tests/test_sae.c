@@ -436,6 +436,33 @@ static void test_resume_equals_uninterrupted_run(void **state)
     for (int i = 0; i < 3; i++) assert_string_equal(rf[i].no_seconds, rs[i].no_seconds);
 }
 
+/* The same with 2 threads and a model large enough that the products and
+ * the SGD update are cut over the pool: the cut depends only on the shapes
+ * and the thread count, so resuming still gives the same bytes. */
+static void test_resume_with_two_threads(void **state)
+{
+    (void)state;
+    skip_without_binary();
+    char full[128], split[128], a[160], b[160];
+    TPATH(full, "resume2_full");
+    TPATH(split, "resume2_split");
+    snprintf(a, sizeof a, "%s/a.ckpt", full);
+    snprintf(b, sizeof b, "%s/b.ckpt", split);
+#define WIDE "--data", datadir, "--batch", "32", "--hidden", "96", "--code", "32", "--seed", "5", \
+             "--threads", "2", "--quiet"
+    struct run r = RUN(WIDE, "--epochs", "2", "--out", full, "--save", a);
+    expect_success(&r, "the uninterrupted 2-thread run");
+    run_free(&r);
+    r = RUN(WIDE, "--epochs", "1", "--out", split, "--save", b);
+    expect_success(&r, "the first 2-thread epoch");
+    run_free(&r);
+    r = RUN(WIDE, "--epochs", "2", "--out", split, "--resume", b, "--save", b);
+    expect_success(&r, "the resumed 2-thread run");
+    run_free(&r);
+#undef WIDE
+    assert_true(same_file(a, b));
+}
+
 /* ---- 3. the program's command line, errors and outputs ---- */
 
 static void test_help(void **state)
@@ -579,6 +606,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seed_model_learns_without_allocating),
         cmocka_unit_test(test_resume_equals_uninterrupted_run),
+        cmocka_unit_test(test_resume_with_two_threads),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_bad_flags_exit_2_with_usage),
         cmocka_unit_test(test_missing_data_exits_1_naming_it),
