@@ -381,26 +381,57 @@ static void expect_success(const struct run *r, const char *what)
 
 /* ---- 2. resume equals the uninterrupted run bitwise ---- */
 
+/* Runs the example with `flags` then `extra` (both NULL-terminated). */
+static struct run run_with(const char *const *flags, const char *const *extra)
+{
+    const char *args[32];
+    int n = 0;
+    for (; *flags; flags++) args[n++] = *flags;
+    for (; *extra; extra++) args[n++] = *extra;
+    assert_true(n < 32);
+    args[n] = NULL;
+    return run_sae(args);
+}
+
+/* Output directories and checkpoints of an uninterrupted and a resumed run. */
+struct resume_paths {
+    char full[128], split[128], a[160], b[160];
+};
+
+/* Trains `epochs` epochs with `flags` in one run (checkpoint p->a, outputs
+ * in p->full), and as one epoch plus a resumed run (p->b, p->split). */
+static void full_and_resumed(const char *tag, const char *const *flags, const char *epochs,
+                             struct resume_paths *p)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s_full", tag);
+    TPATH(p->full, name);
+    snprintf(name, sizeof name, "%s_split", tag);
+    TPATH(p->split, name);
+    snprintf(p->a, sizeof p->a, "%s/a.ckpt", p->full);
+    snprintf(p->b, sizeof p->b, "%s/b.ckpt", p->split);
+    const char *full = p->full, *split = p->split, *a = p->a, *b = p->b;
+    struct run r = run_with(flags, (const char *const[]){"--epochs", epochs, "--out", full,
+                                                          "--save", a, NULL});
+    expect_success(&r, "the uninterrupted run");
+    run_free(&r);
+    r = run_with(flags, (const char *const[]){"--epochs", "1", "--out", split, "--save", b, NULL});
+    expect_success(&r, "the first epoch");
+    run_free(&r);
+    r = run_with(flags, (const char *const[]){"--epochs", epochs, "--out", split, "--resume", b,
+                                              "--save", b, NULL});
+    expect_success(&r, "the resumed run");
+    expect_contains(r.out, "after epoch 1", "resumed run stdout");
+    run_free(&r);
+}
+
 static void test_resume_equals_uninterrupted_run(void **state)
 {
     (void)state;
     skip_without_binary();
-    char full[128], split[128], a[160], b[160];
-    TPATH(full, "resume_full");
-    TPATH(split, "resume_split");
-    snprintf(a, sizeof a, "%s/a.ckpt", full);
-    snprintf(b, sizeof b, "%s/b.ckpt", split);
-
-    struct run r = RUN(SMALL, "--quiet", "--epochs", "3", "--out", full, "--save", a);
-    expect_success(&r, "the uninterrupted run");
-    run_free(&r);
-    r = RUN(SMALL, "--quiet", "--epochs", "1", "--out", split, "--save", b);
-    expect_success(&r, "the first epoch");
-    run_free(&r);
-    r = RUN(SMALL, "--quiet", "--epochs", "3", "--out", split, "--resume", b, "--save", b);
-    expect_success(&r, "the resumed run");
-    expect_contains(r.out, "after epoch 1", "resumed run stdout");
-    run_free(&r);
+    struct resume_paths p;
+    full_and_resumed("resume", (const char *const[]){SMALL, "--quiet", NULL}, "3", &p);
+    const char *full = p.full, *split = p.split, *a = p.a, *b = p.b;
 
     struct loaded x = load_small(a), y = load_small(b);
     /* 3 epochs of 512/16 = 32 steps, and the training position after them */
@@ -443,24 +474,13 @@ static void test_resume_with_two_threads(void **state)
 {
     (void)state;
     skip_without_binary();
-    char full[128], split[128], a[160], b[160];
-    TPATH(full, "resume2_full");
-    TPATH(split, "resume2_split");
-    snprintf(a, sizeof a, "%s/a.ckpt", full);
-    snprintf(b, sizeof b, "%s/b.ckpt", split);
-#define WIDE "--data", datadir, "--batch", "32", "--hidden", "96", "--code", "32", "--seed", "5", \
-             "--threads", "2", "--quiet"
-    struct run r = RUN(WIDE, "--epochs", "2", "--out", full, "--save", a);
-    expect_success(&r, "the uninterrupted 2-thread run");
-    run_free(&r);
-    r = RUN(WIDE, "--epochs", "1", "--out", split, "--save", b);
-    expect_success(&r, "the first 2-thread epoch");
-    run_free(&r);
-    r = RUN(WIDE, "--epochs", "2", "--out", split, "--resume", b, "--save", b);
-    expect_success(&r, "the resumed 2-thread run");
-    run_free(&r);
-#undef WIDE
-    assert_true(same_file(a, b));
+    struct resume_paths p;
+    full_and_resumed("resume2",
+                     (const char *const[]){"--data", datadir, "--batch", "32", "--hidden", "96",
+                                           "--code", "32", "--seed", "5", "--threads", "2",
+                                           "--quiet", NULL},
+                     "2", &p);
+    assert_true(same_file(p.a, p.b));
 }
 
 /* ---- 3. the program's command line, errors and outputs ---- */
