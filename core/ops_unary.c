@@ -3,6 +3,7 @@
 #include <tgmath.h>
 
 #include "error_internal.h"
+#include "multiarch.h"
 #include "op_list.h"
 #include "cgrad/ops.h"
 

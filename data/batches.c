@@ -6,6 +6,7 @@
 #include "alloc.h"
 #include "cgrad/data.h"
 #include "error_internal.h"
+#include "multiarch.h"
 
 static int64_t epoch_len(const struct cg_batches *it)
 {
@@ -111,6 +112,19 @@ static void prefetch_next(const struct cg_batches *it, int64_t pos, int64_t end,
 #endif
 }
 
+/* Division (not multiplication by 1/255) so values equal torch's x/255. */
+CG_MULTIARCH static void bytes_to_unit_f32(float *restrict dst, const uint8_t *restrict src,
+                                           int64_t n)
+{
+    for (int64_t k = 0; k < n; k++) dst[k] = (float)src[k] / 255.0f;
+}
+
+CG_MULTIARCH static void bytes_to_unit_f64(double *restrict dst, const uint8_t *restrict src,
+                                           int64_t n)
+{
+    for (int64_t k = 0; k < n; k++) dst[k] = (double)src[k] / 255.0;
+}
+
 struct cg_tensor *cg_batches_next(struct cg_batches *it, struct cg_tape *tape)
 {
     if (!it || !it->order) {
@@ -131,16 +145,12 @@ struct cg_tensor *cg_batches_next(struct cg_batches *it, struct cg_tape *tape)
     cg_tensor_set_name(x, "batch");
     const int64_t *idx = it->order + pos;
     const uint8_t *images = it->ds->images;
-    /* Division (not multiplication by 1/255) so values equal torch's x/255. */
     for (int64_t r = 0; r < b; r++) {
         const uint8_t *src = images + idx[r] * pixels;
-        if (it->dtype == CG_F32) {
-            float *dst = (float *)x->data + r * pixels;
-            for (int64_t k = 0; k < pixels; k++) dst[k] = (float)src[k] / 255.0f;
-        } else {
-            double *dst = (double *)x->data + r * pixels;
-            for (int64_t k = 0; k < pixels; k++) dst[k] = (double)src[k] / 255.0;
-        }
+        if (it->dtype == CG_F32)
+            bytes_to_unit_f32((float *)x->data + r * pixels, src, pixels);
+        else
+            bytes_to_unit_f64((double *)x->data + r * pixels, src, pixels);
     }
     if (it->batch_labels)
         for (int64_t r = 0; r < b; r++) it->batch_labels[r] = it->ds->labels[idx[r]];

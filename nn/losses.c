@@ -5,6 +5,7 @@
 #include <tgmath.h>
 
 #include "error_internal.h"
+#include "multiarch.h"
 #include "losses_internal.h"
 #include "tape_internal.h"
 #include "cgrad/op.h"
@@ -35,6 +36,7 @@
  * for f32 sums) in 8 independent partial sums, which the compiler can keep in
  * vector registers without reassociating a single chain. */
 #define CG_LOSS_KERNELS(name, L, DX, DT)                                                  \
+    CG_MULTIARCH                                                                          \
     static void CG_CAT(name##_fwd_, SFX)(T *restrict y, const T *restrict xs,             \
                                          const T *restrict ts, int64_t n,                 \
                                          enum cg_reduction red)                           \
@@ -61,6 +63,7 @@
                      ((part[4] + part[5]) + (part[6] + part[7]));                         \
         y[0] = (T)(red == CG_REDUCTION_MEAN ? acc / (double)n : acc);                     \
     }                                                                                     \
+    CG_MULTIARCH                                                                          \
     static void CG_CAT(name##_bwd1_, SFX)(T *restrict gx, const T *restrict gy,           \
                                           const T *restrict xs, const T *restrict ts,     \
                                           int64_t n, T g0, bool per, bool wrt_target)     \

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "multiarch.h"
 #include "parallel.h"
 #include "error_internal.h"
 #include "optim/optim_internal.h"
@@ -168,7 +169,8 @@ void cg_sgd_free(struct cg_sgd *opt)
  * Options are copied into locals and the arrays are restrict so the loops
  * vectorize; the common momentum case gets its own branch-free loop. */
 #define CG_SGD_KERNEL(NAME, T)                                                              \
-    static void NAME(T *restrict p, const T *restrict g, T *restrict buf, bool started,      \
+    CG_MULTIARCH                                                                            \
+    static void NAME(T *restrict p, const T *restrict g, T *restrict buf, bool started,     \
                      int64_t n, const struct cg_sgd_options *o)                             \
     {                                                                                       \
         const T lr = (T)o->lr, wd = (T)o->weight_decay, mom = (T)o->momentum;               \

@@ -1,0 +1,16 @@
+/* CG_MULTIARCH: compile a hot elementwise loop for AVX-512, AVX2 and the
+ * baseline x86-64, picked once at load time by the CPU (GCC/clang
+ * target_clones), so a portable build runs these loops as fast as a
+ * -march=native one.  A no-op when the build already targets AVX2 or
+ * better, and off x86-64.  Results do not depend on the clone: the build is
+ * ISO C11, so no multiply-add is contracted into an FMA. */
+#ifndef CG_CORE_MULTIARCH_H
+#define CG_CORE_MULTIARCH_H
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__AVX2__) && !defined(CG_NO_MULTIARCH)
+#define CG_MULTIARCH __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CG_MULTIARCH
+#endif
+
+#endif
