@@ -7,6 +7,16 @@
 #ifndef CG_CORE_MULTIARCH_H
 #define CG_CORE_MULTIARCH_H
 
+/* ThreadSanitizer builds leave it off: the clones' resolvers run while the
+ * program is being relocated, before the TSan runtime is up, and crash. */
+#if defined(__SANITIZE_THREAD__)
+#define CG_NO_MULTIARCH 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CG_NO_MULTIARCH 1
+#endif
+#endif
+
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__AVX2__) && !defined(CG_NO_MULTIARCH)
 #define CG_MULTIARCH __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else

@@ -43,7 +43,7 @@ static struct {
     atomic_int threads;        /* configured count, caller included */
     int helpers;               /* started helper threads */
     pthread_t tid[CG_MAX_THREADS];
-    bool exit_hook;
+    bool hooks_tried, hooks_ok; /* atexit and pthread_atfork handlers */
 } pool = {
     .owner = PTHREAD_MUTEX_INITIALIZER,
     .sleep_mu = PTHREAD_MUTEX_INITIALIZER,
@@ -167,12 +167,39 @@ static void shutdown_at_exit(void)
     pthread_mutex_unlock(&pool.owner);
 }
 
+/* fork(): the child has none of the helper threads.  The handlers hold the
+ * pool's locks across the fork (so no job is half-run in the child) and the
+ * child forgets the helpers, starting new ones if it runs a job. */
+static void before_fork(void)
+{
+    pthread_mutex_lock(&pool.owner);
+    pthread_mutex_lock(&pool.sleep_mu);
+}
+
+static void after_fork_parent(void)
+{
+    pthread_mutex_unlock(&pool.sleep_mu);
+    pthread_mutex_unlock(&pool.owner);
+}
+
+static void after_fork_child(void)
+{
+    pool.helpers = 0;
+    atomic_store(&pool.sleepers, 0);
+    atomic_store(&pool.inside, 0);
+    after_fork_parent();
+}
+
 /* Caller holds pool.owner.  A failed pthread_create leaves fewer helpers:
  * the tasks still all run, the caller claims the rest. */
 static void start_helpers(void)
 {
-    if (!pool.exit_hook) pool.exit_hook = atexit(shutdown_at_exit) == 0;
-    if (!pool.exit_hook) return; /* could not promise a clean exit: stay serial */
+    if (!pool.hooks_tried) {
+        pool.hooks_tried = true;
+        pool.hooks_ok = atexit(shutdown_at_exit) == 0 &&
+                        pthread_atfork(before_fork, after_fork_parent, after_fork_child) == 0;
+    }
+    if (!pool.hooks_ok) return; /* could not promise a clean exit or fork: stay serial */
     while (pool.helpers < pool.threads - 1 &&
            pthread_create(&pool.tid[pool.helpers], NULL, helper_main,
                           (void *)(intptr_t)(pool.helpers + 1)) == 0)

@@ -8,6 +8,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cg_test.h"
 #include "parallel.h"
@@ -351,6 +353,39 @@ static void sgd_update_does_not_depend_on_threads(void **state)
     cg_set_num_threads(1);
 }
 
+/* A child forked after the helpers started has none of them: its jobs still
+ * run every task, and exit() (which joins helpers) does not hang or crash. */
+static void fork_after_helpers_started(void **state)
+{
+    (void)state;
+#if defined(__SANITIZE_THREAD__)
+    skip(); /* ThreadSanitizer cannot start threads in a forked child */
+#endif
+    cg_set_num_threads(2);
+    reset_runs();
+    cg_parallel_run(8, count_task, NULL); /* helpers now exist */
+    check_each_ran_once(8);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        reset_runs();
+        cg_parallel_run(50, count_task, NULL);
+        int ok = 1;
+        for (int t = 0; t < 50; t++) ok &= atomic_load(&task_runs[t]) == 1;
+        cg_set_num_threads(3); /* stops the (absent) helpers, starts new ones lazily */
+        reset_runs();
+        cg_parallel_run(9, count_task, NULL);
+        for (int t = 0; t < 9; t++) ok &= atomic_load(&task_runs[t]) == 1;
+        exit(ok ? 0 : 3);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    cg_set_num_threads(1);
+}
+
 /* CGRAD_NUM_THREADS alone (no cg_set_num_threads call) sets the count. */
 static void environment_alone_sets_the_count(void **state)
 {
@@ -403,6 +438,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(sgd_update_does_not_depend_on_threads),
         cmocka_unit_test(thread_count_setting),
         cmocka_unit_test(environment_alone_sets_the_count),
+        cmocka_unit_test(fork_after_helpers_started),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
