@@ -187,6 +187,9 @@ static void after_fork_child(void)
     pool.helpers = 0;
     atomic_store(&pool.sleepers, 0);
     atomic_store(&pool.inside, 0);
+    /* The copied condition variable may still count a parent's helper as a
+     * waiter, and glibc's broadcast would wait for it forever. */
+    pthread_cond_init(&pool.wake, NULL);
     after_fork_parent();
 }
 

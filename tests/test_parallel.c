@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cg_test.h"
@@ -365,6 +366,9 @@ static void fork_after_helpers_started(void **state)
     reset_runs();
     cg_parallel_run(8, count_task, NULL); /* helpers now exist */
     check_each_ran_once(8);
+    /* Let the helper stop spinning and sleep on the condition variable: a
+     * child whose copy of it still counts that waiter must not hang. */
+    nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
     fflush(NULL);
     pid_t pid = fork();
     assert_true(pid >= 0);
