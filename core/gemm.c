@@ -11,7 +11,7 @@
 static const double min_block_madds = 1 << 18;
 /* Block edges on multiples of the BLAS micro-kernel widths. */
 static const int64_t block_align = 16;
-enum { MAX_BLOCKS = 4 * CG_MAX_THREADS };
+enum { MAX_BLOCKS = CG_MAX_TASKS }; /* the most one pool job runs in parallel */
 
 static bool split_rows(const struct cg_gemm_job *j)
 {
@@ -22,18 +22,10 @@ static void gemm_one(const struct cg_gemm_job *j)
 {
     if (j->m == 0 || j->n == 0) return;
     size_t elem = cg_dtype_size(j->dt);
-    if (j->k == 0) {
-        if (j->beta != 1)
-            for (int64_t i = 0; i < j->m; i++) {
-                char *row = (char *)j->c + (size_t)(i * j->ldc) * elem;
-                if (j->beta == 0) {
-                    memset(row, 0, (size_t)j->n * elem);
-                } else if (j->dt == CG_F64) {
-                    for (int64_t q = 0; q < j->n; q++) ((double *)row)[q] *= j->beta;
-                } else {
-                    for (int64_t q = 0; q < j->n; q++) ((float *)row)[q] *= (float)j->beta;
-                }
-            }
+    if (j->k == 0) { /* C = beta C with beta 0 or 1 */
+        if (j->beta == 0)
+            for (int64_t i = 0; i < j->m; i++)
+                memset((char *)j->c + (size_t)(i * j->ldc) * elem, 0, (size_t)j->n * elem);
         return;
     }
     enum CBLAS_TRANSPOSE ta = j->ta ? CblasTrans : CblasNoTrans;
@@ -78,7 +70,10 @@ static void run_block(void *ctx, int t)
     gemm_one(&p->block[t]);
 }
 
-static double madds(const struct cg_gemm_job *j) { return (double)j->m * (double)j->n * (double)j->k; }
+static double madds(const struct cg_gemm_job *j)
+{
+    return (double)j->m * (double)j->n * (double)j->k;
+}
 
 void cg_gemm_many(const struct cg_gemm_job *jobs, int njobs)
 {
@@ -99,11 +94,4 @@ void cg_gemm_many(const struct cg_gemm_job *jobs, int njobs)
         for (int q = 0; q < parts; q++) p.block[nblocks++] = block_of(j, parts, q);
     }
     cg_parallel_run(nblocks, run_block, &p);
-}
-
-void cg_gemm(enum cg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,
-             int64_t lda, const void *b, int64_t ldb, double beta, void *c)
-{
-    struct cg_gemm_job j = {dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, n, CG_SPLIT_LONGER};
-    cg_gemm_many(&j, 1);
 }

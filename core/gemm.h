@@ -13,9 +13,9 @@
  * rows of the weight, its gradient and its activations in cache. */
 enum cg_gemm_split { CG_SPLIT_LONGER = 0, CG_SPLIT_ROWS, CG_SPLIT_COLS };
 
-/* Row-major C[m,n] = op(A) op(B) + beta C, C's rows ldc apart; lda/ldb are
- * the stored row lengths, ta/tb select transposes as BLAS flags (never
- * copies). */
+/* Row-major C[m,n] = op(A) op(B) + beta C with beta 0 or 1, C's rows ldc
+ * apart; lda/ldb are the stored row lengths, ta/tb select transposes as BLAS
+ * flags (never copies). */
 struct cg_gemm_job {
     enum cg_dtype dt;
     bool ta, tb;
@@ -33,13 +33,9 @@ struct cg_gemm_job {
 /* Runs independent products on the thread pool, each large one cut into
  * cg_set_num_threads() blocks of rows or columns (block i of every product
  * goes to thread i first).  The cut depends only on the shapes and the
- * thread count, so results repeat bit for bit for a given thread count.  K == 0 leaves only the beta
- * scaling, done here because BLAS implementations differ on empty
- * products. */
+ * thread count, so results repeat bit for bit for a given thread count.
+ * K == 0 leaves only the beta scaling, done here because BLAS
+ * implementations differ on empty products. */
 void cg_gemm_many(const struct cg_gemm_job *jobs, int njobs);
-
-/* One product, C packed (ldc = n). */
-void cg_gemm(enum cg_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,
-             int64_t lda, const void *b, int64_t ldb, double beta, void *c);
 
 #endif

@@ -40,7 +40,8 @@ static void linear_forward(struct cg_record *r)
             for (int64_t j = 0; j < out; j++) g[j] += d[i * out + j];            \
     } while (0)
 
-CG_MULTIARCH static void bias_grad(enum cg_dtype dt, void *db, const void *dy, int64_t n, int64_t out)
+CG_MULTIARCH static void bias_grad(enum cg_dtype dt, void *db, const void *dy, int64_t n,
+                                   int64_t out)
 {
     if (dt == CG_F64)
         CG_BIAS_GRAD(double);

@@ -137,12 +137,16 @@ static void *helper_main(void *arg)
     return NULL;
 }
 
-static void wake_helpers(void)
+static void broadcast_wake(void)
 {
-    if (atomic_load(&pool.sleepers) == 0) return;
     pthread_mutex_lock(&pool.sleep_mu);
     pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.sleep_mu);
+}
+
+static void wake_helpers(void)
+{
+    if (atomic_load(&pool.sleepers) > 0) broadcast_wake();
 }
 
 /* Caller holds pool.owner. */
@@ -151,9 +155,7 @@ static void stop_helpers(void)
     if (pool.helpers == 0) return;
     atomic_store(&pool.stop, true);
     atomic_fetch_add(&pool.generation, 1);
-    pthread_mutex_lock(&pool.sleep_mu);
-    pthread_cond_broadcast(&pool.wake);
-    pthread_mutex_unlock(&pool.sleep_mu);
+    broadcast_wake();
     for (int i = 0; i < pool.helpers; i++) pthread_join(pool.tid[i], NULL);
     pool.helpers = 0;
     atomic_store(&pool.stop, false);

@@ -206,13 +206,14 @@ static void update_slot(const struct cg_sgd *opt, const struct cg_sgd_slot *s, i
     struct cg_tensor *p = s->param;
     if (!p->grad || lo >= hi) return;
     size_t es = cg_dtype_size(p->dtype), off = (size_t)lo * es;
+    char *data = (char *)p->data + off, *grad = (char *)p->grad->data + off;
     char *buf = s->buf ? (char *)s->buf->data + off : NULL;
     if (p->dtype == CG_F64)
-        sgd_update_f64((double *)((char *)p->data + off), (const double *)((char *)p->grad->data + off),
-                       (double *)buf, s->started, hi - lo, &opt->o);
+        sgd_update_f64((double *)data, (const double *)grad, (double *)buf, s->started, hi - lo,
+                       &opt->o);
     else
-        sgd_update_f32((float *)((char *)p->data + off), (const float *)((char *)p->grad->data + off),
-                       (float *)buf, s->started, hi - lo, &opt->o);
+        sgd_update_f32((float *)data, (const float *)grad, (float *)buf, s->started, hi - lo,
+                       &opt->o);
 }
 
 /* Below this many elements the hand-off to the pool costs more than it saves. */
@@ -221,7 +222,8 @@ static const int64_t parallel_min_elements = 1 << 15;
 /* Part `part` of every parameter, cut along its first dimension (the output
  * features of a weight) exactly as the layers cut their products, so each
  * thread updates the rows it computed the gradient of. */
-static void cg_param_part(const struct cg_tensor *p, int parts, int part, int64_t *lo, int64_t *hi)
+static void param_part(const struct cg_tensor *p, int parts, int part, int64_t *lo,
+                       int64_t *hi)
 {
     int64_t rows = p->ndim ? p->shape[0] : 1, row = rows ? p->numel / rows : 0;
     cg_split_range(rows, parts, part, 16, lo, hi);
@@ -239,7 +241,7 @@ static void update_part(void *ctx, int part)
     const struct update_job *job = ctx;
     for (size_t i = 0; i < job->opt->n; i++) {
         int64_t lo, hi;
-        cg_param_part(job->opt->slots[i].param, job->parts, part, &lo, &hi);
+        param_part(job->opt->slots[i].param, job->parts, part, &lo, &hi);
         update_slot(job->opt, &job->opt->slots[i], lo, hi);
     }
 }
@@ -290,7 +292,7 @@ static void zero_part(void *ctx, int part)
         const struct cg_tensor *p = job->opt->slots[i].param;
         if (!p->grad) continue;
         int64_t lo, hi;
-        cg_param_part(p->grad, job->parts, part, &lo, &hi);
+        param_part(p->grad, job->parts, part, &lo, &hi);
         if (hi > lo) {
             size_t es = cg_dtype_size(p->dtype);
             memset((char *)p->grad->data + (size_t)lo * es, 0, (size_t)(hi - lo) * es);

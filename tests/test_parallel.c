@@ -223,7 +223,8 @@ static float *train_autoencoder(int steps, size_t *count, size_t *allocs_after_f
 {
     struct cg_rng rng = cg_rng_seed(11);
     struct cg_module *model = cg_sequential(cg_linear_new(196, 128, true, &rng),
-                                            cg_hardshrink_new(0.1), cg_linear_new(128, 32, true, &rng),
+                                            cg_hardshrink_new(0.1),
+                                            cg_linear_new(128, 32, true, &rng),
                                             cg_linear_new(32, 196, true, &rng));
     struct cg_sgd *opt = cg_sgd_new(model, (struct cg_sgd_options){.lr = 0.05, .momentum = 0.9});
     struct cg_tensor *x = cg_tensor_rand(NULL, CG_F32, CG_SHAPE(48, 196), &rng);
@@ -240,7 +241,8 @@ static float *train_autoencoder(int steps, size_t *count, size_t *allocs_after_f
     }
     if (allocs_after_first) *allocs_after_first = cg_alloc_count() - allocs;
     size_t total = 0;
-    for (size_t i = 0; i < cg_sgd_param_count(opt); i++) total += (size_t)cg_sgd_param(opt, i)->numel;
+    for (size_t i = 0; i < cg_sgd_param_count(opt); i++)
+        total += (size_t)cg_sgd_param(opt, i)->numel;
     float *out = malloc(total * sizeof *out), *dst = out;
     assert_non_null(out);
     for (size_t i = 0; i < cg_sgd_param_count(opt); i++) {
@@ -324,7 +326,8 @@ static void sgd_update_does_not_depend_on_threads(void **state)
             struct cg_rng rng = cg_rng_seed(7);
             p[run][0] = cg_tensor_randn(NULL, CG_F32, CG_SHAPE(300, 170), &rng);
             p[run][1] = cg_tensor_randn(NULL, CG_F64, CG_SHAPE(77), &rng);
-            for (int i = 0; i < 2; i++) assert_int_equal(cg_tensor_requires_grad(p[run][i], true), CG_OK);
+            for (int i = 0; i < 2; i++)
+                assert_int_equal(cg_tensor_requires_grad(p[run][i], true), CG_OK);
             cg_set_num_threads(run ? 3 : 1);
             struct cg_sgd *opt = cg_sgd_new_params(p[run], 2, opts[o]);
             assert_non_null(opt);
