@@ -59,7 +59,8 @@ enum cg_tensor_flags {
     CG_REQUIRES_GRAD = 1u << 0, /* gradients flow into this tensor */
     CG_PARAMETER = 1u << 1,     /* a module parameter (set by nn) */
     CG_OWNS_DATA = 1u << 2,     /* internal: data freed with the tensor */
-    CG_IS_VIEW = 1u << 3        /* internal: data shared with another tensor */
+    CG_IS_VIEW = 1u << 3,       /* internal: data shared with another tensor */
+    CG_BUFFER = 1u << 4         /* a module buffer (set by cg_module_init_buffer) */
 };
 
 struct cg_tape;
