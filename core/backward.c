@@ -37,6 +37,7 @@ static enum cg_status sweep(struct cg_tape *tape, struct cg_tensor *out, const s
     for (size_t r = 0; r < tape->n_records; r++) tape->records[r].out->grad = NULL;
     if (!ensure_grad(tape, out)) return CG_ERR_NOMEM;
     add_into(out->grad, seed);
+    out->flags &= ~CG_GRAD_NONE;
     if (out->record < 0) return CG_OK; /* a leaf: nothing to propagate */
 
     for (int32_t r = out->record; r >= 0; r--) {
@@ -44,7 +45,9 @@ static enum cg_status sweep(struct cg_tape *tape, struct cg_tensor *out, const s
         if (!rec->out->grad) continue; /* not on a path to `out` */
         for (int i = 0; i < rec->n_in; i++) {
             struct cg_tensor *in = rec->in[i];
-            if ((in->flags & CG_REQUIRES_GRAD) && !ensure_grad(tape, in)) return CG_ERR_NOMEM;
+            if (!(in->flags & CG_REQUIRES_GRAD)) continue;
+            if (!ensure_grad(tape, in)) return CG_ERR_NOMEM;
+            in->flags &= ~CG_GRAD_NONE; /* the backward below writes into it */
         }
         rec->op->backward(rec);
         if (!tape->anomaly) continue;

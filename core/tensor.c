@@ -252,7 +252,9 @@ enum cg_status cg_tensor_requires_grad(struct cg_tensor *t, bool requires_grad)
 
 void cg_tensor_zero_grad(struct cg_tensor *t)
 {
-    if (t && t->grad) memset(t->grad->data, 0, (size_t)t->grad->numel * cg_dtype_size(t->dtype));
+    if (!t || !t->grad) return;
+    memset(t->grad->data, 0, (size_t)t->grad->numel * cg_dtype_size(t->dtype));
+    t->flags |= CG_GRAD_NONE;
 }
 
 struct cg_tensor *cg_tensor_set_name(struct cg_tensor *t, const char *name)

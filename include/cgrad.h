@@ -15,6 +15,7 @@
 #include "cgrad/module.h"
 #include "cgrad/nn.h"
 #include "cgrad/optim.h"
+#include "cgrad/optimizers.h"
 #include "cgrad/checkpoint.h"
 #include "cgrad/data.h"
 #include "cgrad/image.h"

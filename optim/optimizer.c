@@ -226,6 +226,9 @@ void cg_optimizer_zero_grad(struct cg_optimizer *opt)
     /* The same cut as the updates, so each thread zeroes its own rows. */
     int parts = cg_optim_parts(opt);
     cg_parallel_run(parts, zero_part, &(struct zero_job){opt, parts});
+    /* PyTorch's .grad = None: skipped until a backward writes it. */
+    for (size_t i = 0; i < opt->n_params; i++)
+        if (opt->params[i].tensor->grad) opt->params[i].tensor->flags |= CG_GRAD_NONE;
 }
 
 /* ---- learning rates and groups ---- */

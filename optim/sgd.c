@@ -9,6 +9,7 @@
 #include "parallel.h"
 #include "error_internal.h"
 #include "optim/optim_internal.h"
+#include "optim/param_state.h"
 
 /* What one update needs: the group's lr and weight decay, SGD's settings. */
 struct sgd_hyper {
@@ -142,7 +143,7 @@ static void update_param(const struct cg_sgd *s, size_t i, int64_t lo, int64_t h
 {
     const struct cg_optimizer_param *op = &s->base.params[i];
     struct cg_tensor *p = op->tensor;
-    if (!p->grad || lo >= hi) return;
+    if (!cg_optim_has_grad(p) || lo >= hi) return;
     const struct cg_param_group *g = &s->base.groups[op->group];
     const struct sgd_hyper h = {g->lr, g->weight_decay, s->momentum, s->dampening,
                                 s->nesterov, s->maximize};
@@ -179,7 +180,7 @@ static enum cg_status sgd_step(struct cg_optimizer *base)
     int parts = cg_optim_parts(base);
     cg_parallel_run(parts, update_part, &(struct update_job){s, parts});
     for (size_t i = 0; i < base->n_params; i++)
-        if (s->bufs[i] && base->params[i].tensor->grad) s->started[i] = true;
+        if (s->bufs[i] && cg_optim_has_grad(base->params[i].tensor)) s->started[i] = true;
     return CG_OK;
 }
 

@@ -99,9 +99,11 @@ static void train(struct tmod *m, struct cg_optimizer *opt, int steps)
 {
     for (int s = 0; s < steps; s++) {
         cg_optimizer_zero_grad(opt);
-        for (int k = 0; k < m->n; k++)
+        for (int k = 0; k < m->n; k++) {
             for (int64_t i = 0; i < m->p[k]->numel; i++)
                 cg_tensor_set_at(m->p[k]->grad, i, 2 * (cg_tensor_at(m->p[k], i) - 0.1 * (double)i));
+            m->p[k]->flags &= ~CG_GRAD_NONE; /* written by hand, not by a backward */
+        }
         assert_int_equal(cg_optimizer_step(opt), CG_OK);
         cg_lr_schedule_step(cg_optimizer_schedule(opt));
     }

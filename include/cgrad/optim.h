@@ -143,8 +143,10 @@ CG_API enum cg_status cg_optimizer_init_params(struct cg_optimizer *opt,
  * or shape changed since the optimizer was created -- create it after
  * cg_module_to_dtype); nothing is updated then. */
 CG_API enum cg_status cg_optimizer_step(struct cg_optimizer *opt);
-/* Sets every parameter's grad to zero (PyTorch's set_to_none=False).
- * Allocates nothing.  Misuse if opt is NULL. */
+/* Sets every parameter's grad to zero and flags it CG_GRAD_NONE: until a
+ * backward writes its grad again, steps skip the parameter (its values and
+ * state stay), as PyTorch skips a .grad that zero_grad(set_to_none=True)
+ * left None.  Allocates nothing.  Misuse if opt is NULL. */
 CG_API void cg_optimizer_zero_grad(struct cg_optimizer *opt);
 /* Frees the optimizer, its state and its schedule (not the parameters).
  * NULL is ignored. */

@@ -60,7 +60,11 @@ enum cg_tensor_flags {
     CG_PARAMETER = 1u << 1,     /* a module parameter (set by nn) */
     CG_OWNS_DATA = 1u << 2,     /* internal: data freed with the tensor */
     CG_IS_VIEW = 1u << 3,       /* internal: data shared with another tensor */
-    CG_BUFFER = 1u << 4         /* a module buffer (set by cg_module_init_buffer) */
+    CG_BUFFER = 1u << 4,        /* a module buffer (set by cg_module_init_buffer) */
+    /* grad holds no gradient: set by zero_grad, cleared when a backward writes
+     * into it.  Optimizers skip such a parameter, as PyTorch skips one whose
+     * .grad is None.  Clear it yourself after writing a grad by hand. */
+    CG_GRAD_NONE = 1u << 5
 };
 
 struct cg_tape;
@@ -175,7 +179,8 @@ CG_API double cg_tensor_item(const struct cg_tensor *t);
  * persistent tensor's grad.  Returns CG_OK, CG_ERR_NOMEM (t unchanged), or
  * CG_ERR_INVALID after misuse (t NULL). */
 CG_API enum cg_status cg_tensor_requires_grad(struct cg_tensor *t, bool requires_grad);
-/* Zeroes t->grad if present.  NULL is ignored. */
+/* Zeroes t->grad if present and flags it CG_GRAD_NONE (optimizers skip t
+ * until a backward writes its grad).  NULL is ignored. */
 CG_API void cg_tensor_zero_grad(struct cg_tensor *t);
 /* Copies `name` (truncated to CG_NAME_MAX-1; NULL gives "").  Returns t
  * (NULL if t is NULL). */
