@@ -20,6 +20,10 @@ struct cg_optimizer *cg_optim_create(size_t size, const struct cg_optimizer_vtab
                       "%s_params)", fn);
         return NULL;
     }
+    if (!use_model && !params && n > 0) { /* before allocating anything */
+        cg_misuse(fn, "params is NULL but n = %zu", n);
+        return NULL;
+    }
     struct cg_optimizer *opt = cg_calloc(1, size, vtable->type_name);
     if (!opt) return NULL;
     enum cg_status st = use_model ? cg_optimizer_init(opt, vtable, model, lr, weight_decay, fn)

@@ -2,6 +2,7 @@
  * built-in ops (see op_refs.h). */
 #include "cg_test.h"
 #include "op_refs.h"
+#include "ref_reader.h"
 
 #include <errno.h>
 #include <math.h>
@@ -10,119 +11,40 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_TOKENS 4096
-
-struct reader {
-    FILE *f;
-    const char *path;
-    int line_no;
-    char *line;
-    size_t cap;
-    int n_tok;
-    char *tok[MAX_TOKENS];
-    char *err;
-    size_t err_size;
-};
-
-static int failf(struct reader *r, const char *fmt, ...)
-{
-    char what[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    snprintf(r->err, r->err_size, "%s:%d: %s", r->path, r->line_no, what);
-    return -1;
-}
-
-/* Next line that is neither blank nor a '#' comment, split on whitespace.
- * Returns 1 with tokens, 0 at end of file, -1 on error. */
-static int next_line(struct reader *r)
-{
-    for (;;) {
-        errno = 0;
-        ssize_t len = getline(&r->line, &r->cap, r->f);
-        if (len < 0) return ferror(r->f) ? failf(r, "read error: %s", strerror(errno)) : 0;
-        r->line_no++;
-        r->n_tok = 0;
-        for (char *p = r->line; *p;) {
-            while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') *p++ = '\0';
-            if (!*p) break;
-            if (r->n_tok == MAX_TOKENS) return failf(r, "more than %d tokens", MAX_TOKENS);
-            r->tok[r->n_tok++] = p;
-            while (*p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') p++;
-        }
-        if (r->n_tok > 0 && r->tok[0][0] != '#') return 1;
-    }
-}
-
-/* Like next_line, but end of file is an error and the first token must be
- * `keyword`. */
-static int expect(struct reader *r, const char *keyword)
-{
-    int got = next_line(r);
-    if (got < 0) return -1;
-    if (got == 0) return failf(r, "unexpected end of file, expected '%s'", keyword);
-    if (strcmp(r->tok[0], keyword) != 0)
-        return failf(r, "expected '%s', found '%s'", keyword, r->tok[0]);
-    return 0;
-}
-
-static int parse_double(struct reader *r, const char *s, double *v)
-{
-    char *end;
-    errno = 0;
-    *v = strtod(s, &end);
-    /* ERANGE on underflow is fine (denormals); overflow to inf is not. */
-    if (end == s || *end || (errno == ERANGE && isinf(*v) && !strstr(s, "inf")))
-        return failf(r, "'%s' is not a number", s);
-    return 0;
-}
-
-static int parse_int(struct reader *r, const char *s, long long lo, long long hi, long long *v)
-{
-    char *end;
-    errno = 0;
-    *v = strtoll(s, &end, 10);
-    if (end == s || *end || errno == ERANGE || *v < lo || *v > hi)
-        return failf(r, "'%s' is not an integer in [%lld, %lld]", s, lo, hi);
-    return 0;
-}
-
 /* Parses the current line "<tag> <ndim> <dims> <values>" into *t. */
-static int parse_tensor(struct reader *r, struct cg_opref_tensor *t)
+static int parse_tensor(struct cg_ref_reader *r, struct cg_opref_tensor *t)
 {
     long long v;
-    if (r->n_tok < 2) return failf(r, "'%s' needs a rank", r->tok[0]);
-    if (parse_int(r, r->tok[1], 0, CG_MAX_DIMS, &v)) return -1;
+    if (r->n_tok < 2) return cg_ref_fail(r, "'%s' needs a rank", r->tok[0]);
+    if (cg_ref_int(r, r->tok[1], 0, CG_MAX_DIMS, &v)) return -1;
     t->ndim = (int)v;
-    if (r->n_tok < 2 + t->ndim) return failf(r, "'%s': %d dims announced, line too short",
+    if (r->n_tok < 2 + t->ndim) return cg_ref_fail(r, "'%s': %d dims announced, line too short",
                                              r->tok[0], t->ndim);
     t->numel = 1;
     for (int d = 0; d < t->ndim; d++) {
-        if (parse_int(r, r->tok[2 + d], 0, 1 << 20, &v)) return -1;
+        if (cg_ref_int(r, r->tok[2 + d], 0, 1 << 20, &v)) return -1;
         t->shape[d] = v;
         t->numel *= v;
     }
-    if (t->numel > MAX_TOKENS || r->n_tok - 2 - t->ndim != t->numel)
-        return failf(r, "'%s': shape has %lld elements but the line has %d values", r->tok[0],
+    if (t->numel > CG_REF_MAX_TOKENS || r->n_tok - 2 - t->ndim != t->numel)
+        return cg_ref_fail(r, "'%s': shape has %lld elements but the line has %d values", r->tok[0],
                      (long long)t->numel, r->n_tok - 2 - t->ndim);
     t->values = malloc((size_t)(t->numel ? t->numel : 1) * sizeof(double));
-    if (!t->values) return failf(r, "out of memory");
+    if (!t->values) return cg_ref_fail(r, "out of memory");
     for (int64_t i = 0; i < t->numel; i++)
-        if (parse_double(r, r->tok[2 + t->ndim + i], &t->values[i])) return -1;
+        if (cg_ref_double(r, r->tok[2 + t->ndim + i], &t->values[i])) return -1;
     return 0;
 }
 
-static int read_tensor(struct reader *r, const char *tag, struct cg_opref_tensor *t)
+static int read_tensor(struct cg_ref_reader *r, const char *tag, struct cg_opref_tensor *t)
 {
-    if (expect(r, tag)) return -1;
+    if (cg_ref_expect(r, tag)) return -1;
     return parse_tensor(r, t);
 }
 
-static int copy_name(struct reader *r, char *dst, const char *src)
+static int copy_name(struct cg_ref_reader *r, char *dst, const char *src)
 {
-    if (strlen(src) >= CG_OPREF_NAME_MAX) return failf(r, "name '%s' too long", src);
+    if (strlen(src) >= CG_OPREF_NAME_MAX) return cg_ref_fail(r, "name '%s' too long", src);
     strcpy(dst, src);
     return 0;
 }
@@ -136,35 +58,35 @@ static int same_shape(const struct cg_opref_tensor *a, const struct cg_opref_ten
 }
 
 /* The current line is "case <name> <op>"; reads the rest of the case. */
-static int read_case(struct reader *r, struct cg_opref_case *c)
+static int read_case(struct cg_ref_reader *r, struct cg_opref_case *c)
 {
     long long v;
-    if (r->n_tok != 3) return failf(r, "expected 'case <name> <op>'");
+    if (r->n_tok != 3) return cg_ref_fail(r, "expected 'case <name> <op>'");
     c->line = r->line_no;
     if (copy_name(r, c->name, r->tok[1]) || copy_name(r, c->op, r->tok[2])) return -1;
-    if (expect(r, "scalars")) return -1;
-    if (r->n_tok < 2) return failf(r, "'scalars' needs a count");
-    if (parse_int(r, r->tok[1], 0, CG_OPREF_MAX_SCALARS, &v)) return -1;
+    if (cg_ref_expect(r, "scalars")) return -1;
+    if (r->n_tok < 2) return cg_ref_fail(r, "'scalars' needs a count");
+    if (cg_ref_int(r, r->tok[1], 0, CG_OPREF_MAX_SCALARS, &v)) return -1;
     c->n_scalars = (int)v;
     if (r->n_tok != 2 + c->n_scalars)
-        return failf(r, "'scalars %d' followed by %d values", c->n_scalars, r->n_tok - 2);
+        return cg_ref_fail(r, "'scalars %d' followed by %d values", c->n_scalars, r->n_tok - 2);
     for (int i = 0; i < c->n_scalars; i++)
-        if (parse_double(r, r->tok[2 + i], &c->scalars[i])) return -1;
-    if (expect(r, "inputs")) return -1;
-    if (r->n_tok != 2) return failf(r, "expected 'inputs <n>'");
-    if (parse_int(r, r->tok[1], 1, CG_MAX_INPUTS, &v)) return -1;
+        if (cg_ref_double(r, r->tok[2 + i], &c->scalars[i])) return -1;
+    if (cg_ref_expect(r, "inputs")) return -1;
+    if (r->n_tok != 2) return cg_ref_fail(r, "expected 'inputs <n>'");
+    if (cg_ref_int(r, r->tok[1], 1, CG_MAX_INPUTS, &v)) return -1;
     c->n_inputs = (int)v;
     for (int i = 0; i < c->n_inputs; i++)
         if (read_tensor(r, "in", &c->in[i])) return -1;
     if (read_tensor(r, "gout", &c->gout) || read_tensor(r, "out", &c->out)) return -1;
-    if (!same_shape(&c->gout, &c->out)) return failf(r, "'out' and 'gout' shapes differ");
+    if (!same_shape(&c->gout, &c->out)) return cg_ref_fail(r, "'out' and 'gout' shapes differ");
     for (int i = 0; i < c->n_inputs; i++) {
         if (read_tensor(r, "grad", &c->grad[i])) return -1;
         if (!same_shape(&c->grad[i], &c->in[i]))
-            return failf(r, "'grad' %d has a different shape than input %d", i, i);
+            return cg_ref_fail(r, "'grad' %d has a different shape than input %d", i, i);
     }
-    if (expect(r, "end")) return -1;
-    if (r->n_tok != 1) return failf(r, "junk after 'end'");
+    if (cg_ref_expect(r, "end")) return -1;
+    if (r->n_tok != 1) return cg_ref_fail(r, "junk after 'end'");
     return 0;
 }
 
@@ -178,26 +100,18 @@ static void free_case(struct cg_opref_case *c)
     free(c->out.values);
 }
 
-static int read_all(struct reader *r, struct cg_opref_file *file)
+static int read_all(struct cg_ref_reader *r, struct cg_opref_file *file)
 {
-    int got = next_line(r);
-    if (got < 0) return -1;
-    if (got == 0 || r->n_tok != 2 || strcmp(r->tok[0], "CGRAD-OPREF") != 0)
-        return failf(r, "not an op reference file (expected first line 'CGRAD-OPREF %d')",
-                     CG_OPREF_VERSION);
-    long long version;
-    if (parse_int(r, r->tok[1], 0, 1000000, &version)) return -1;
-    if (version != CG_OPREF_VERSION)
-        return failf(r, "version %lld, this reader understands %d (regenerate the file with "
-                     "tests/gen_op_refs.py or update the reader)", version, CG_OPREF_VERSION);
+    if (cg_ref_header(r, "op reference", "CGRAD-OPREF", CG_OPREF_VERSION, "tests/gen_op_refs.py")) return -1;
+    int got;
     int cap = 0;
-    while ((got = next_line(r)) == 1) {
+    while ((got = cg_ref_next_line(r)) == 1) {
         if (strcmp(r->tok[0], "case") != 0)
-            return failf(r, "expected 'case', found '%s'", r->tok[0]);
+            return cg_ref_fail(r, "expected 'case', found '%s'", r->tok[0]);
         if (file->n_cases == cap) {
             cap = cap ? 2 * cap : 64;
             struct cg_opref_case *c = realloc(file->cases, (size_t)cap * sizeof *c);
-            if (!c) return failf(r, "out of memory");
+            if (!c) return cg_ref_fail(r, "out of memory");
             file->cases = c;
         }
         struct cg_opref_case *c = &file->cases[file->n_cases++];
@@ -205,16 +119,16 @@ static int read_all(struct reader *r, struct cg_opref_file *file)
         if (read_case(r, c)) return -1;
         for (int i = 0; i < file->n_cases - 1; i++)
             if (strcmp(file->cases[i].name, c->name) == 0)
-                return failf(r, "duplicate case name '%s'", c->name);
+                return cg_ref_fail(r, "duplicate case name '%s'", c->name);
     }
     if (got < 0) return -1;
-    if (file->n_cases == 0) return failf(r, "no cases");
+    if (file->n_cases == 0) return cg_ref_fail(r, "no cases");
     return 0;
 }
 
 int cg_opref_load(const char *path, struct cg_opref_file *file, char *err, size_t err_size)
 {
-    struct reader r = {.path = path, .err = err, .err_size = err_size};
+    struct cg_ref_reader r = {.path = path, .err = err, .err_size = err_size};
     file->n_cases = 0;
     file->cases = NULL;
     r.f = fopen(path, "r");
