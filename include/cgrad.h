@@ -16,6 +16,7 @@
 #include "cgrad/nn.h"
 #include "cgrad/optim.h"
 #include "cgrad/optimizers.h"
+#include "cgrad/schedules.h"
 #include "cgrad/checkpoint.h"
 #include "cgrad/data.h"
 #include "cgrad/image.h"

@@ -18,13 +18,22 @@ struct cg_sgd {
 /* The SGD behind opt, or NULL if opt is another optimizer. */
 struct cg_sgd *cg_sgd_cast(const struct cg_optimizer *opt);
 
-/* A schedule: a closed-form lr per group and epoch, so that a checkpoint
- * needs only the epoch (and the settings, as config items) to resume. */
+/* A schedule.  Most have a closed-form lr per group and epoch, so that a
+ * checkpoint needs only the epoch (and the settings, as config items) to
+ * resume; ReduceLROnPlateau instead keeps its state (and the lrs it set,
+ * which the optimizer's groups hold).  Each type embeds struct
+ * cg_lr_schedule as its first member. */
 struct cg_lr_schedule_vtable {
     const char *type_name; /* "StepLR", as PyTorch's class */
-    double (*lr_at)(const struct cg_lr_schedule *s, double base_lr, int64_t epoch);
-    /* Its settings, as config items ("schedule.gamma", ...). */
+    /* Group g's lr at `epoch`, from its base lr; NULL for ReduceLROnPlateau. */
+    double (*lr_at)(const struct cg_lr_schedule *s, size_t group, double base_lr,
+                    int64_t epoch);
+    /* ReduceLROnPlateau's step; NULL for the others. */
+    void (*step_metric)(struct cg_lr_schedule *s, double metric);
+    /* Its settings, as config items ("schedule.gamma", ...), and its state. */
     void (*visit_state)(struct cg_lr_schedule *s, cg_state_visitor visit, void *user);
+    /* Frees what the type allocated besides the struct; may be NULL. */
+    void (*free)(struct cg_lr_schedule *s);
 };
 
 struct cg_lr_schedule {
@@ -32,9 +41,32 @@ struct cg_lr_schedule {
     struct cg_optimizer *opt;
     int64_t epoch;
     uint64_t period; /* step_size (StepLR) or t_max (cosine) */
-    double param;    /* gamma (StepLR) or eta_min (cosine) */
+    double param;    /* gamma (StepLR, ExponentialLR) or eta_min (cosine) */
     double *base_lrs; /* per group */
+    struct cg_lr_schedule *parent; /* the SequentialLR this is a phase of, or NULL */
 };
+
+/* For the schedule types: checks that opt can take a schedule (misuse
+ * naming fn otherwise), allocates `size` zeroed bytes and fills the base.
+ * When opt's schedule is a SequentialLR still collecting its phases, the
+ * new schedule becomes its next phase; otherwise it is attached to opt.
+ * Call cg_lr_schedule_start once the type's fields are set (or
+ * cg_lr_schedule_destroy after a failed check). */
+struct cg_lr_schedule *cg_lr_schedule_alloc(struct cg_optimizer *opt,
+                                            const struct cg_lr_schedule_vtable *vt, size_t size,
+                                            const char *fn);
+/* Attaches s (or adds it as a phase) and sets the groups' lrs for epoch 0. */
+struct cg_lr_schedule *cg_lr_schedule_start(struct cg_lr_schedule *s);
+/* SequentialLR: adds `phase`; false (misuse naming fn) if it cannot be one. */
+bool cg_lr_sequential_add(struct cg_lr_schedule *seq, struct cg_lr_schedule *phase,
+                          const char *fn);
+/* True if s is a SequentialLR that still takes phases. */
+bool cg_lr_sequential_collecting(const struct cg_lr_schedule *s);
+/* Sets every group's lr from the closed form at s->epoch. */
+void cg_lr_schedule_apply(struct cg_lr_schedule *s);
+/* A setting of a schedule, as a config item. */
+void cg_lr_visit_config(cg_state_visitor visit, void *user, const char *name,
+                        enum cg_state_type type, void *values, size_t count);
 
 /* Yields the schedule's items (called by cg_optimizer_visit_state). */
 void cg_lr_schedule_visit_state(struct cg_lr_schedule *s, cg_state_visitor visit, void *user);
