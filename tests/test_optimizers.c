@@ -17,12 +17,7 @@ static struct cg_optref_file refs;
 static int load_refs(void **state)
 {
     (void)state;
-    char err[512];
-    if (cg_optref_load(CG_TEST_DATA_DIR "/optim_refs.txt", &refs, err, sizeof err) != 0) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
-    }
-    return 0;
+    return cg_optref_load_or_report(CG_TEST_DATA_DIR "/optim_refs.txt", &refs);
 }
 
 static int free_refs(void **state)

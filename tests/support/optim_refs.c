@@ -210,6 +210,14 @@ int cg_optref_load(const char *path, struct cg_optref_file *f, char *err, size_t
     return rc;
 }
 
+int cg_optref_load_or_report(const char *path, struct cg_optref_file *f)
+{
+    char err[512];
+    int rc = cg_optref_load(path, f, err, sizeof err);
+    if (rc) fprintf(stderr, "%s\n", err);
+    return rc;
+}
+
 void cg_optref_free(struct cg_optref_file *f)
 {
     for (int c = 0; c < f->n_cases; c++) {

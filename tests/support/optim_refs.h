@@ -65,6 +65,8 @@ struct cg_optref_file {
  * empty) on any error. */
 int cg_optref_load(const char *path, struct cg_optref_file *f, char *err, size_t err_size);
 void cg_optref_free(struct cg_optref_file *f);
+/* cg_optref_load that prints its message to stderr: for cmocka group setups. */
+int cg_optref_load_or_report(const char *path, struct cg_optref_file *f);
 /* The case's option `key` (fallback when absent). */
 double cg_optref_opt(const struct cg_optref_case *c, const char *key, double fallback);
 /* The schedule named `name`, or NULL. */
