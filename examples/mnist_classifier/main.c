@@ -1,5 +1,6 @@
 /* mnist_classifier: a 784-256-10 MLP (Linear, ReLU, Linear) trained with
- * cross-entropy and SGD with momentum on MNIST-format data (MNIST,
+ * cross-entropy and SGD with momentum (or --optimizer adam|adamw|rmsprop) on
+ * MNIST-format data (MNIST,
  * Fashion-MNIST).  Prints per epoch the mean training loss, the test accuracy
  * and the time, and last a line "test_accuracy X" for scripts.
  * Run with --help for the flags. */
@@ -18,7 +19,8 @@
 struct options {
     const char *data_dir;
     int epochs, batch, threads;
-    double lr, momentum;
+    const char *optimizer;
+    double lr, momentum; /* lr 0: the optimizer's usual start */
     uint64_t seed;
 };
 
@@ -30,7 +32,8 @@ static const char usage[] =
     "  --data DIR     directory with train-/t10k- images and labels (.gz or raw) [datasets/mnist]\n"
     "  --epochs N     training epochs [5]\n"
     "  --batch N      batch size [64]\n"
-    "  --lr X         SGD learning rate [0.05]\n"
+    "  --optimizer N  sgd, adam, adamw or rmsprop [sgd]\n"
+    "  --lr X         learning rate, > 0 [0.05 for sgd, 1e-3 for the others]\n"
     "  --momentum X   SGD momentum [0.9]\n"
     "  --seed N       seed for initialization and shuffling [0]\n"
     "  --threads N    cgrad threads [CGRAD_NUM_THREADS, else 1]\n"
@@ -75,8 +78,8 @@ static int parse_double(const char *flag, const char *v, double *out)
 /* Parses argv into *o.  Returns 0 to run, 1 after --help, 2 on a bad flag. */
 static int parse_options(int argc, char **argv, struct options *o)
 {
-    *o = (struct options){.data_dir = "datasets/mnist", .epochs = 5, .batch = 64, .lr = 0.05,
-                          .momentum = 0.9};
+    *o = (struct options){.data_dir = "datasets/mnist", .epochs = 5, .batch = 64,
+                          .optimizer = "sgd", .momentum = 0.9};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -84,7 +87,7 @@ static int parse_options(int argc, char **argv, struct options *o)
             return 1;
         }
         static const char *const flags[] = {"--data", "--epochs", "--batch", "--threads",
-                                            "--seed", "--lr", "--momentum"};
+                                            "--seed", "--lr", "--momentum", "--optimizer"};
         bool known = false;
         for (size_t k = 0; k < sizeof flags / sizeof *flags; k++) known |= !strcmp(a, flags[k]);
         if (!known) return bad_flag(a, strncmp(a, "--", 2) ? "unexpected argument" : "unknown option");
@@ -97,10 +100,19 @@ static int parse_options(int argc, char **argv, struct options *o)
         else if (!strcmp(a, "--batch")) { rc = parse_long(a, v, 1, 1 << 20, &n); o->batch = (int)n; }
         else if (!strcmp(a, "--threads")) { rc = parse_long(a, v, 1, 256, &n); o->threads = (int)n; }
         else if (!strcmp(a, "--seed")) { rc = parse_long(a, v, 0, 0x7fffffffL, &n); o->seed = (uint64_t)n; }
-        else if (!strcmp(a, "--lr")) rc = parse_double(a, v, &o->lr);
-        else rc = parse_double(a, v, &o->momentum);
+        else if (!strcmp(a, "--lr")) {
+            rc = parse_double(a, v, &o->lr);
+            if (!rc && o->lr == 0) return bad_flag(a, "the learning rate must be > 0");
+        } else if (!strcmp(a, "--optimizer")) {
+            o->optimizer = v;
+            if (strcmp(v, "sgd") && strcmp(v, "adam") && strcmp(v, "adamw") && strcmp(v, "rmsprop"))
+                return bad_flag(a, "expected sgd, adam, adamw or rmsprop");
+        } else {
+            rc = parse_double(a, v, &o->momentum);
+        }
         if (rc) return rc;
     }
+    if (o->lr == 0) o->lr = strcmp(o->optimizer, "sgd") ? 1e-3 : 0.05;
     return 0;
 }
 
@@ -184,6 +196,16 @@ static double evaluate(struct cg_module *model, struct cg_tape *tape, const stru
     return (double)correct / (double)total;
 }
 
+/* The optimizer --optimizer names, with --lr (and --momentum for SGD). */
+static struct cg_optimizer *new_optimizer(const struct options *o, struct cg_module *model)
+{
+    if (!strcmp(o->optimizer, "adam")) return cg_adam_new(model, (struct cg_adam_options){.lr = o->lr});
+    if (!strcmp(o->optimizer, "adamw")) return cg_adamw_new(model, (struct cg_adam_options){.lr = o->lr});
+    if (!strcmp(o->optimizer, "rmsprop"))
+        return cg_rmsprop_new(model, (struct cg_rmsprop_options){.lr = o->lr});
+    return cg_sgd_new(model, (struct cg_sgd_options){.lr = o->lr, .momentum = o->momentum});
+}
+
 static int run(const struct options *o, struct cg_dataset *train, struct cg_dataset *test)
 {
     if (cg_mnist_load(train, o->data_dir, CG_MNIST_TRAIN) != CG_OK ||
@@ -196,9 +218,7 @@ static int run(const struct options *o, struct cg_dataset *train, struct cg_data
     struct cg_rng rng = cg_rng_seed(o->seed);
     struct cg_module *model = cg_sequential(cg_linear_new(pixels, 256, true, &rng), cg_relu_new(),
                                             cg_linear_new(256, 10, true, &rng));
-    struct cg_optimizer *opt = model ? cg_sgd_new(model, (struct cg_sgd_options){
-                                                       .lr = o->lr, .momentum = o->momentum})
-                               : NULL;
+    struct cg_optimizer *opt = model ? new_optimizer(o, model) : NULL;
     struct cg_tape *tape = cg_tape_new();
     struct cg_batches it = {0};
     int rc = 1;
@@ -208,10 +228,11 @@ static int run(const struct options *o, struct cg_dataset *train, struct cg_data
         fprintf(stderr, "mnist_classifier: %s\n", cg_last_error());
         goto out;
     }
-    printf("MLP %lld-256-10 (ReLU), %lld training / %lld test images from %s, batch %d, lr %g, "
-           "momentum %g, seed %llu, %d thread(s)\n",
+    printf("MLP %lld-256-10 (ReLU), %lld training / %lld test images from %s, batch %d, %s lr %g "
+           "(SGD momentum %g), seed %llu, %d thread(s)\n",
            (long long)pixels, (long long)train->count, (long long)test->count, o->data_dir,
-           o->batch, o->lr, o->momentum, (unsigned long long)o->seed, cg_get_num_threads());
+           o->batch, o->optimizer, o->lr, o->momentum, (unsigned long long)o->seed,
+           cg_get_num_threads());
     double acc = NAN;
     for (int epoch = 1; epoch <= o->epochs; epoch++) {
         double t0 = now();

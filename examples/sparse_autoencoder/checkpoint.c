@@ -14,7 +14,7 @@ int sae_save(struct sae *s, const char *path)
     if (st == CG_OK) st = cg_checkpoint_meta_set_u64(meta, "batches.epoch", (uint64_t)b.epoch);
     if (st == CG_OK) st = cg_checkpoint_meta_set_u64(meta, "batches.position", (uint64_t)b.position);
     if (st == CG_OK) st = cg_checkpoint_meta_set_rng(meta, "batches.epoch_rng", &b.epoch_rng);
-    if (st == CG_OK) st = cg_checkpoint_save(path, s->model, s->sgd, meta);
+    if (st == CG_OK) st = cg_checkpoint_save(path, s->model, s->optim, meta);
     cg_checkpoint_meta_free(meta);
     if (st != CG_OK) {
         fprintf(stderr, "sparse_autoencoder: saving the checkpoint failed: %s\n", cg_last_error());
@@ -29,7 +29,7 @@ int sae_resume(struct sae *s, const char *path)
     uint64_t epoch = 0, bepoch = 0, bpos = 0;
     struct cg_batches_state b = {0};
     enum cg_status st = meta ? CG_OK : CG_ERR_NOMEM;
-    if (st == CG_OK) st = cg_checkpoint_load(path, s->model, s->sgd, meta);
+    if (st == CG_OK) st = cg_checkpoint_load(path, s->model, s->optim, meta);
     if (st == CG_OK) st = cg_checkpoint_meta_get_u64(meta, "sae.epoch", &epoch);
     if (st == CG_OK) st = cg_checkpoint_meta_get_u64(meta, "batches.epoch", &bepoch);
     if (st == CG_OK) st = cg_checkpoint_meta_get_u64(meta, "batches.position", &bpos);

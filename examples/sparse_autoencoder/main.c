@@ -1,6 +1,7 @@
 /* Sparse autoencoder on MNIST-format data: 784-256 Linear, Hardshrink(0.1),
  * 256-64 Linear, 64-784 Linear, MSE reconstruction (+ optional L1 penalty on
- * the code), SGD with momentum.  Run with --help for the flags. */
+ * the code), SGD with momentum or --optimizer adam|adamw|rmsprop.  Run with --help
+ * for the flags. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,16 @@ static int load_data(struct sae *s)
     return 0;
 }
 
+/* The optimizer --optimizer names, with --lr (and --momentum for SGD). */
+static struct cg_optimizer *new_optimizer(const struct sae_options *o, struct cg_module *model)
+{
+    if (!strcmp(o->optimizer, "adam")) return cg_adam_new(model, (struct cg_adam_options){.lr = o->lr});
+    if (!strcmp(o->optimizer, "adamw")) return cg_adamw_new(model, (struct cg_adam_options){.lr = o->lr});
+    if (!strcmp(o->optimizer, "rmsprop"))
+        return cg_rmsprop_new(model, (struct cg_rmsprop_options){.lr = o->lr});
+    return cg_sgd_new(model, (struct cg_sgd_options){.lr = o->lr, .momentum = o->momentum});
+}
+
 static int build(struct sae *s)
 {
     struct cg_rng rng = cg_rng_seed(s->opt.seed);
@@ -27,12 +38,10 @@ static int build(struct sae *s)
                              cg_hardshrink_new(s->opt.lambda),
                              cg_linear_new(s->opt.hidden, s->opt.code, true, &rng),
                              cg_linear_new(s->opt.code, pix, true, &rng));
-    s->sgd = s->model ? cg_sgd_new(s->model, (struct cg_sgd_options){.lr = s->opt.lr,
-                                                                     .momentum = s->opt.momentum})
-                      : NULL;
+    s->optim = s->model ? new_optimizer(&s->opt, s->model) : NULL;
     s->tape = cg_tape_new();
     if (s->tape && s->opt.anomaly) cg_tape_set_anomaly(s->tape, true);
-    if (!s->model || !s->sgd || !s->tape ||
+    if (!s->model || !s->optim || !s->tape ||
         cg_batches_init(&s->batches, &s->train,
                         (struct cg_batches_options){.batch_size = s->opt.batch, .rng = &rng}) != CG_OK) {
         fprintf(stderr, "sparse_autoencoder: %s\n", cg_last_error());
@@ -45,7 +54,7 @@ static void teardown(struct sae *s)
 {
     cg_batches_free(&s->batches);
     cg_tape_free(s->tape);
-    cg_optimizer_free(s->sgd);
+    cg_optimizer_free(s->optim);
     cg_module_free(s->model);
     cg_dataset_free(&s->train);
     cg_dataset_free(&s->test);
@@ -64,10 +73,11 @@ static int run(struct sae *s)
     if (load_data(s) || build(s)) return 1;
     if (s->opt.resume && sae_resume(s, s->opt.resume)) return 1;
     printf("sparse autoencoder %lld-%d-%d-%lld, Hardshrink(%g), %lld training / %lld test images "
-           "from %s, batch %d, lr %g, momentum %g, l1 %g, %d thread(s)\n",
+           "from %s, batch %d, %s lr %g (SGD momentum %g), l1 %g, %d thread(s)\n",
            (long long)s->train.rows * s->train.cols, s->opt.hidden, s->opt.code,
            (long long)s->train.rows * s->train.cols, s->opt.lambda, (long long)s->train.count,
-           (long long)s->test.count, s->opt.data_dir, s->opt.batch, s->opt.lr, s->opt.momentum,
+           (long long)s->test.count, s->opt.data_dir, s->opt.batch, s->opt.optimizer, s->opt.lr,
+           s->opt.momentum,
            s->opt.l1, s->opt.threads);
     if (s->opt.eval_only) {
         struct sae_metrics m = {0};

@@ -14,7 +14,8 @@ static const char usage[] =
     "  --data DIR       directory with train-/t10k- images and labels (.gz or raw) [datasets/mnist]\n"
     "  --epochs N       training epochs [5]\n"
     "  --batch N        batch size [64]\n"
-    "  --lr X           SGD learning rate [0.05]\n"
+    "  --optimizer NAME sgd, adam, adamw or rmsprop [sgd]\n"
+    "  --lr X           learning rate, > 0 [0.05 for sgd, 1e-3 for the others]\n"
     "  --momentum X     SGD momentum [0.9]\n"
     "  --lambda X       Hardshrink threshold, >= 0 [0.1]\n"
     "  --l1 X           weight of the L1 activity penalty on the code, >= 0 [0]\n"
@@ -68,7 +69,7 @@ static int parse_double(const char *flag, const char *v, double lo, double *out)
 int sae_parse_options(int argc, char **argv, struct sae_options *opt)
 {
     *opt = (struct sae_options){
-        .data_dir = "datasets/mnist", .epochs = 5, .batch = 64, .lr = 0.05, .momentum = 0.9,
+        .data_dir = "datasets/mnist", .epochs = 5, .batch = 64, .optimizer = "sgd", .lr = 0, .momentum = 0.9,
         .lambda = 0.1, .l1 = 0.0, .seed = 0, .threads = 0, .out_dir = "out/sparse_autoencoder",
         .hidden = 256, .code = 64,
     };
@@ -84,7 +85,8 @@ int sae_parse_options(int argc, char **argv, struct sae_options *opt)
         if (strncmp(a, "--", 2) != 0) return bad(a, NULL, "unexpected argument");
         static const char *const valued[] = {"--data", "--out", "--save", "--resume", "--epochs",
                                              "--batch", "--threads", "--hidden", "--code", "--limit",
-                                             "--seed", "--lr", "--momentum", "--lambda", "--l1"};
+                                             "--seed", "--lr", "--momentum", "--lambda", "--l1",
+                                             "--optimizer"};
         bool known = false;
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) known |= !strcmp(a, valued[k]);
         if (!known) return bad(a, NULL, "unknown option");
@@ -103,7 +105,14 @@ int sae_parse_options(int argc, char **argv, struct sae_options *opt)
         else if (!strcmp(a, "--code")) { rc = parse_long(a, v, 1, 1 << 16, &n); opt->code = (int)n; }
         else if (!strcmp(a, "--limit")) { rc = parse_long(a, v, 0, 1L << 40, &n); opt->limit = (int)n; }
         else if (!strcmp(a, "--seed")) { rc = parse_long(a, v, 0, 0x7fffffffL, &n); opt->seed = (uint64_t)n; }
-        else if (!strcmp(a, "--lr")) rc = parse_double(a, v, 0.0, &opt->lr);
+        else if (!strcmp(a, "--lr")) {
+            rc = parse_double(a, v, 0.0, &opt->lr);
+            if (!rc && opt->lr == 0) return bad(a, v, "expected a learning rate > 0");
+        } else if (!strcmp(a, "--optimizer")) {
+            opt->optimizer = v;
+            if (strcmp(v, "sgd") && strcmp(v, "adam") && strcmp(v, "adamw") && strcmp(v, "rmsprop"))
+                return bad(a, v, "expected sgd, adam, adamw or rmsprop");
+        }
         else if (!strcmp(a, "--momentum")) rc = parse_double(a, v, 0.0, &opt->momentum);
         else if (!strcmp(a, "--lambda")) rc = parse_double(a, v, 0.0, &opt->lambda);
         else if (!strcmp(a, "--l1")) rc = parse_double(a, v, 0.0, &opt->l1);
@@ -111,5 +120,6 @@ int sae_parse_options(int argc, char **argv, struct sae_options *opt)
         if (rc) return rc;
     }
     if (opt->eval_only && !opt->resume) return bad("--eval-only", NULL, "needs --resume FILE");
+    if (opt->lr == 0) opt->lr = strcmp(opt->optimizer, "sgd") ? 1e-3 : 0.05;
     return 0;
 }

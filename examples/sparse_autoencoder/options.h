@@ -9,8 +9,9 @@ struct sae_options {
     const char *data_dir;  /* directory with the four MNIST-format IDX files */
     int epochs;
     int batch;
-    double lr;
-    double momentum;
+    const char *optimizer; /* "sgd", "adam", "adamw" or "rmsprop" */
+    double lr;             /* 0: the optimizer's usual start (SGD 0.05, the others 1e-3) */
+    double momentum;       /* SGD's */
     double lambda;         /* Hardshrink threshold */
     double l1;             /* weight of the L1 activity penalty on the code */
     uint64_t seed;
