@@ -378,6 +378,174 @@ static void test_no_allocation_per_step(void **state)
     cg_set_num_threads(1);
 }
 
+/* ---- resuming from the named state ----
+ * A checkpoint saves what cg_optimizer_visit_state yields and restores it
+ * by name.  These tests do the same in memory: copy every non-config item
+ * of a trained optimizer into a fresh one, continue both, and require the
+ * same bits -- so the visited state is all the state there is. */
+
+#define MAX_ITEMS 64
+
+struct saved_state {
+    int n;
+    char name[MAX_ITEMS][128];
+    void *bytes[MAX_ITEMS];
+    size_t size[MAX_ITEMS];
+    bool present[MAX_ITEMS];
+};
+
+static size_t item_bytes(const struct cg_state_item *it, void **where)
+{
+    if (it->type == CG_STATE_TENSOR) {
+        *where = it->tensor->data;
+        return (size_t)it->tensor->numel * cg_dtype_size(it->tensor->dtype);
+    }
+    *where = it->values;
+    return it->type == CG_STATE_TEXT ? it->count : it->count * 8;
+}
+
+static void save_item(const struct cg_state_item *it, void *user)
+{
+    struct saved_state *st = user;
+    if (it->config) return;
+    assert_true(st->n < MAX_ITEMS);
+    void *src;
+    size_t size = item_bytes(it, &src);
+    snprintf(st->name[st->n], sizeof st->name[0], "%s", it->name);
+    st->bytes[st->n] = malloc(size ? size : 1);
+    memcpy(st->bytes[st->n], src, size);
+    st->size[st->n] = size;
+    st->present[st->n] = !it->present || *it->present;
+    st->n++;
+}
+
+static void restore_item(const struct cg_state_item *it, void *user)
+{
+    struct saved_state *st = user;
+    if (it->config) return;
+    for (int k = 0; k < st->n; k++) {
+        if (strcmp(st->name[k], it->name) != 0) continue;
+        void *dst;
+        assert_int_equal(item_bytes(it, &dst), st->size[k]);
+        memcpy(dst, st->bytes[k], st->size[k]);
+        if (it->present) *it->present = st->present[k];
+        return;
+    }
+    fail_msg("state item '%s' was not saved", it->name);
+}
+
+static void saved_free(struct saved_state *st)
+{
+    for (int k = 0; k < st->n; k++) free(st->bytes[k]);
+    st->n = 0;
+}
+
+/* One training run of a small model on a fixed batch sequence. */
+struct run {
+    struct cg_module *model;
+    struct cg_optimizer *opt;
+    struct cg_tape *tape;
+};
+
+static struct cg_optimizer *new_by_index(int which, struct cg_module *m)
+{
+    switch (which) {
+    case 0: return new_decaying(0, m);
+    case 1: return cg_adam_new(m, (struct cg_adam_options){.lr = 0.01, .amsgrad = true,
+                                                            .weight_decay = 0.01});
+    case 2: return cg_adamw_new(m, (struct cg_adam_options){.lr = 0.01});
+    case 3: return cg_rmsprop_new(m, (struct cg_rmsprop_options){.lr = 0.01, .momentum = 0.5,
+                                                                  .centered = true});
+    default: return cg_adagrad_new(m, (struct cg_adagrad_options){.lr = 0.05, .lr_decay = 0.01});
+    }
+}
+
+static void run_new(struct run *r, int which, bool scheduled)
+{
+    struct cg_rng rng = cg_rng_seed(11);
+    r->model = cg_sequential(cg_linear_new(5, 4, true, &rng), cg_relu_new(),
+                             cg_linear_new(4, 3, true, &rng), NULL);
+    r->opt = new_by_index(which, r->model);
+    r->tape = cg_tape_new();
+    assert_true(r->model && r->opt && r->tape);
+    if (scheduled) { /* warm-up then cosine */
+        assert_non_null(cg_lr_sequential_new(r->opt, 1, (const int64_t[]){3}));
+        assert_non_null(cg_lr_linear_new(r->opt, 0.2, 1.0, 3));
+        assert_non_null(cg_lr_cosine_new(r->opt, 6, 1e-4));
+    }
+}
+
+static void run_steps(struct run *r, int from, int to)
+{
+    for (int step = from; step < to; step++) {
+        struct cg_rng rng = cg_rng_seed(100 + (uint64_t)step); /* batch `step` */
+        struct cg_tensor *x = cg_tensor_randn(r->tape, CG_F32, CG_SHAPE(8, 5), &rng);
+        struct cg_tensor *y = cg_module_forward(r->model, r->tape, x);
+        struct cg_tensor *loss = cg_sum(r->tape, cg_mul(r->tape, y, y));
+        cg_optimizer_zero_grad(r->opt);
+        assert_int_equal(cg_backward(r->tape, loss), CG_OK);
+        assert_int_equal(cg_optimizer_step(r->opt), CG_OK);
+        if (cg_optimizer_schedule(r->opt)) cg_lr_schedule_step(cg_optimizer_schedule(r->opt));
+        cg_tape_reset(r->tape);
+    }
+}
+
+static void run_free(struct run *r)
+{
+    cg_tape_free(r->tape);
+    cg_optimizer_free(r->opt);
+    cg_module_free(r->model);
+}
+
+static void assert_same_run(struct run *a, struct run *b)
+{
+    for (size_t i = 0; i < cg_optimizer_param_count(a->opt); i++) {
+        const struct cg_tensor *pa = cg_optimizer_param(a->opt, i), *pb = cg_optimizer_param(b->opt, i);
+        assert_memory_equal(pa->data, pb->data, (size_t)pa->numel * sizeof(float));
+    }
+    struct saved_state sa = {0}, sb = {0};
+    cg_optimizer_visit_state(a->opt, save_item, &sa);
+    cg_optimizer_visit_state(b->opt, save_item, &sb);
+    assert_int_equal(sa.n, sb.n);
+    for (int k = 0; k < sa.n; k++) {
+        assert_string_equal(sa.name[k], sb.name[k]);
+        assert_int_equal(sa.present[k], sb.present[k]);
+        if (memcmp(sa.bytes[k], sb.bytes[k], sa.size[k]) != 0)
+            fail_msg("state '%s' differs after the resume", sa.name[k]);
+    }
+    saved_free(&sa);
+    saved_free(&sb);
+}
+
+static void resume_case(int which, bool scheduled)
+{
+    struct run a, b;
+    run_new(&a, which, scheduled);
+    run_steps(&a, 0, 4);
+    struct saved_state st = {0};
+    cg_optimizer_visit_state(a.opt, save_item, &st);
+    run_new(&b, which, scheduled);
+    /* The model's parameters travel in the checkpoint too. */
+    for (size_t i = 0; i < cg_optimizer_param_count(a.opt); i++)
+        cg_tensor_copy_into(cg_optimizer_param(b.opt, i), cg_optimizer_param(a.opt, i));
+    cg_optimizer_visit_state(b.opt, restore_item, &st);
+    saved_free(&st);
+    run_steps(&a, 4, 9);
+    run_steps(&b, 4, 9);
+    assert_same_run(&a, &b);
+    run_free(&a);
+    run_free(&b);
+}
+
+static void test_resume_from_state_is_bitwise(void **state)
+{
+    (void)state;
+    for (int which = 0; which < 5; which++) {
+        resume_case(which, false);
+        resume_case(which, true);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -387,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_unused_parameters_are_skipped),
         cmocka_unit_test(test_no_allocation_per_step),
+        cmocka_unit_test(test_resume_from_state_is_bitwise),
     };
     return cmocka_run_group_tests(tests, load_refs, free_refs);
 }
