@@ -88,16 +88,6 @@ static int temp_files_left(void)
     return n;
 }
 
-/* The last error names `path` and holds every given substring. */
-static void expect_message_(const char *path, const char *const *subs)
-{
-    const char *msg = cg_last_error();
-    if (strncmp(msg, path, strlen(path)) != 0) fail_msg("message '%s' does not start with %s", msg, path);
-    for (; *subs; subs++)
-        if (!strstr(msg, *subs)) fail_msg("message '%s' lacks '%s'", msg, *subs);
-}
-#define expect_message(path, ...) expect_message_(path, (const char *const[]){__VA_ARGS__, NULL})
-
 /* Loading `path` into a fresh base model/optimizer/meta must fail with
  * `want` and a message holding every given substring, changing nothing. */
 static void expect_load_fails(const char *path, const struct pspec *spec, int n,
@@ -416,29 +406,29 @@ static void test_model_mismatch(void **state)
     struct cg_optimizer *opt = cg_sgd_new(&m->base, o);
     assert_non_null(cg_lr_step_new(opt, 2, 0.5));
     assert_int_equal(cg_checkpoint_load(path, &m->base, opt, NULL), CG_ERR_MISMATCH);
-    expect_message(path, "record 'momentum': 0.90000000000000002 in the file, 0.5 in the SGD "
+    CG_TEST_EXPECT_ERROR(path, "record 'momentum': 0.90000000000000002 in the file, 0.5 in the SGD "
                          "optimizer", "hint");
     cg_optimizer_free(opt);
     opt = cg_sgd_new(&m->base, opts); /* no schedule */
     assert_int_equal(cg_checkpoint_load(path, &m->base, opt, NULL), CG_ERR_MISMATCH);
-    expect_message(path, "record 'schedule.", "does not have", "create the learning-rate schedule");
+    CG_TEST_EXPECT_ERROR(path, "record 'schedule.", "does not have", "create the learning-rate schedule");
     assert_non_null(cg_lr_cosine_new(opt, 5, 0)); /* other schedule type */
     assert_int_equal(cg_checkpoint_load(path, &m->base, opt, NULL), CG_ERR_MISMATCH);
-    expect_message(path, "record 'schedule.type': 'StepLR' in the file, 'CosineAnnealingLR' in "
+    CG_TEST_EXPECT_ERROR(path, "record 'schedule.type': 'StepLR' in the file, 'CosineAnnealingLR' in "
                          "the SGD optimizer");
     cg_optimizer_free(opt);
     opt = cg_sgd_new(&m->base, opts); /* other groups */
     assert_true(cg_optimizer_add_group(opt, "*.bias", (struct cg_group_options){0}) == 1);
     assert_non_null(cg_lr_step_new(opt, 2, 0.5));
     assert_int_equal(cg_checkpoint_load(path, &m->base, opt, NULL), CG_ERR_MISMATCH);
-    expect_message(path, "record 'param_groups': [0, 0, 0] in the file, [0, 1, 0] in the SGD");
+    CG_TEST_EXPECT_ERROR(path, "record 'param_groups': [0, 0, 0] in the file, [0, 1, 0] in the SGD");
     cg_optimizer_free(opt);
     /* A file without optimizer state cannot restore one. */
     opt = new_opt(m);
     const char *weights = path_in_dir("weights.ckpt");
     assert_int_equal(cg_checkpoint_save(weights, &m->base, NULL, NULL), CG_OK);
     assert_int_equal(cg_checkpoint_load(weights, &m->base, opt, NULL), CG_ERR_MISMATCH);
-    expect_message(weights, "holds no optimizer state", "pass opt NULL");
+    CG_TEST_EXPECT_ERROR(weights, "holds no optimizer state", "pass opt NULL");
     cg_optimizer_free(opt);
     cg_module_free(&m->base);
 }

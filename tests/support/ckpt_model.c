@@ -128,3 +128,11 @@ void cg_test_assert_same_state(struct cg_test_tmod *a, struct cg_optimizer *opt_
     free(da.text);
     free(db.text);
 }
+
+void cg_test_expect_error_(const char *path, const char *const *subs)
+{
+    const char *msg = cg_last_error();
+    if (strncmp(msg, path, strlen(path)) != 0) fail_msg("'%s' does not name %s first", msg, path);
+    for (; *subs; subs++)
+        if (!strstr(msg, *subs)) fail_msg("message '%s' lacks '%s'", msg, *subs);
+}

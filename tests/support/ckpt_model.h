@@ -43,4 +43,10 @@ bool cg_test_same_bits(const struct cg_tensor *a, const struct cg_tensor *b);
 void cg_test_assert_same_state(struct cg_test_tmod *a, struct cg_optimizer *opt_a,
                                struct cg_test_tmod *b, struct cg_optimizer *opt_b);
 
+/* Asserts that cg_last_error() starts with `path` (the file it names) and
+ * contains every substring of the NULL-terminated list. */
+void cg_test_expect_error_(const char *path, const char *const *subs);
+#define CG_TEST_EXPECT_ERROR(path, ...) \
+    cg_test_expect_error_(path, (const char *const[]){__VA_ARGS__, NULL})
+
 #endif
