@@ -11,7 +11,7 @@
  * It writes ckpt_v1_step.ckpt and ckpt_v1_cosine.ckpt into the first
  * directory and the MNIST-format data of the sparse autoencoder fixture
  * (cg_test_write_mnist(DATADIR, 512, 10, 42), as tests/test_sae.c does) into
- * the second.  The model and training are the ones tests/test_checkpoint.c
+ * the second.  The model and training are the ones tests/test_checkpoint_compat.c
  * rebuilds with 0.2 to check the loaded values bit for bit:
  *   - parameters "0.weight" f32 [3,4], "0.bias" f32 [3], "1.scale" f64 [2,2],
  *     uniform in [-1, 1) from cg_rng_seed(seed), in this order;
