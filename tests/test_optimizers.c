@@ -440,11 +440,14 @@ static void saved_free(struct saved_state *st)
     st->n = 0;
 }
 
+enum sched { NO_SCHEDULE, WARMUP_COSINE, PLATEAU };
+
 /* One training run of a small model on a fixed batch sequence. */
 struct run {
     struct cg_module *model;
     struct cg_optimizer *opt;
     struct cg_tape *tape;
+    int sched;
 };
 
 static struct cg_optimizer *new_by_index(int which, struct cg_module *m)
@@ -460,18 +463,22 @@ static struct cg_optimizer *new_by_index(int which, struct cg_module *m)
     }
 }
 
-static void run_new(struct run *r, int which, bool scheduled)
+static void run_new(struct run *r, int which, enum sched sched)
 {
     struct cg_rng rng = cg_rng_seed(11);
     r->model = cg_sequential(cg_linear_new(5, 4, true, &rng), cg_relu_new(),
                              cg_linear_new(4, 3, true, &rng), NULL);
     r->opt = new_by_index(which, r->model);
     r->tape = cg_tape_new();
+    r->sched = sched;
     assert_true(r->model && r->opt && r->tape);
-    if (scheduled) { /* warm-up then cosine */
+    if (sched == WARMUP_COSINE) {
         assert_non_null(cg_lr_sequential_new(r->opt, 1, (const int64_t[]){3}));
         assert_non_null(cg_lr_linear_new(r->opt, 0.2, 1.0, 3));
         assert_non_null(cg_lr_cosine_new(r->opt, 6, 1e-4));
+    } else if (sched == PLATEAU) {
+        assert_non_null(cg_lr_plateau_new(r->opt, (struct cg_plateau_options){
+            .patience = 0, .factor = 0.5, .cooldown = 1}));
     }
 }
 
@@ -485,7 +492,11 @@ static void run_steps(struct run *r, int from, int to)
         cg_optimizer_zero_grad(r->opt);
         assert_int_equal(cg_backward(r->tape, loss), CG_OK);
         assert_int_equal(cg_optimizer_step(r->opt), CG_OK);
-        if (cg_optimizer_schedule(r->opt)) cg_lr_schedule_step(cg_optimizer_schedule(r->opt));
+        struct cg_lr_schedule *s = cg_optimizer_schedule(r->opt);
+        if (r->sched == PLATEAU)
+            cg_lr_schedule_step_metric(s, (double)(step % 3)); /* plateaus, then drops */
+        else if (s)
+            cg_lr_schedule_step(s);
         cg_tape_reset(r->tape);
     }
 }
@@ -517,19 +528,30 @@ static void assert_same_run(struct run *a, struct run *b)
     saved_free(&sb);
 }
 
-static void resume_case(int which, bool scheduled)
+/* Resumes b from a after 4 steps: through the visited state in memory, or
+ * through a checkpoint file. */
+static void resume_case(int which, enum sched sched, bool file)
 {
     struct run a, b;
-    run_new(&a, which, scheduled);
+    run_new(&a, which, sched);
     run_steps(&a, 0, 4);
-    struct saved_state st = {0};
-    cg_optimizer_visit_state(a.opt, save_item, &st);
-    run_new(&b, which, scheduled);
-    /* The model's parameters travel in the checkpoint too. */
-    for (size_t i = 0; i < cg_optimizer_param_count(a.opt); i++)
-        cg_tensor_copy_into(cg_optimizer_param(b.opt, i), cg_optimizer_param(a.opt, i));
-    cg_optimizer_visit_state(b.opt, restore_item, &st);
-    saved_free(&st);
+    run_new(&b, which, sched);
+    if (file) {
+        char path[64];
+        snprintf(path, sizeof path, "optimizers_resume_%d.ckpt", (int)getpid());
+        assert_int_equal(cg_checkpoint_save(path, a.model, a.opt, NULL), CG_OK);
+        if (cg_checkpoint_load(path, b.model, b.opt, NULL) != CG_OK)
+            fail_msg("%s", cg_last_error());
+        remove(path);
+    } else {
+        struct saved_state st = {0};
+        cg_optimizer_visit_state(a.opt, save_item, &st);
+        /* The model's parameters travel in the checkpoint too. */
+        for (size_t i = 0; i < cg_optimizer_param_count(a.opt); i++)
+            cg_tensor_copy_into(cg_optimizer_param(b.opt, i), cg_optimizer_param(a.opt, i));
+        cg_optimizer_visit_state(b.opt, restore_item, &st);
+        saved_free(&st);
+    }
     run_steps(&a, 4, 9);
     run_steps(&b, 4, 9);
     assert_same_run(&a, &b);
@@ -540,10 +562,15 @@ static void resume_case(int which, bool scheduled)
 static void test_resume_from_state_is_bitwise(void **state)
 {
     (void)state;
-    for (int which = 0; which < 5; which++) {
-        resume_case(which, false);
-        resume_case(which, true);
-    }
+    for (int which = 0; which < 5; which++)
+        for (int sched = NO_SCHEDULE; sched <= PLATEAU; sched++) resume_case(which, sched, false);
+}
+
+static void test_checkpoint_resume_is_bitwise(void **state)
+{
+    (void)state;
+    for (int which = 0; which < 5; which++)
+        for (int sched = NO_SCHEDULE; sched <= PLATEAU; sched++) resume_case(which, sched, true);
 }
 
 int main(void)
@@ -556,6 +583,7 @@ int main(void)
         cmocka_unit_test(test_unused_parameters_are_skipped),
         cmocka_unit_test(test_no_allocation_per_step),
         cmocka_unit_test(test_resume_from_state_is_bitwise),
+        cmocka_unit_test(test_checkpoint_resume_is_bitwise),
     };
     return cmocka_run_group_tests(tests, load_refs, free_refs);
 }
