@@ -483,6 +483,25 @@ static void test_resume_with_two_threads(void **state)
     assert_true(same_file(p.a, p.b));
 }
 
+/* --optimizer adam, adamw and rmsprop resume as exactly as SGD: the
+ * resumed run's checkpoint has the same bytes as the uninterrupted run's
+ * (parameters, every state tensor, per-parameter step counts, lr). */
+static void test_resume_every_optimizer(void **state)
+{
+    (void)state;
+    skip_without_binary();
+    static const char *const names[] = {"adam", "adamw", "rmsprop"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char tag[32];
+        snprintf(tag, sizeof tag, "resume_%s", names[i]);
+        struct resume_paths p;
+        full_and_resumed(tag, (const char *const[]){SMALL, "--quiet", "--optimizer", names[i],
+                                                    NULL},
+                         "2", &p);
+        if (!same_file(p.a, p.b)) fail_msg("--optimizer %s: the resumed run ends elsewhere", names[i]);
+    }
+}
+
 /* A checkpoint that cgrad 0.1's example wrote after one epoch
  * (tests/data/ckpt_v1_sae.ckpt; tests/data/README.md has the command, on
  * the data group_setup writes): 0.2 resumes it and ends with the same file
@@ -547,6 +566,8 @@ static void test_bad_flags_exit_2_with_usage(void **state)
         {{"--epochs"}, {"--epochs", "needs a value"}},
         {{"stray"}, {"stray", "unexpected argument"}},
         {{"--eval-only"}, {"--eval-only", "needs --resume"}},
+        {{"--optimizer", "lbfgs"}, {"--optimizer lbfgs", "expected sgd, adam, adamw or rmsprop"}},
+        {{"--lr", "0"}, {"--lr 0", "expected a learning rate > 0"}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *const *a = cases[i].args;
@@ -656,6 +677,7 @@ int main(void)
         cmocka_unit_test(test_seed_model_learns_without_allocating),
         cmocka_unit_test(test_resume_equals_uninterrupted_run),
         cmocka_unit_test(test_resume_with_two_threads),
+        cmocka_unit_test(test_resume_every_optimizer),
         cmocka_unit_test(test_resume_a_0_1_checkpoint),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_bad_flags_exit_2_with_usage),
