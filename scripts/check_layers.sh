@@ -26,6 +26,8 @@ declare -A PUBLIC_LAYER=(
   [rng.h]=core [memory.h]=core [gradcheck.h]=core [version.h]=core
   [module.h]=nn [nn.h]=nn
   [optim.h]=optim
+  [optimizers.h]=optim
+  [schedules.h]=optim
   [checkpoint.h]=checkpoint
   [data.h]=data [image.h]=data
   [cgrad.h]=all
