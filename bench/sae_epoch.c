@@ -3,7 +3,7 @@
  * same epoch, timed in the same process with the same thread count.
  *
  *   sae_epoch [--data DIR] [--batch 64] [--threads 1] [--hidden 256] [--code 64]
- *             [--repeat 5] [--limit IMAGES] [--optimizer sgd|adam|adamw|rmsprop]
+ *             [--repeat 5] [--limit IMAGES] [--optimizer sgd|adam|adamw|rmsprop|adagrad]
  * prints: epoch_seconds gemm_floor_seconds ratio allocs_per_step peak_rss_mb
  * optimizer step_us (the mean optimizer step of the epoch) and, for another
  * optimizer than SGD, sgd_step_us from an SGD epoch of the same run (best of
@@ -25,7 +25,7 @@ struct cfg {
     const char *optimizer;
 };
 
-static const char *const optimizer_names[] = {"sgd", "adam", "adamw", "rmsprop"};
+static const char *const optimizer_names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
 
 /* The optimizers with the settings a user would start from. */
 static struct cg_optimizer *new_optimizer(const char *name, struct cg_module *model)
@@ -34,6 +34,8 @@ static struct cg_optimizer *new_optimizer(const char *name, struct cg_module *mo
     if (!strcmp(name, "adamw")) return cg_adamw_new(model, (struct cg_adam_options){.lr = 1e-3});
     if (!strcmp(name, "rmsprop"))
         return cg_rmsprop_new(model, (struct cg_rmsprop_options){.lr = 1e-3});
+    if (!strcmp(name, "adagrad"))
+        return cg_adagrad_new(model, (struct cg_adagrad_options){.lr = 1e-2});
     return cg_sgd_new(model, (struct cg_sgd_options){.lr = 0.05, .momentum = 0.9});
 }
 
@@ -155,7 +157,7 @@ int main(int argc, char **argv)
     if (parse(argc, argv, &c)) {
         fprintf(stderr, "usage: sae_epoch [--data DIR] [--batch N] [--threads N] [--hidden N] "
                         "[--code N] [--repeat N] [--limit IMAGES] "
-                        "[--optimizer sgd|adam|adamw|rmsprop]\n");
+                        "[--optimizer sgd|adam|adamw|rmsprop|adagrad]\n");
         return 2;
     }
     cg_set_num_threads(c.threads);
