@@ -78,7 +78,8 @@ struct cg_optimizer_vtable {
      * checked that no parameter changed dtype or size since creation.
      * Returns CG_OK, or an error after which nothing was updated. */
     enum cg_status (*step)(struct cg_optimizer *self);
-    /* Zeroes the grads; NULL: the base zeroes every parameter's grad. */
+    /* Zeroes the grads and sets CG_GRAD_NONE on their tensors; NULL: the
+     * base does that for every parameter. */
     void (*zero_grad)(struct cg_optimizer *self);
     /* Yields the implementation's own state and settings (the base adds
      * the type, step count, groups and schedule).  May be NULL. */
