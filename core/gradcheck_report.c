@@ -71,42 +71,55 @@ static bool matches(const struct gc_check *c, int i, int kind, int s)
     return pairs >= 2 && good * 10 >= pairs * 9;
 }
 
+/* The factor c of analytic = c * numeric over the failing elements (least
+ * squares), if every one of them fits it within its tolerance and
+ * estimate; NAN otherwise.  c = -1 is the sign hint. */
+static double common_factor(const struct gc_check *c, int i)
+{
+    int64_t base = c->offset[i], n = c->in[i]->numel;
+    double av = 0, vv = 0;
+    for (int64_t k = 0; k < n; k++)
+        if (c->state[base + k] == GC_FAIL) {
+            av += c->ana[base + k] * c->num[base + k];
+            vv += c->num[base + k] * c->num[base + k];
+        }
+    double q = av / vv;
+    if (!isfinite(q) || q == 0) return NAN;
+    for (int64_t k = 0; k < n; k++) {
+        if (c->state[base + k] != GC_FAIL) continue;
+        double a = c->ana[base + k], v = c->num[base + k];
+        if (!(fabs(a - q * v) <= fabs(q) * (gc_tol(c, v) + c->est[base + k]) + 1e-3 * fabs(a)))
+            return NAN;
+    }
+    return q;
+}
+
 /* Hints for input i, which has failing elements. */
 static unsigned diagnose(const struct gc_check *c, int i, double *scale)
 {
     const struct cg_tensor *t = c->in[i];
     int64_t base = c->offset[i], n = t->numel;
-    bool all_zero = true, sign = true, same_scale = true, row0_ok = false, rows_bad = true;
+    bool all_zero = true, row0_ok = false, rows_bad = true;
     bool first = c->ana_first != NULL, any_first = false;
-    double ratio = NAN;
     int64_t row = t->ndim >= 2 && t->shape[0] > 1 ? n / t->shape[0] : 0;
     for (int64_t k = 0; k < n; k++) {
-        double a = c->ana[base + k], v = c->num[base + k];
+        double a = c->ana[base + k];
         all_zero &= a == 0;
         if (first) {
             double a1 = c->ana_first[base + k];
             any_first |= a1 != 0;
             first &= fabs(a - a1) <= 1e-3 * gc_tol(c, a1);
         }
-        if (c->state[base + k] == GC_UNCHECKED) continue;
-        bool fail = c->state[base + k] == GC_FAIL;
-        if (row && k < row && !fail) row0_ok = true;
-        if (row && k < row && fail) rows_bad = false;
-        if (!fail) continue;
-        double tol = gc_tol(c, v) + c->est[base + k];
-        sign &= fabs(a + v) <= tol && fabs(v) > tol;
-        if (fabs(v) > 10 * tol) {
-            double q = a / v;
-            if (isnan(ratio)) ratio = q;
-            same_scale &= fabs(q - ratio) <= 1e-2 * fabs(ratio);
-        }
+        if (c->state[base + k] == GC_UNCHECKED || !row || k >= row) continue;
+        if (c->state[base + k] == GC_FAIL) rows_bad = false;
+        else row0_ok = true;
     }
     unsigned h = 0;
     if (all_zero) return CG_GRADCHECK_HINT_NO_GRADIENT;
     if (c->upstream_ignored[i]) h |= CG_GRADCHECK_HINT_UPSTREAM_IGNORED;
-    if (sign) h |= CG_GRADCHECK_HINT_SIGN;
-    else if (same_scale && isfinite(ratio) && ratio != 0 && fabs(ratio - 1) > 1e-2)
-        h |= CG_GRADCHECK_HINT_SCALE, *scale = ratio;
+    double q = common_factor(c, i);
+    if (isfinite(q) && fabs(q + 1) <= 5e-2) h |= CG_GRADCHECK_HINT_SIGN;
+    else if (isfinite(q) && fabs(q - 1) > 5e-2) h |= CG_GRADCHECK_HINT_SCALE, *scale = q;
     if ((row && row0_ok && rows_bad) || (first && any_first)) h |= CG_GRADCHECK_HINT_FIRST_SAMPLE;
     if (t->ndim == 2 && t->shape[0] > 1 && t->shape[1] > 1 && matches(c, i, 0, 0))
         h |= CG_GRADCHECK_HINT_TRANSPOSED;

@@ -1,0 +1,548 @@
+/* The catalog: realistic buggy custom ops and modules, each at batch size
+ * > 1, that cg_gradcheck / cg_gradcheck_module must catch and diagnose with
+ * the expected hint; and correct ones that must pass: relu, hardshrink,
+ * softshrink and abs exactly at their kinks, max with ties, smooth layers
+ * in f32 and f64, an f32 op whose rounding defeats plain central
+ * differences.  Each op is written the way a user writes one (struct cg_op,
+ * dtype-generic through cg_tensor_at / cg_tensor_set_at). */
+#include "cg_test.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+enum { B = 4, IN = 3, OUT = 5 };
+
+/* ---- helpers ---- */
+
+static double at(const struct cg_tensor *t, int64_t i) { return cg_tensor_at(t, i); }
+static void add_at(struct cg_tensor *t, int64_t i, double v) { cg_tensor_set_at(t, i, at(t, i) + v); }
+
+static struct cg_tensor *randn(enum cg_dtype dt, int ndim, const int64_t *shape, uint64_t seed)
+{
+    struct cg_rng rng = cg_rng_seed(seed);
+    struct cg_tensor *t = cg_tensor_randn(NULL, dt, ndim, shape, &rng);
+    assert_non_null(t);
+    return t;
+}
+
+static struct cg_tensor *from(enum cg_dtype dt, int ndim, const int64_t *shape, const double *v)
+{
+    struct cg_tensor *t = cg_tensor_from_doubles(NULL, dt, ndim, shape, v);
+    assert_non_null(t);
+    return t;
+}
+
+/* Runs the check and requires a failure that names `hint`. */
+static void expect_caught(enum cg_status st, const struct cg_gradcheck_report *r, unsigned hint,
+                          const char *words)
+{
+    if (st != CG_ERR_GRADCHECK)
+        fail_msg("bug not caught (%s): %s", cg_status_str(st), r->message);
+    assert_int_equal(r->passed, 0);
+    assert_true(r->failed > 0);
+    if (hint && !(r->hints & hint))
+        fail_msg("expected hint 0x%x, got 0x%x: %s", hint, r->hints, r->message);
+    if (words && !strstr(r->message, words))
+        fail_msg("message lacks \"%s\": %s", words, r->message);
+}
+
+/* ---- a Linear op written by hand: y = x W^T + b, with a bug switch ---- */
+
+enum linear_bug {
+    LIN_OK,
+    LIN_ASSIGN_INPUT,  /* gx = ... instead of += */
+    LIN_ASSIGN_WEIGHT, /* gW = ... instead of += */
+    LIN_ONE_SAMPLE,    /* backward written for one sample: only row 0 */
+    LIN_TRANSPOSED     /* gW stored as [IN, OUT] */
+};
+
+static void linear_forward(struct cg_record *rec)
+{
+    const struct cg_tensor *x = rec->in[0], *w = rec->in[1], *b = rec->in[2];
+    int64_t n = x->shape[0], in = x->shape[1], out = w->shape[0];
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t o = 0; o < out; o++) {
+            double acc = at(b, o);
+            for (int64_t j = 0; j < in; j++) acc += at(x, s * in + j) * at(w, o * in + j);
+            cg_tensor_set_at(rec->out, s * out + o, acc);
+        }
+}
+
+static void linear_backward(struct cg_record *rec)
+{
+    struct cg_tensor *x = rec->in[0], *w = rec->in[1], *b = rec->in[2], *gy = rec->out->grad;
+    int64_t n = x->shape[0], in = x->shape[1], out = w->shape[0];
+    enum linear_bug bug = (enum linear_bug)rec->scalar[0];
+    int64_t rows = bug == LIN_ONE_SAMPLE ? 1 : n;
+    if (x->grad) {
+        for (int64_t s = 0; s < rows; s++)
+            for (int64_t j = 0; j < in; j++) {
+                double g = 0;
+                for (int64_t o = 0; o < out; o++) g += at(gy, s * out + o) * at(w, o * in + j);
+                if (bug == LIN_ASSIGN_INPUT) cg_tensor_set_at(x->grad, s * in + j, g);
+                else add_at(x->grad, s * in + j, g);
+            }
+    }
+    if (w->grad) {
+        for (int64_t o = 0; o < out; o++)
+            for (int64_t j = 0; j < in; j++) {
+                double g = 0;
+                for (int64_t s = 0; s < rows; s++) g += at(gy, s * out + o) * at(x, s * in + j);
+                int64_t k = bug == LIN_TRANSPOSED ? j * out + o : o * in + j;
+                if (bug == LIN_ASSIGN_WEIGHT) cg_tensor_set_at(w->grad, k, g);
+                else add_at(w->grad, k, g);
+            }
+    }
+    if (b->grad)
+        for (int64_t o = 0; o < out; o++)
+            for (int64_t s = 0; s < rows; s++) add_at(b->grad, o, at(gy, s * out + o));
+}
+
+static const struct cg_op linear_op = {.name = "hand_linear", .forward = linear_forward,
+                                       .backward = linear_backward};
+
+static struct cg_tensor *linear_fn(struct cg_tape *t, struct cg_tensor *const *in, void *user)
+{
+    double bug = *(const int *)user;
+    int64_t shape[2] = {in[0]->shape[0], in[1]->shape[0]};
+    return cg_op_apply(t, &linear_op, 3, in, in[0]->dtype, 2, shape, &bug, 1);
+}
+
+static void check_linear(enum linear_bug bug, unsigned hint, const char *words,
+                         const char *where)
+{
+    struct cg_tensor *x = randn(CG_F64, CG_SHAPE(B, IN), 1), *w = randn(CG_F64, CG_SHAPE(OUT, IN), 2),
+                     *b = randn(CG_F64, CG_SHAPE(OUT), 3);
+    cg_tensor_set_name(w, "weight");
+    struct cg_tensor *in[3] = {x, w, b};
+    int bug_id = (int)bug;
+    struct cg_gradcheck_report r;
+    enum cg_status st = cg_gradcheck(linear_fn, &bug_id, 3, in, NULL, &r);
+    if (bug == LIN_OK) {
+        if (st != CG_OK) fail_msg("correct linear failed: %s", r.message);
+        assert_int_equal(r.checked, B * IN + OUT * IN + OUT);
+    } else {
+        expect_caught(st, &r, hint, words);
+        if (where && !strstr(r.hint_input, where))
+            fail_msg("hint names '%s', expected '%s': %s", r.hint_input, where, r.message);
+    }
+    cg_tensor_free(x);
+    cg_tensor_free(w);
+    cg_tensor_free(b);
+}
+
+static void test_linear_correct_passes(void **state)
+{
+    (void)state;
+    check_linear(LIN_OK, 0, NULL, NULL);
+}
+
+/* Used once, so the plain numeric check would pass: only the pre-filled
+ * gradients show it. */
+static void test_assign_instead_of_add_input(void **state)
+{
+    (void)state;
+    check_linear(LIN_ASSIGN_INPUT, CG_GRADCHECK_HINT_NOT_ACCUMULATED, "overwritten, not accumulated",
+                 "input 0");
+}
+
+static void test_assign_instead_of_add_weight(void **state)
+{
+    (void)state;
+    check_linear(LIN_ASSIGN_WEIGHT, CG_GRADCHECK_HINT_NOT_ACCUMULATED, "+=", "input 1 ('weight')");
+}
+
+static void test_correct_only_for_batch_1(void **state)
+{
+    (void)state;
+    check_linear(LIN_ONE_SAMPLE, CG_GRADCHECK_HINT_FIRST_SAMPLE, "correct only for the first sample of the batch", NULL);
+}
+
+static void test_transposed_weight_gradient(void **state)
+{
+    (void)state;
+    check_linear(LIN_TRANSPOSED, CG_GRADCHECK_HINT_TRANSPOSED, "rows and columns swapped",
+                 "input 1 ('weight')");
+}
+
+/* ---- elementwise ops with their typical bugs ---- */
+
+enum unary_bug {
+    UN_OK,
+    UN_SIGN,      /* softsign: gx -= instead of += */
+    UN_AT_OUTPUT, /* sigmoid: derivative evaluated at y instead of x */
+    UN_UPSTREAM,  /* tanh: gx += 1 - y^2, forgetting gy */
+    UN_SHIFTED,   /* softsign: gradient of element i written to i + 1 */
+    UN_NOISE      /* dropout-like: mask redrawn in backward from a global rng */
+};
+
+static double softsign(double v) { return v / (1 + fabs(v)); }
+static double sigmoid(double v) { return 1 / (1 + exp(-v)); }
+static struct cg_rng noise_rng;
+
+static double unary_value(int kind, double v)
+{
+    return kind == UN_AT_OUTPUT ? sigmoid(v) : kind == UN_UPSTREAM ? tanh(v) : softsign(v);
+}
+
+static void unary_forward(struct cg_record *rec)
+{
+    int kind = (int)rec->scalar[0];
+    for (int64_t i = 0; i < rec->out->numel; i++) {
+        double v = unary_value(kind, at(rec->in[0], i));
+        /* dropout-like: a fixed mask (every third element) in forward */
+        if (kind == UN_NOISE && i % 3 == 0) v = 0;
+        cg_tensor_set_at(rec->out, i, v);
+    }
+}
+
+static void unary_backward(struct cg_record *rec)
+{
+    struct cg_tensor *x = rec->in[0], *y = rec->out, *gy = y->grad;
+    int kind = (int)rec->scalar[0];
+    if (!x->grad) return;
+    for (int64_t i = 0; i < x->numel; i++) {
+        double v = at(x, i), d = 1 / ((1 + fabs(v)) * (1 + fabs(v))), g = at(gy, i);
+        switch (kind) {
+        case UN_SIGN: add_at(x->grad, i, -d * g); break;
+        case UN_AT_OUTPUT: {
+            double s = sigmoid(at(y, i)); /* should be sigmoid(x) = y */
+            add_at(x->grad, i, s * (1 - s) * g);
+            break;
+        }
+        case UN_UPSTREAM: add_at(x->grad, i, 1 - at(y, i) * at(y, i)); break;
+        case UN_SHIFTED:
+            if (i + 1 < x->numel) add_at(x->grad, i + 1, d * g);
+            break;
+        case UN_NOISE: /* the mask should be the forward's: i % 3 != 0 */
+            add_at(x->grad, i, cg_rng_uniform(&noise_rng) < 0.67 ? d * g : 0);
+            break;
+        default: add_at(x->grad, i, d * g);
+        }
+    }
+}
+
+static const struct cg_op unary_op = {.name = "hand_unary", .forward = unary_forward,
+                                      .backward = unary_backward};
+
+static struct cg_tensor *unary_fn(struct cg_tape *t, struct cg_tensor *const *in, void *user)
+{
+    double kind = *(const int *)user;
+    return cg_op_apply(t, &unary_op, 1, in, in[0]->dtype, in[0]->ndim, in[0]->shape, &kind, 1);
+}
+
+static void check_unary(int kind, unsigned hint, const char *words, struct cg_gradcheck_report *r)
+{
+    struct cg_tensor *x = randn(CG_F64, CG_SHAPE(B, OUT), 10);
+    enum cg_status st = cg_gradcheck(unary_fn, &kind, 1, &x, NULL, r);
+    if (kind == UN_OK) {
+        if (st != CG_OK) fail_msg("correct softsign failed: %s", r->message);
+    } else {
+        expect_caught(st, r, hint, words);
+    }
+    cg_tensor_free(x);
+}
+
+static void test_wrong_sign(void **state)
+{
+    (void)state;
+    struct cg_gradcheck_report r;
+    check_unary(UN_OK, 0, NULL, &r);
+    check_unary(UN_SIGN, CG_GRADCHECK_HINT_SIGN, "sign flipped", &r);
+    assert_int_equal(r.failed, B * OUT); /* every element, counted */
+    assert_int_equal(r.n_worst, CG_GRADCHECK_SHOWN);
+    assert_int_equal(r.worst[0].ndim, 2); /* an index tuple, not a flat index */
+    assert_true(r.worst[0].index[0] * OUT + r.worst[0].index[1] == r.worst[0].element);
+}
+
+/* No pattern of the list fits a derivative taken at the wrong point: it is
+ * caught, no misleading hint is named, and the worst elements are. */
+static void test_derivative_at_output(void **state)
+{
+    (void)state;
+    struct cg_gradcheck_report r;
+    check_unary(UN_AT_OUTPUT, 0, "worst input 0[", &r);
+    assert_int_equal(r.hints & (CG_GRADCHECK_HINT_SIGN | CG_GRADCHECK_HINT_NO_GRADIENT |
+                                CG_GRADCHECK_HINT_NOT_ACCUMULATED), 0);
+}
+
+static void test_upstream_ignored(void **state)
+{
+    (void)state;
+    struct cg_gradcheck_report r;
+    check_unary(UN_UPSTREAM, CG_GRADCHECK_HINT_UPSTREAM_IGNORED, "upstream gradient is ignored", &r);
+}
+
+static void test_off_by_one_index(void **state)
+{
+    (void)state;
+    struct cg_gradcheck_report r;
+    check_unary(UN_SHIFTED, CG_GRADCHECK_HINT_SHIFTED, "off by one", &r);
+}
+
+static void test_nondeterministic_backward(void **state)
+{
+    (void)state;
+    struct cg_gradcheck_report r;
+    noise_rng = cg_rng_seed(5);
+    check_unary(UN_NOISE, CG_GRADCHECK_HINT_NONDETERMINISTIC, "nondeterministic backward", &r);
+}
+
+/* ---- two-input ops: y = x * s with s [1, F] broadcast over the batch ---- */
+
+enum scale_bug {
+    SC_OK,
+    SC_NOT_SUMMED, /* gs[f] += gy[f] x[f]: the batch dimension not summed */
+    SC_FORGOT_S    /* only gx written */
+};
+
+static void scale_forward(struct cg_record *rec)
+{
+    const struct cg_tensor *x = rec->in[0], *s = rec->in[1];
+    for (int64_t i = 0; i < x->numel; i++)
+        cg_tensor_set_at(rec->out, i, at(x, i) * at(s, i % s->numel));
+}
+
+static void scale_backward(struct cg_record *rec)
+{
+    struct cg_tensor *x = rec->in[0], *s = rec->in[1], *gy = rec->out->grad;
+    int bug = (int)rec->scalar[0];
+    if (x->grad)
+        for (int64_t i = 0; i < x->numel; i++) add_at(x->grad, i, at(gy, i) * at(s, i % s->numel));
+    if (s->grad && bug != SC_FORGOT_S) {
+        int64_t n = bug == SC_NOT_SUMMED ? s->numel : x->numel;
+        for (int64_t i = 0; i < n; i++) add_at(s->grad, i % s->numel, at(gy, i) * at(x, i));
+    }
+}
+
+static const struct cg_op scale_op = {.name = "hand_scale", .forward = scale_forward,
+                                      .backward = scale_backward};
+
+static struct cg_tensor *scale_fn(struct cg_tape *t, struct cg_tensor *const *in, void *user)
+{
+    double bug = *(const int *)user;
+    return cg_op_apply(t, &scale_op, 2, in, in[0]->dtype, in[0]->ndim, in[0]->shape, &bug, 1);
+}
+
+static void check_scale(int bug, unsigned hint, const char *words)
+{
+    struct cg_tensor *x = randn(CG_F64, CG_SHAPE(B, OUT), 20), *s = randn(CG_F64, CG_SHAPE(1, OUT), 21);
+    cg_tensor_set_name(s, "scale");
+    struct cg_tensor *in[2] = {x, s};
+    struct cg_gradcheck_report r;
+    enum cg_status st = cg_gradcheck(scale_fn, &bug, 2, in, NULL, &r);
+    if (bug == SC_OK) {
+        if (st != CG_OK) fail_msg("correct scale failed: %s", r.message);
+    } else {
+        expect_caught(st, &r, hint, words);
+        assert_string_equal(r.hint_input, "input 1 ('scale')");
+    }
+    cg_tensor_free(x);
+    cg_tensor_free(s);
+}
+
+static void test_broadcast_not_summed(void **state)
+{
+    (void)state;
+    check_scale(SC_OK, 0, NULL);
+    check_scale(SC_NOT_SUMMED, CG_GRADCHECK_HINT_FIRST_SAMPLE, "broadcast dimension not summed");
+}
+
+static void test_one_input_forgotten(void **state)
+{
+    (void)state;
+    check_scale(SC_FORGOT_S, CG_GRADCHECK_HINT_NO_GRADIENT, "got no gradient");
+}
+
+/* ---- a mean-reduced loss whose backward forgets the 1/B ---- */
+
+static void mse_forward(struct cg_record *rec)
+{
+    const struct cg_tensor *x = rec->in[0], *t = rec->in[1];
+    double s = 0;
+    for (int64_t i = 0; i < x->numel; i++) s += (at(x, i) - at(t, i)) * (at(x, i) - at(t, i));
+    cg_tensor_set_at(rec->out, 0, s / (double)x->shape[0]); /* sum over features, mean over batch */
+}
+
+static void mse_backward(struct cg_record *rec)
+{
+    struct cg_tensor *x = rec->in[0], *t = rec->in[1];
+    double g = at(rec->out->grad, 0);
+    for (int64_t i = 0; i < x->numel; i++) {
+        double d = 2 * (at(x, i) - at(t, i)) * g; /* bug: no / x->shape[0] */
+        if (x->grad) add_at(x->grad, i, d);
+        if (t->grad) add_at(t->grad, i, -d);
+    }
+}
+
+static const struct cg_op mse_op = {.name = "hand_mse", .forward = mse_forward,
+                                    .backward = mse_backward};
+
+static struct cg_tensor *mse_fn(struct cg_tape *t, struct cg_tensor *const *in, void *user)
+{
+    (void)user;
+    return cg_op_apply(t, &mse_op, 2, in, in[0]->dtype, 0, NULL, NULL, 0);
+}
+
+static void test_scaled_by_batch_size(void **state)
+{
+    (void)state;
+    struct cg_tensor *x = randn(CG_F64, CG_SHAPE(B, OUT), 30), *t = randn(CG_F64, CG_SHAPE(B, OUT), 31);
+    struct cg_tensor *in[2] = {x, t};
+    struct cg_gradcheck_report r;
+    expect_caught(cg_gradcheck(mse_fn, NULL, 2, in, NULL, &r), &r, CG_GRADCHECK_HINT_SCALE,
+                  "the batch size?");
+    CG_ASSERT_CLOSE(r.scale, (double)B, 1e-6, 1e-6);
+    cg_tensor_free(x);
+    cg_tensor_free(t);
+}
+
+/* ---- correct ops at their kinks, batch > 1, both dtypes ---- */
+
+struct kink_fn {
+    const char *op;
+    double lambda;
+};
+
+static struct cg_tensor *kink_apply(struct cg_tape *t, struct cg_tensor *const *in, void *user)
+{
+    const struct kink_fn *k = user;
+    if (!strcmp(k->op, "relu")) return cg_relu(t, in[0]);
+    if (!strcmp(k->op, "abs")) return cg_abs(t, in[0]);
+    if (!strcmp(k->op, "hardshrink")) return cg_hardshrink(t, in[0], k->lambda);
+    if (!strcmp(k->op, "softshrink")) return cg_softshrink(t, in[0], k->lambda);
+    return cg_max_dim(t, in[0], 1, false);
+}
+
+static void check_kinks(const char *op, double lambda, const double *v, int n_kinks)
+{
+    static const enum cg_dtype dts[2] = {CG_F64, CG_F32};
+    struct kink_fn k = {op, lambda};
+    for (int d = 0; d < 2; d++) {
+        struct cg_tensor *x = from(dts[d], CG_SHAPE(2, 4), v);
+        struct cg_gradcheck_report r;
+        enum cg_status st = cg_gradcheck(kink_apply, &k, 1, &x, NULL, &r);
+        if (st != CG_OK) fail_msg("%s (%s) at its kinks: %s", op, cg_dtype_name(dts[d]), r.message);
+        assert_int_equal(r.kinks, n_kinks);
+        assert_int_equal(r.failed, 0);
+        if (!n_kinks) { /* the central difference is itself a subgradient there */
+            cg_tensor_free(x);
+            continue;
+        }
+        assert_int_equal(r.n_kinks_shown, n_kinks < CG_GRADCHECK_SHOWN ? n_kinks : CG_GRADCHECK_SHOWN);
+        assert_true(r.kink[0].left != r.kink[0].right);
+        assert_true(r.kink[0].analytic >= fmin(r.kink[0].left, r.kink[0].right) - 1e-2);
+        assert_non_null(strstr(r.message, "kinks skipped"));
+        /* ... and with fail_on_kinks they fail. */
+        struct cg_gradcheck_options strict = {.fail_on_kinks = 1};
+        assert_int_equal(cg_gradcheck(kink_apply, &k, 1, &x, &strict, &r), CG_ERR_GRADCHECK);
+        assert_int_equal(r.failed, n_kinks);
+        cg_tensor_free(x);
+    }
+}
+
+static void test_relu_at_zero(void **state)
+{
+    (void)state;
+    check_kinks("relu", 0, (const double[]){0, 1.5, -0.7, 0, -0.0, 0.3, 0, -1.2}, 4);
+}
+
+/* abs'(0) = 0 and the central difference at 0 is 0 as well, so these
+ * elements pass as they are, without the kink rule (and fail_on_kinks has
+ * nothing to fail). */
+static void test_abs_at_zero(void **state)
+{
+    (void)state;
+    check_kinks("abs", 0, (const double[]){0, 1.5, -0.7, 0.4, -0.0, 0.3, 0.9, -1.2}, 0);
+}
+
+static void test_shrinks_at_lambda(void **state)
+{
+    (void)state;
+    static const double v[8] = {0.5, -0.5, 1.25, -0.2, -0.5, 0.5, 0.1, -2};
+    check_kinks("hardshrink", 0.5, v, 4);
+    check_kinks("softshrink", 0.5, v, 4);
+}
+
+/* Row maxima with ties: [0.5, 2, 2, -1] and [3, 3, 3, 0]. */
+static void test_max_with_ties(void **state)
+{
+    (void)state;
+    check_kinks("max_dim", 0, (const double[]){0.5, 2, 2, -1, 3, 3, 3, 0}, 5);
+}
+
+/* ---- f32: rounding that plain central differences mistake for a bug ---- */
+
+/* y = x + 3000 (an offset, like pixel values in 0..255 shifted by a mean
+ * computed elsewhere); f32 holds y to 2.4e-4, which over the step 2e-3 is
+ * up to 0.12 |w| of noise against atol + rtol |w| = 0.01 + 0.01 |w|. */
+static void offset_forward(struct cg_record *rec)
+{
+    for (int64_t i = 0; i < rec->out->numel; i++)
+        cg_tensor_set_at(rec->out, i, at(rec->in[0], i) + rec->scalar[0]);
+}
+
+static void offset_backward(struct cg_record *rec)
+{
+    struct cg_tensor *x = rec->in[0];
+    if (!x->grad) return;
+    for (int64_t i = 0; i < x->numel; i++) add_at(x->grad, i, rec->scalar[1] * at(rec->out->grad, i));
+}
+
+static const struct cg_op offset_op = {.name = "offset", .forward = offset_forward,
+                                       .backward = offset_backward};
+
+static struct cg_tensor *offset_fn(struct cg_tape *t, struct cg_tensor *const *in, void *user)
+{
+    double s[2] = {3000, *(const double *)user}; /* offset, gradient factor (1: correct) */
+    return cg_op_apply(t, &offset_op, 1, in, in[0]->dtype, in[0]->ndim, in[0]->shape, s, 2);
+}
+
+static void test_f32_error_estimate(void **state)
+{
+    (void)state;
+    struct cg_tensor *x = randn(CG_F32, CG_SHAPE(B, 16), 40);
+    double factor = 1;
+    struct cg_gradcheck_report r;
+    struct cg_gradcheck_options plain = {.no_error_estimate = 1};
+    /* Without the estimate the correct op fails ... */
+    assert_int_equal(cg_gradcheck(offset_fn, &factor, 1, &x, &plain, &r), CG_ERR_GRADCHECK);
+    assert_true(r.failed > 0);
+    /* ... with it (the default) it passes ... */
+    if (cg_gradcheck(offset_fn, &factor, 1, &x, NULL, &r) != CG_OK)
+        fail_msg("offset op with the estimate: %s", r.message);
+    /* ... and a wrong sign or a 2x factor is still caught. */
+    factor = -1;
+    expect_caught(cg_gradcheck(offset_fn, &factor, 1, &x, NULL, &r), &r, CG_GRADCHECK_HINT_SIGN, NULL);
+    assert_int_equal(r.failed, B * 16);
+    assert_true(r.worst[0].err_est > 0 && r.worst[0].err_est < r.worst[0].abs_err);
+    factor = 2;
+    expect_caught(cg_gradcheck(offset_fn, &factor, 1, &x, NULL, &r), &r, CG_GRADCHECK_HINT_SCALE, NULL);
+    cg_tensor_free(x);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_linear_correct_passes),
+        cmocka_unit_test(test_assign_instead_of_add_input),
+        cmocka_unit_test(test_assign_instead_of_add_weight),
+        cmocka_unit_test(test_correct_only_for_batch_1),
+        cmocka_unit_test(test_transposed_weight_gradient),
+        cmocka_unit_test(test_wrong_sign),
+        cmocka_unit_test(test_derivative_at_output),
+        cmocka_unit_test(test_upstream_ignored),
+        cmocka_unit_test(test_off_by_one_index),
+        cmocka_unit_test(test_nondeterministic_backward),
+        cmocka_unit_test(test_broadcast_not_summed),
+        cmocka_unit_test(test_one_input_forgotten),
+        cmocka_unit_test(test_scaled_by_batch_size),
+        cmocka_unit_test(test_relu_at_zero),
+        cmocka_unit_test(test_abs_at_zero),
+        cmocka_unit_test(test_shrinks_at_lambda),
+        cmocka_unit_test(test_max_with_ties),
+        cmocka_unit_test(test_f32_error_estimate),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
