@@ -144,8 +144,8 @@ static enum cg_status eval_dir(struct gc_check *c, struct probe *p, double s, bo
 
 /* One probe along p->dir: *failed says whether g . u disagrees with the
  * central difference; *err is the disagreement. */
-static enum cg_status run_probe(struct gc_check *c, struct probe *p, int64_t n_dir, bool *failed,
-                                bool *kink, double *err)
+static enum cg_status run_probe(struct gc_check *c, struct probe *p, bool *failed, bool *kink,
+                                double *err)
 {
     *kink = false;
     double fp, fm, dp, dm, round1;
@@ -153,8 +153,7 @@ static enum cg_status run_probe(struct gc_check *c, struct probe *p, int64_t n_d
     if (st == CG_OK) st = eval_dir(c, p, -1, false, &fm, &dm, &round1);
     if (st != CG_OK) return st;
     double scale = 2 * c->eps, num = (fp - fm) / scale, ana = (dp - dm) / scale;
-    /* atol is per element: a sum over n_dir elements of +-1 grows as sqrt. */
-    double tol = c->atol * sqrt((double)(n_dir ? n_dir : 1)) + c->rtol * fabs(num);
+    double tol = gc_tol(c, num);
     *err = fabs(ana - num);
     *failed = false;
     if (*err <= tol) return CG_OK;
@@ -174,6 +173,9 @@ static enum cg_status run_probe(struct gc_check *c, struct probe *p, int64_t n_d
     return CG_OK;
 }
 
+/* A random unit direction with entries +-1/sqrt(n) over the probed inputs
+ * (all, or only input `only`), as PyTorch's fast mode: each element moves
+ * by eps/sqrt(n), so few units of a big model cross a kink. */
 static void random_dir(const struct gc_check *c, struct probe *p, int only, uint64_t seed,
                        int64_t *n_dir)
 {
@@ -186,6 +188,8 @@ static void random_dir(const struct gc_check *c, struct probe *p, int only, uint
             p->dir[c->offset[i] + k] = on ? u : 0.0;
             *n_dir += on;
         }
+    double norm = 1 / sqrt((double)(*n_dir ? *n_dir : 1));
+    for (int64_t k = 0; k < c->total; k++) p->dir[k] *= norm;
 }
 
 /* Element tests on a spread of up to m elements of input i. */
@@ -219,7 +223,7 @@ static enum cg_status fast_probes(struct gc_check *c, struct probe *p,
         random_dir(c, p, -1, c->seed + 0x5851f42d4c957f2du * (uint64_t)(q + 1), &n_dir);
         bool failed, kink;
         double err;
-        st = run_probe(c, p, n_dir, &failed, &kink, &err);
+        st = run_probe(c, p, &failed, &kink, &err);
         if (kink) {
             r->kinks++;
             continue;
@@ -239,7 +243,7 @@ static enum cg_status fast_probes(struct gc_check *c, struct probe *p,
         random_dir(c, p, i, c->seed + 0x2545f4914f6cdd1du * (uint64_t)(i + 1), &n_dir);
         double err;
         bool kink;
-        st = run_probe(c, p, n_dir, &bad[i], &kink, &err);
+        st = run_probe(c, p, &bad[i], &kink, &err);
         n_bad += bad[i];
     }
     struct cg_rng rng = cg_rng_seed(c->seed ^ 0xda942042e4dd58b5u);

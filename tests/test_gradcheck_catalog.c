@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { B = 4, IN = 3, OUT = 5 };
@@ -294,7 +295,10 @@ static void test_nondeterministic_backward(void **state)
 enum scale_bug {
     SC_OK,
     SC_NOT_SUMMED, /* gs[f] += gy[f] x[f]: the batch dimension not summed */
-    SC_FORGOT_S    /* only gx written */
+    SC_FORGOT_S,   /* only gx written */
+    SC_ASSIGN_S,   /* gs[f] = sum_b ...: overwrites */
+    SC_SIGN_X,     /* gx -= ... */
+    SC_SIGN_S      /* gs -= ... */
 };
 
 static void scale_forward(struct cg_record *rec)
@@ -308,11 +312,19 @@ static void scale_backward(struct cg_record *rec)
 {
     struct cg_tensor *x = rec->in[0], *s = rec->in[1], *gy = rec->out->grad;
     int bug = (int)rec->scalar[0];
+    double sx = bug == SC_SIGN_X ? -1 : 1, ss = bug == SC_SIGN_S ? -1 : 1;
     if (x->grad)
-        for (int64_t i = 0; i < x->numel; i++) add_at(x->grad, i, at(gy, i) * at(s, i % s->numel));
-    if (s->grad && bug != SC_FORGOT_S) {
+        for (int64_t i = 0; i < x->numel; i++)
+            add_at(x->grad, i, sx * at(gy, i) * at(s, i % s->numel));
+    if (s->grad && bug == SC_ASSIGN_S) {
+        for (int64_t f = 0; f < s->numel; f++) {
+            double g = 0;
+            for (int64_t i = f; i < x->numel; i += s->numel) g += at(gy, i) * at(x, i);
+            cg_tensor_set_at(s->grad, f, g);
+        }
+    } else if (s->grad && bug != SC_FORGOT_S) {
         int64_t n = bug == SC_NOT_SUMMED ? s->numel : x->numel;
-        for (int64_t i = 0; i < n; i++) add_at(s->grad, i % s->numel, at(gy, i) * at(x, i));
+        for (int64_t i = 0; i < n; i++) add_at(s->grad, i % s->numel, ss * at(gy, i) * at(x, i));
     }
 }
 
@@ -522,6 +534,204 @@ static void test_f32_error_estimate(void **state)
     cg_tensor_free(x);
 }
 
+/* ---- the same op as a module, inside models checked whole ---- */
+
+struct hand_scale {
+    struct cg_module base;
+    struct cg_tensor *scale;
+    int bug;
+};
+
+static struct cg_tensor *hand_scale_forward(struct cg_module *m, struct cg_tape *t,
+                                            struct cg_tensor *x)
+{
+    struct hand_scale *h = (struct hand_scale *)m;
+    struct cg_tensor *in[2] = {x, h->scale};
+    double bug = h->bug;
+    return cg_op_apply(t, &scale_op, 2, in, x->dtype, x->ndim, x->shape, &bug, 1);
+}
+
+static void hand_scale_visit(struct cg_module *m, const char *prefix, cg_param_visitor visit,
+                             void *user)
+{
+    cg_module_visit_param(prefix, "scale", ((struct hand_scale *)m)->scale, visit, user);
+}
+
+static void hand_scale_free(struct cg_module *m)
+{
+    cg_tensor_free(((struct hand_scale *)m)->scale);
+    free(m);
+}
+
+static const struct cg_module_vtable hand_scale_vt = {
+    .type_name = "HandScale", .forward = hand_scale_forward, .visit_params = hand_scale_visit,
+    .free = hand_scale_free};
+
+static struct cg_module *hand_scale_new(int64_t f, int bug, enum cg_dtype dt)
+{
+    struct hand_scale *h = calloc(1, sizeof *h);
+    assert_non_null(h);
+    cg_module_init(&h->base, &hand_scale_vt);
+    h->scale = cg_tensor_empty(NULL, dt, CG_SHAPE(f));
+    assert_non_null(h->scale);
+    struct cg_rng rng = cg_rng_seed(99);
+    for (int64_t j = 0; j < f; j++) cg_tensor_set_at(h->scale, j, 0.5 + cg_rng_uniform(&rng));
+    assert_int_equal(cg_module_init_param(h->scale, "scale"), CG_OK);
+    h->bug = bug;
+    return &h->base;
+}
+
+static struct cg_module *model_with(struct cg_module *first, int64_t in, int64_t hidden,
+                                    int bug, bool scale_first)
+{
+    struct cg_rng rng = cg_rng_seed(7);
+    struct cg_module *m = scale_first
+        ? cg_sequential(first, cg_linear_new(in, 2, true, &rng))
+        : cg_sequential(cg_linear_new(in, hidden, true, &rng), hand_scale_new(hidden, bug, CG_F32),
+                        cg_linear_new(hidden, 2, true, &rng));
+    assert_non_null(m);
+    assert_int_equal(cg_module_to_dtype(m, CG_F64), CG_OK);
+    return m;
+}
+
+/* `=` for a parameter's gradient deep inside a model: named by its full
+ * state_dict name. */
+static void test_module_assign_weight_named(void **state)
+{
+    (void)state;
+    struct cg_module *m = model_with(NULL, IN, OUT, SC_ASSIGN_S, false);
+    struct cg_tensor *x = randn(CG_F64, CG_SHAPE(B, IN), 50);
+    struct cg_gradcheck_report r;
+    expect_caught(cg_gradcheck_module(m, x, NULL, NULL, &r), &r, CG_GRADCHECK_HINT_NOT_ACCUMULATED,
+                  "overwritten");
+    assert_string_equal(r.hint_input, "1.scale");
+    assert_non_null(strstr(r.worst[0].name, "1.scale["));
+    cg_tensor_free(x);
+    cg_module_free(m);
+
+    m = model_with(NULL, IN, OUT, SC_NOT_SUMMED, false);
+    x = randn(CG_F64, CG_SHAPE(B, IN), 51);
+    expect_caught(cg_gradcheck_module(m, x, NULL, NULL, &r), &r, CG_GRADCHECK_HINT_FIRST_SAMPLE,
+                  "1.scale");
+    assert_non_null(strstr(r.message, "worst 1.scale["));
+    cg_tensor_free(x);
+    cg_module_free(m);
+}
+
+/* A wrong input gradient in the first layer: no parameter sees it, the
+ * input's own check does ("input[b,f]"). */
+static void test_module_first_layer_input(void **state)
+{
+    (void)state;
+    struct cg_module *m = model_with(hand_scale_new(IN, SC_SIGN_X, CG_F32), IN, 0, 0, true);
+    struct cg_tensor *x = randn(CG_F64, CG_SHAPE(B, IN), 52);
+    struct cg_gradcheck_report r;
+    expect_caught(cg_gradcheck_module(m, x, NULL, NULL, &r), &r, CG_GRADCHECK_HINT_SIGN,
+                  "worst input[");
+    assert_string_equal(r.hint_input, "input");
+    assert_int_equal(r.failed, B * IN); /* and no parameter fails */
+    cg_tensor_free(x);
+    cg_module_free(m);
+}
+
+/* Fast mode on a model of 8k parameters: the probes catch a sign flip in
+ * one layer and the localization names its elements. */
+static void test_module_fast_mode_localizes(void **state)
+{
+    (void)state;
+    struct cg_module *m = model_with(NULL, 64, 64, SC_SIGN_S, false);
+    struct cg_tensor *x = randn(CG_F64, CG_SHAPE(8, 64), 53);
+    struct cg_gradcheck_report r;
+    expect_caught(cg_gradcheck_module(m, x, NULL, NULL, &r), &r, CG_GRADCHECK_HINT_SIGN, NULL);
+    assert_int_equal(r.fast, 1);
+    assert_true(r.probes_failed > 0);
+    assert_string_equal(r.hint_input, "1.scale");
+    assert_non_null(strstr(r.worst[0].name, "1.scale["));
+    assert_true(r.evals <= 4096 + 64);
+    cg_tensor_free(x);
+    cg_module_free(m);
+}
+
+/* ---- an f32 precision bug: only the f64 shadow sees it ---- */
+
+/* GELU whose f32 kernel takes the x * sigmoid(1.702 x) shortcut (forward
+ * and backward consistent, so f32 finite differences agree with it), while
+ * the f64 kernel is exact (x * Phi(x)). */
+static void gelu_forward(struct cg_record *rec)
+{
+    for (int64_t i = 0; i < rec->out->numel; i++) {
+        double v = at(rec->in[0], i);
+        if (rec->out->dtype == CG_F32) {
+            float xf = (float)v;
+            cg_tensor_set_at(rec->out, i, xf / (1 + expf(-1.702f * xf)));
+        } else {
+            cg_tensor_set_at(rec->out, i, 0.5 * v * (1 + erf(v / sqrt(2.0))));
+        }
+    }
+}
+
+static void gelu_backward(struct cg_record *rec)
+{
+    struct cg_tensor *x = rec->in[0];
+    if (!x->grad) return;
+    for (int64_t i = 0; i < x->numel; i++) {
+        double v = at(x, i), g = at(rec->out->grad, i), d;
+        if (x->dtype == CG_F32) {
+            float xf = (float)v, s = 1 / (1 + expf(-1.702f * xf));
+            d = s + 1.702f * xf * s * (1 - s);
+        } else {
+            d = 0.5 * (1 + erf(v / sqrt(2.0))) + v * exp(-0.5 * v * v) / sqrt(2 * 3.14159265358979323846);
+        }
+        add_at(x->grad, i, d * g);
+    }
+}
+
+static const struct cg_op gelu_op = {.name = "gelu", .forward = gelu_forward,
+                                     .backward = gelu_backward};
+
+static struct cg_tensor *gelu_module_forward(struct cg_module *m, struct cg_tape *t,
+                                             struct cg_tensor *x)
+{
+    (void)m;
+    return cg_op_apply(t, &gelu_op, 1, &x, x->dtype, x->ndim, x->shape, NULL, 0);
+}
+
+static void gelu_module_free(struct cg_module *m) { free(m); }
+
+static const struct cg_module_vtable gelu_vt = {
+    .type_name = "Gelu", .forward = gelu_module_forward, .free = gelu_module_free};
+
+static void test_f32_precision_bug_needs_shadow(void **state)
+{
+    (void)state;
+    struct cg_module *g = calloc(1, sizeof *g);
+    assert_non_null(g);
+    cg_module_init(g, &gelu_vt);
+    struct cg_rng rng = cg_rng_seed(8);
+    struct cg_module *m = cg_sequential(cg_linear_new(IN, OUT, true, &rng), g,
+                                        cg_linear_new(OUT, 2, true, &rng));
+    struct cg_tensor *x = randn(CG_F32, CG_SHAPE(B, IN), 54);
+    for (int64_t i = 0; i < x->numel; i++) cg_tensor_set_at(x, i, 3 * at(x, i));
+    struct cg_gradcheck_report r;
+    /* f32 alone: the loose tolerance hides it. */
+    struct cg_gradcheck_options f32_only = {.f64_shadow = -1};
+    if (cg_gradcheck_module(m, x, NULL, &f32_only, &r) != CG_OK)
+        fail_msg("f32 alone should pass: %s", r.message);
+    assert_int_equal(r.shadow, 0);
+    assert_int_equal(r.dtype, CG_F32);
+    /* The default: the f64 shadow passes, the f32 results differ from it. */
+    enum cg_status st = cg_gradcheck_module(m, x, NULL, NULL, &r);
+    assert_int_equal(st, CG_ERR_GRADCHECK);
+    assert_true(r.hints & CG_GRADCHECK_HINT_F32_DIFFERS);
+    assert_int_equal(r.shadow, 1);
+    assert_int_equal(r.dtype, CG_F64);
+    assert_true(r.shadow_out_err > 1e-3);
+    assert_non_null(strstr(r.message, "the f64 shadow passes but the f32"));
+    assert_true(cg_module_param(m, "0.weight")->dtype == CG_F32); /* converted back */
+    cg_tensor_free(x);
+    cg_module_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -543,6 +753,10 @@ int main(void)
         cmocka_unit_test(test_shrinks_at_lambda),
         cmocka_unit_test(test_max_with_ties),
         cmocka_unit_test(test_f32_error_estimate),
+        cmocka_unit_test(test_module_assign_weight_named),
+        cmocka_unit_test(test_module_first_layer_input),
+        cmocka_unit_test(test_module_fast_mode_localizes),
+        cmocka_unit_test(test_f32_precision_bug_needs_shadow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
