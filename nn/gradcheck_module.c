@@ -11,14 +11,51 @@
 
 #define FN "cg_gradcheck_module"
 
+/* The module's buffers (running statistics and the like): never perturbed,
+ * and put back before every forward, so a layer that updates them in
+ * training mode is checked at fixed buffer values and left as it was. */
+struct buffers {
+    int n, cap;
+    struct cg_tensor **t;
+    void **orig; /* as found, restored at the end */
+    void **cur;  /* in the current dtype, restored before each forward */
+};
+
 struct module_fn {
     struct cg_module *model;
     cg_gradcheck_loss_fn loss;
+    struct buffers *buf;
 };
+
+static void put_back(const struct buffers *b, void *const *copy)
+{
+    for (int i = 0; i < b->n; i++)
+        if (copy[i])
+            memcpy(b->t[i]->data, copy[i], (size_t)b->t[i]->numel * cg_dtype_size(b->t[i]->dtype));
+}
+
+static enum cg_status capture(const struct buffers *b, void **copy)
+{
+    for (int i = 0; i < b->n; i++) {
+        size_t bytes = (size_t)b->t[i]->numel * cg_dtype_size(b->t[i]->dtype);
+        cg_free(copy[i]);
+        if (!(copy[i] = cg_malloc(bytes ? bytes : 1, "gradcheck saved buffer"))) return CG_ERR_NOMEM;
+        memcpy(copy[i], b->t[i]->data, bytes);
+    }
+    return CG_OK;
+}
+
+static void collect_buffer(const char *name, struct cg_tensor *t, void *user)
+{
+    (void)name;
+    struct buffers *b = user;
+    if (b->n < b->cap) b->t[b->n++] = t;
+}
 
 static struct cg_tensor *module_fn(struct cg_tape *tape, struct cg_tensor *const *in, void *user)
 {
     const struct module_fn *m = user;
+    put_back(m->buf, m->buf->cur);
     struct cg_tensor *out = cg_module_forward(m->model, tape, in[0]);
     return out && m->loss ? m->loss(tape, out, in[0]) : out;
 }
@@ -110,6 +147,7 @@ static enum cg_status shadow_check(struct targets *t, struct module_fn *mf,
     bool converted = false;
     if (st == CG_OK && (st = cg_module_to_dtype(mf->model, CG_F64)) == CG_OK) converted = true;
     if (st == CG_OK && !(x64 = cg_tensor_to(NULL, x32, CG_F64))) st = CG_ERR_NOMEM;
+    if (st == CG_OK) st = capture(mf->buf, mf->buf->cur);
     if (st == CG_OK) {
         t->in[0] = x64;
         struct cg_gradcheck_options o64 = *o;
@@ -133,6 +171,7 @@ static enum cg_status shadow_check(struct targets *t, struct module_fn *mf,
         if (back != CG_OK) st = back;
     }
     if (saved) restore_params(t, saved);
+    put_back(mf->buf, mf->buf->orig);
     cg_tensor_free(x64);
     cg_free(saved);
     cg_free(out32);
@@ -170,15 +209,34 @@ enum cg_status cg_gradcheck_module(struct cg_module *model, struct cg_tensor *in
         st = CG_OK;
         if (!args_ok(model, input, &t) || !cg_gradcheck_options_ok(FN, opts)) st = CG_ERR_INVALID;
     }
+    struct buffers b = {.cap = (int)cg_module_buffer_tensors(model)};
+    if (st == CG_OK) {
+        b.t = cg_calloc((size_t)b.cap + 1, sizeof *b.t, "gradcheck buffers");
+        b.orig = cg_calloc((size_t)b.cap + 1, sizeof *b.orig, "gradcheck buffers");
+        b.cur = cg_calloc((size_t)b.cap + 1, sizeof *b.cur, "gradcheck buffers");
+        if (!b.t || !b.orig || !b.cur) st = CG_ERR_NOMEM;
+    }
+    if (st == CG_OK) {
+        cg_module_visit_buffers(model, collect_buffer, &b);
+        if ((st = capture(&b, b.orig)) == CG_OK) st = capture(&b, b.cur);
+    }
     if (st == CG_OK) {
         struct cg_gradcheck_options o = opts ? *opts : (struct cg_gradcheck_options){0};
         o.input_names = t.names;
-        struct module_fn mf = {model, loss_fn};
+        struct module_fn mf = {model, loss_fn, &b};
         if (input->dtype == CG_F32 && o.f64_shadow != -1)
             st = shadow_check(&t, &mf, &o, r);
         else
             st = cg_gradcheck_run(module_fn, &mf, t.n, t.in, &o, r);
+        put_back(&b, b.orig);
     }
+    for (int i = 0; i < b.n; i++) {
+        cg_free(b.orig[i]);
+        cg_free(b.cur[i]);
+    }
+    cg_free(b.t);
+    cg_free(b.orig);
+    cg_free(b.cur);
     cg_free(t.in);
     cg_free(t.name);
     cg_free(t.names);

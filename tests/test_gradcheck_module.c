@@ -1,9 +1,11 @@
 /* cg_gradcheck_module: a smooth model passes in f64 and in f32 (through the
  * f64 shadow), with a loss function or the weighted output; the parameters
  * of an f32 model come back bit for bit (data, grads, dtype); misuse names
- * the function; cg_gradcheck_report_print writes the verdict, the worst
+ * the function; buffers are left alone, also by a layer that updates them
+ * in training mode; cg_gradcheck_report_print writes the verdict, the worst
  * elements, kinks and hints. */
 #include "cg_test.h"
+#include "buffer_layer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -122,6 +124,63 @@ static void test_smooth_model_f32_shadow_restores_bits(void **state)
     cg_module_free(m);
 }
 
+static void save_buffer(const char *name, struct cg_tensor *b, void *user)
+{
+    (void)name;
+    struct param_copy *c = user;
+    c->data[c->n++] = cg_tensor_copy(NULL, b);
+}
+
+static void same_buffer(const char *name, struct cg_tensor *b, void *user)
+{
+    struct param_cmp *c = user;
+    const struct cg_tensor *want = c->want->data[c->n++];
+    if (b->dtype != want->dtype) fail_msg("buffer %s changed dtype", name);
+    assert_memory_equal(b->data, want->data, (size_t)b->numel * cg_dtype_size(b->dtype));
+}
+
+/* A layer that moves its running mean on every training-mode forward and
+ * uses the moved mean without differentiating through the move: in
+ * training mode the check sees the same buffers at every call (the report
+ * is a gradient mismatch, not "fn is not deterministic"), in eval mode it
+ * passes; either way the buffers are left exactly as they were, in f64 and
+ * through the f32 shadow. */
+static void test_buffers_untouched(void **state)
+{
+    (void)state;
+    static const enum cg_dtype dts[2] = {CG_F64, CG_F32};
+    for (int d = 0; d < 2; d++) {
+        struct cg_rng rng = cg_rng_seed(5);
+        struct cg_module *m = cg_sequential(cg_linear_new(4, 6, true, &rng),
+                                            cg_test_buffer_layer_new(6),
+                                            cg_linear_new(6, 3, true, &rng));
+        assert_non_null(m);
+        assert_int_equal(cg_module_to_dtype(m, dts[d]), CG_OK);
+        struct cg_tensor *x = input(dts[d]);
+        struct cg_tape *tape = cg_tape_new(); /* one real step moves the mean off 0 */
+        assert_non_null(cg_module_forward(m, tape, x));
+        cg_tape_free(tape);
+        struct param_copy before = {0};
+        cg_module_visit_buffers(m, save_buffer, &before);
+        assert_int_equal(before.n, 2);
+        struct cg_gradcheck_report r;
+        enum cg_status st = cg_gradcheck_module(m, x, NULL, NULL, &r);
+        assert_int_equal(st, CG_ERR_GRADCHECK);
+        assert_null(strstr(r.message, "not deterministic"));
+        struct param_cmp cmp = {0, &before};
+        cg_module_visit_buffers(m, same_buffer, &cmp);
+        cg_module_set_training(m, false);
+        st = cg_gradcheck_module(m, x, NULL, NULL, &r);
+        if (st != CG_OK) fail_msg("%s: %s", cg_dtype_name(dts[d]), r.message);
+        assert_int_equal(r.shadow, dts[d] == CG_F32);
+        cmp.n = 0;
+        cg_module_visit_buffers(m, same_buffer, &cmp);
+        for (int i = 0; i < before.n; i++) cg_tensor_free(before.data[i]);
+        cg_tensor_free(x);
+        cg_module_free(m);
+    }
+}
+
 static void test_misuse(void **state)
 {
     (void)state;
@@ -229,6 +288,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_smooth_model_f64),
         cmocka_unit_test(test_smooth_model_f32_shadow_restores_bits),
+        cmocka_unit_test(test_buffers_untouched),
         cmocka_unit_test(test_misuse),
         cmocka_unit_test(test_report_print),
     };

@@ -173,14 +173,14 @@ struct cg_gradcheck_report {
  * report may be NULL; otherwise it is always filled (passed = 1 only on
  * CG_OK; input = -1 when no element is named). */
 CG_API enum cg_status cg_gradcheck(cg_gradcheck_fn fn, void *user, int n_inputs,
-                            struct cg_tensor *const *inputs,
-                            const struct cg_gradcheck_options *opts,
-                            struct cg_gradcheck_report *report);
+                                   struct cg_tensor *const *inputs,
+                                   const struct cg_gradcheck_options *opts,
+                                   struct cg_gradcheck_report *report);
 
 /* Writes the report: verdict, dtypes and mode, counts, the worst elements
  * with their errors and estimates, kinks, and each hint in words.  report or
  * f NULL: nothing is written. */
-void cg_gradcheck_report_print(const struct cg_gradcheck_report *report, FILE *f);
+CG_API void cg_gradcheck_report_print(const struct cg_gradcheck_report *report, FILE *f);
 
 #ifdef __cplusplus
 }

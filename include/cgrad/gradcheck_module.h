@@ -13,9 +13,14 @@
  * CG_F64) (the API has no module clone), the input is copied to f64, the
  * f64 model is checked at f64 tolerances, its output and gradients are
  * compared with one f32 forward + backward done before the conversion, and
- * the model is converted back, its parameters and grads restored bit for
- * bit from a saved copy.  report->shadow says so.  Parameters must stay
+ * the model is converted back, its parameters, grads and buffers restored
+ * bit for bit from saved copies.  report->shadow says so.  Parameters must stay
  * put during the check: do not free or replace them from a forward.
+ *
+ * Buffers (cg_module_visit_buffers: running statistics) are never
+ * perturbed or checked: their contents are put back before every forward
+ * and at the end, so a layer that updates them in training mode is checked
+ * at fixed buffer values and left as it was.
  *
  * The model is used as it is (training flag included) and must be
  * deterministic.  Parameter data, grads and flags are restored afterwards,
@@ -26,6 +31,7 @@
 #ifndef CGRAD_GRADCHECK_MODULE_H
 #define CGRAD_GRADCHECK_MODULE_H
 
+#include "export.h"
 #include "gradcheck.h"
 #include "module.h"
 
@@ -38,10 +44,10 @@ extern "C" {
 typedef struct cg_tensor *(*cg_gradcheck_loss_fn)(struct cg_tape *tape, struct cg_tensor *output,
                                                   struct cg_tensor *input);
 
-enum cg_status cg_gradcheck_module(struct cg_module *model, struct cg_tensor *input,
-                                   cg_gradcheck_loss_fn loss_fn,
-                                   const struct cg_gradcheck_options *opts,
-                                   struct cg_gradcheck_report *report);
+CG_API enum cg_status cg_gradcheck_module(struct cg_module *model, struct cg_tensor *input,
+                                          cg_gradcheck_loss_fn loss_fn,
+                                          const struct cg_gradcheck_options *opts,
+                                          struct cg_gradcheck_report *report);
 
 #ifdef __cplusplus
 }
