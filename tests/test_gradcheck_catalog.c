@@ -458,6 +458,14 @@ static void test_relu_at_zero(void **state)
 {
     (void)state;
     check_kinks("relu", 0, (const double[]){0, 1.5, -0.7, 0, -0.0, 0.3, 0, -1.2}, 4);
+    /* Within eps of the kink but not on it (f64, eps 1e-6): the central
+     * difference straddles it, the one-sided slopes still bracket relu'. */
+    struct kink_fn k = {"relu", 0};
+    struct cg_tensor *x = from(CG_F64, CG_SHAPE(2, 2), (const double[]){4e-7, -3e-7, 1, -1});
+    struct cg_gradcheck_report r;
+    if (cg_gradcheck(kink_apply, &k, 1, &x, NULL, &r) != CG_OK) fail_msg("%s", r.message);
+    assert_int_equal(r.kinks, 2);
+    cg_tensor_free(x);
 }
 
 /* abs'(0) = 0 and the central difference at 0 is 0 as well, so these

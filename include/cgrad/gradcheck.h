@@ -29,8 +29,8 @@
  *     over the step).  Within atol + rtol |c1| + estimate the element passes
  *     (unless no_error_estimate).  Otherwise the one-sided slopes
  *     l = (f(x) - f(x-h)) / h and r = (f(x+h) - f(x)) / h are compared: when
- *     they disagree beyond tolerance (and the jump does not shrink with the
- *     step, as curvature would) the point is non-differentiable; it passes,
+ *     they disagree beyond tolerance the point is non-differentiable (a
+ *     kink, or a jump like hardshrink's at +-lambda); it passes,
  *     counted in report.kinks, when the analytic value lies within [l, r]
  *     (a valid subgradient), unless fail_on_kinks.
  *     Fast mode (PyTorch's fast_mode): `probes` random directions u
