@@ -291,10 +291,13 @@ bool gc_verdict(struct gc_check *c, struct cg_gradcheck_report *r)
     return false;
 }
 
-static void print_element(FILE *f, const struct cg_gradcheck_element *e)
+/* labels: "analytic"/"numeric", or for the backward-against-backward
+ * stops "first" and "second" / "grad-pre" (pre-filled grad minus pre-fill) */
+static void print_element(FILE *f, const struct cg_gradcheck_element *e, const char *a,
+                          const char *n)
 {
-    fprintf(f, "    %-24s analytic %-12.6g numeric %-12.6g abs err %-10.3g rel err %-10.3g "
-            "est %.2g\n", e->name, e->analytic, e->numeric, e->abs_err, e->rel_err, e->err_est);
+    fprintf(f, "    %-24s %s %-12.6g %s %-12.6g abs err %-10.3g rel err %-10.3g est %.2g\n",
+            e->name, a, e->analytic, n, e->numeric, e->abs_err, e->rel_err, e->err_est);
 }
 
 void cg_gradcheck_report_print(const struct cg_gradcheck_report *r, FILE *f)
@@ -318,7 +321,13 @@ void cg_gradcheck_report_print(const struct cg_gradcheck_report *r, FILE *f)
     fprintf(f, "  failing elements: %" PRId64 "; largest passing error %.3g; non-differentiable "
             "points: %" PRId64 "\n", r->failed, r->max_abs_err, r->kinks);
     if (r->n_worst) fprintf(f, "  worst %d:\n", r->n_worst);
-    for (int j = 0; j < r->n_worst; j++) print_element(f, &r->worst[j]);
+    bool twice = !r->checked && !r->fast &&
+                 (r->hints & (CG_GRADCHECK_HINT_NOT_ACCUMULATED | CG_GRADCHECK_HINT_NONDETERMINISTIC));
+    const char *a = twice ? "first backward" : "analytic";
+    const char *n = !twice ? "numeric"
+                    : r->hints & CG_GRADCHECK_HINT_NOT_ACCUMULATED ? "grad - pre-fill"
+                                                                     : "second backward";
+    for (int j = 0; j < r->n_worst; j++) print_element(f, &r->worst[j], a, n);
     for (int j = 0; j < r->n_kinks_shown; j++)
         fprintf(f, "  non-differentiable at %s: left slope %.6g, right slope %.6g, analytic "
                 "%.6g\n", r->kink[j].name, r->kink[j].left, r->kink[j].right,
