@@ -160,7 +160,7 @@ static enum cg_status run_probe(struct gc_check *c, struct probe *p, bool *faile
     if (st != CG_OK) return st;
     double num2 = (fp2 - fm2) / (2 * scale);
     double est = fabs(num - num2) / 3 + round1 / scale;
-    *failed = c->no_estimate || *err > tol + est;
+    *failed = c->no_estimate || !(*err <= tol + est); /* NaN fails */
     /* Along u the step may cross a kink of some unit (a relu at 0): the
      * one-sided slopes show it; such a probe says nothing either way. */
     double h = c->eps, l = (c->f0 - fm) / h, rs = (fp - c->f0) / h;
@@ -229,7 +229,8 @@ static enum cg_status fast_probes(struct gc_check *c, struct probe *p,
         r->probes_failed += failed;
         r->max_abs_err = fmax(r->max_abs_err, err);
     }
-    if (st != CG_OK || !r->probes_failed) return st;
+    /* Every probe crossed a kink: nothing was learnt, localize instead. */
+    if (st != CG_OK || (!r->probes_failed && r->probes)) return st;
     /* Which inputs?  One probe each, then elements of the failing ones. */
     bool *bad = cg_calloc((size_t)c->n, sizeof *bad, "gradcheck fast mode");
     if (!bad) return CG_ERR_NOMEM;

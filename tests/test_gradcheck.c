@@ -455,6 +455,43 @@ static void test_nondeterminism(void **state)
     cg_tensor_free(x);
 }
 
+/* y = x^2 whose backward gives NaN for element 0 */
+static void nan_backward(struct cg_record *rec)
+{
+    struct cg_tensor *x = rec->in[0];
+    for (int64_t i = 0; i < x->numel; i++) {
+        double g = i == 0 ? NAN : 2 * cg_tensor_at(x, i) * cg_tensor_at(rec->out->grad, i);
+        cg_tensor_set_at(x->grad, i, cg_tensor_at(x->grad, i) + g);
+    }
+}
+
+static const struct cg_op nan_op = {.name = "nan_square", .forward = drift_forward,
+                                    .backward = nan_backward};
+
+static struct cg_tensor *nan_fn(struct cg_tape *t, struct cg_tensor *const *in, void *user)
+{
+    (void)user;
+    return cg_op_apply(t, &nan_op, 1, in, in[0]->dtype, in[0]->ndim, in[0]->shape, NULL, 0);
+}
+
+/* A NaN gradient fails in full mode and in fast mode (where it reaches the
+ * probe's dot product) and is named. */
+static void test_nan_gradient(void **state)
+{
+    (void)state;
+    struct cg_tensor *x = randn(CG_F64, CG_SHAPE(2, 3), 11);
+    struct cg_gradcheck_report r;
+    struct cg_gradcheck_options o[2] = {{.mode = CG_GRADCHECK_FULL}, {.mode = CG_GRADCHECK_FAST}};
+    for (int m = 0; m < 2; m++) {
+        assert_int_equal(cg_gradcheck(nan_fn, NULL, 1, &x, &o[m], &r), CG_ERR_GRADCHECK);
+        assert_int_equal(r.fast, m);
+        assert_true(r.failed >= 1);
+        assert_string_equal(r.worst[0].name, "input 0[0,0]");
+        assert_true(isnan(r.worst[0].analytic));
+    }
+    cg_tensor_free(x);
+}
+
 /* ---- misuse and errors ---- */
 
 static void test_misuse(void **state)
@@ -598,6 +635,7 @@ int main(void)
         cmocka_unit_test(test_tolerances),
         cmocka_unit_test(test_no_gradient),
         cmocka_unit_test(test_nondeterminism),
+        cmocka_unit_test(test_nan_gradient),
         cmocka_unit_test(test_misuse),
         cmocka_unit_test(test_fn_errors),
         cmocka_unit_test(test_inputs_restored),

@@ -5,8 +5,10 @@
  * user), which must build its output on `tape` (a private tape the check
  * creates) from the given inputs and return it (returning an input itself is
  * allowed too).  A non-scalar output is reduced with fixed weights
- * w ~ uniform(-1, 1) drawn from opts->seed (w = 1 for a one-element output),
- * i.e. the checked function is f = sum(out * w), accumulated in double.
+ * w ~ uniform(-1, 1) drawn from opts->seed and rounded to f32 (so an f32
+ * run and its f64 shadow check the same function; w = 1 for a one-element
+ * output), i.e. the checked function is f = sum(out * w), accumulated in
+ * double.
  *
  * Steps:
  *  1. Backward twice with the inputs' grads zeroed: the two gradients must
