@@ -132,9 +132,11 @@ static enum cg_status eval_dir(struct gc_check *c, struct probe *p, double s, bo
             sum += c->ana[c->offset[i] + k] * (cg_tensor_at(t, k) - x);
         }
     }
-    enum cg_status st = gc_eval(c, "call along a fast-mode probe direction", keep_out, f, round_est);
+    enum cg_status st =
+        gc_eval(c, "call along a fast-mode probe direction", keep_out, f, round_est);
     for (int i = 0; i < c->n; i++)
-        memcpy(c->in[i]->data, p->orig[i], (size_t)c->in[i]->numel * cg_dtype_size(c->in[i]->dtype));
+        memcpy(c->in[i]->data, p->orig[i],
+               (size_t)c->in[i]->numel * cg_dtype_size(c->in[i]->dtype));
     *dot = sum;
     return st;
 }

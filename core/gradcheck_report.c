@@ -321,8 +321,9 @@ void cg_gradcheck_report_print(const struct cg_gradcheck_report *r, FILE *f)
     fprintf(f, "  failing elements: %" PRId64 "; largest passing error %.3g; non-differentiable "
             "points: %" PRId64 "\n", r->failed, r->max_abs_err, r->kinks);
     if (r->n_worst) fprintf(f, "  worst %d:\n", r->n_worst);
-    bool twice = !r->checked && !r->fast &&
-                 (r->hints & (CG_GRADCHECK_HINT_NOT_ACCUMULATED | CG_GRADCHECK_HINT_NONDETERMINISTIC));
+    bool twice =
+        !r->checked && !r->fast &&
+        (r->hints & (CG_GRADCHECK_HINT_NOT_ACCUMULATED | CG_GRADCHECK_HINT_NONDETERMINISTIC));
     const char *a = twice ? "first backward" : "analytic";
     const char *n = !twice ? "numeric"
                     : r->hints & CG_GRADCHECK_HINT_NOT_ACCUMULATED ? "grad - pre-fill"

@@ -39,7 +39,8 @@ static enum cg_status capture(const struct buffers *b, void **copy)
     for (int i = 0; i < b->n; i++) {
         size_t bytes = (size_t)b->t[i]->numel * cg_dtype_size(b->t[i]->dtype);
         cg_free(copy[i]);
-        if (!(copy[i] = cg_malloc(bytes ? bytes : 1, "gradcheck saved buffer"))) return CG_ERR_NOMEM;
+        if (!(copy[i] = cg_malloc(bytes ? bytes : 1, "gradcheck saved buffer")))
+            return CG_ERR_NOMEM;
         memcpy(copy[i], b->t[i]->data, bytes);
     }
     return CG_OK;
@@ -242,7 +243,9 @@ enum cg_status cg_gradcheck_module(struct cg_module *model, struct cg_tensor *in
     cg_free(t.names);
     r->passed = st == CG_OK;
     if (st == CG_ERR_GRADCHECK) return cg_fail(st, "%s", r->message);
-    if (st != CG_OK && st != CG_ERR_INVALID) snprintf(r->message, sizeof r->message, "%s", cg_last_error());
-    if (st == CG_ERR_INVALID && !r->message[0]) snprintf(r->message, sizeof r->message, "%s", cg_last_error());
+    if (st != CG_OK && st != CG_ERR_INVALID)
+        snprintf(r->message, sizeof r->message, "%s", cg_last_error());
+    if (st == CG_ERR_INVALID && !r->message[0])
+        snprintf(r->message, sizeof r->message, "%s", cg_last_error());
     return st;
 }

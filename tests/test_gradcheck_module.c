@@ -224,7 +224,8 @@ static void sign_backward(struct cg_record *rec)
     struct cg_tensor *x = rec->in[0];
     for (int64_t i = 0; i < x->numel; i++) {
         double d = cg_tensor_at(x, i) > 0 ? -2 : 0;
-        cg_tensor_set_at(x->grad, i, cg_tensor_at(x->grad, i) + d * cg_tensor_at(rec->out->grad, i));
+        cg_tensor_set_at(x->grad, i,
+                         cg_tensor_at(x->grad, i) + d * cg_tensor_at(rec->out->grad, i));
     }
 }
 
@@ -269,7 +270,8 @@ static void test_report_print(void **state)
     assert_non_null(strstr(text, "  mode: full, 8 elements checked"));
     assert_non_null(strstr(text, "  failing elements: 4;"));
     assert_non_null(strstr(text, "  worst 4:\n    input 0["));
-    assert_non_null(strstr(text, "  non-differentiable at input 0[0,0]: left slope 0, right slope"));
+    assert_non_null(
+        strstr(text, "  non-differentiable at input 0[0,0]: left slope 0, right slope"));
     assert_non_null(strstr(text, "  hint: sign flipped: analytic = -numeric for input 0"));
 
     /* A passing check says so, with its largest error and the kinks. */
