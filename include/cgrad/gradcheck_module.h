@@ -5,8 +5,10 @@
  * input), or, with loss_fn NULL, on the model's output reduced with the
  * check's random weights.  The report names the input "input" and the
  * parameters by their full state_dict names, elements by index tuples:
- * "input[1,4]", "2.weight[3,7]".  The input gradient is checked too, also
- * when the first layer is the only one that sees it.
+ * "input[1,4]", "2.weight[3,7]"; report.input and worst[].input count the
+ * input as 0 and the parameters from 1 in cg_module_visit_params order.
+ * The input gradient is checked too, also when the first layer is the only
+ * one that sees it.
  *
  * An f32 model is checked through an f64 shadow unless opts->f64_shadow is
  * -1: the model is converted in place with cg_module_to_dtype(model,
