@@ -6,7 +6,7 @@
 
 #include "alloc.h"
 #include "error_internal.h"
-#include "gradcheck_internal.h"
+#include "gradcheck_api.h"
 #include "cgrad/gradcheck_module.h"
 
 #define FN "cg_gradcheck_module"

@@ -35,12 +35,15 @@
  *     kink, or a jump like hardshrink's at +-lambda); it passes,
  *     counted in report.kinks, when the analytic value lies within [l, r]
  *     (a valid subgradient), unless fail_on_kinks.
- *     Fast mode (PyTorch's fast_mode): `probes` random directions u
- *     (entries +-1 over all inputs) compare the analytic g . u with the
- *     central difference of f along u; on a failure the check localizes
- *     with the full element test above on a spread of elements of each
- *     failing input, within max_evals calls of fn.  Mode AUTO (default) is
- *     full up to fast_above elements in total, fast above.
+ *     Fast mode (PyTorch's fast_mode): `probes` random unit directions u
+ *     (entries +-1/sqrt(n) over all n input elements, from the seed)
+ *     compare the analytic g . u with the central difference of f along u,
+ *     with the same tolerance, estimate and one-sided slopes (a probe
+ *     across a kink is replaced by another).  On a failure one probe per
+ *     input finds the failing inputs, and the full element test above runs
+ *     on a spread of their elements (all of them if few), within max_evals
+ *     calls of fn, so the report still names elements.  Mode AUTO (the
+ *     default) is full up to fast_above elements in total, fast above.
  *  5. f64 shadow (opts->f64_shadow 1; cg_gradcheck_module does it by
  *     default): f32 inputs are copied to f64, the copy is checked (at the
  *     f64 defaults), and the f32 forward and gradients are compared with the
@@ -140,7 +143,8 @@ struct cg_gradcheck_report {
     double numeric;     /* numeric gradient there */
     double abs_err;     /* |analytic - numeric| */
     double rel_err;     /* abs_err / |numeric|; 0 if both 0, inf if only numeric is 0 */
-    int64_t checked;    /* elements compared one by one (0 if stopped before) */
+    int64_t checked;    /* elements compared one by one (0 if the check stopped
+                         * before the numeric step, or fast mode passed) */
     char message[512];  /* "gradcheck passed/failed: ..." or the error message */
     /* Added fields: */
     int64_t failed;     /* failing elements among those checked */
