@@ -79,7 +79,7 @@ static int run(const char *prefix, struct cg_module *model, struct cg_tensor *x,
     printf("%s_kinks %lld\n", prefix, (long long)rep.kinks);
     printf("%s_dtype %s\n", prefix, cg_dtype_name(rep.dtype));
     printf("%s_shadow %d\n", prefix, rep.shadow);
-    if (rep.shadow) {
+    if (rep.shadow == 1) {
         printf("%s_shadow_out_err %.3g\n", prefix, rep.shadow_out_err);
         printf("%s_shadow_grad_err %.3g\n", prefix, rep.shadow_grad_err);
     }

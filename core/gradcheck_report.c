@@ -304,7 +304,10 @@ void cg_gradcheck_report_print(const struct cg_gradcheck_report *r, FILE *f)
 {
     if (!r || !f) return;
     fprintf(f, "%s\n", r->message);
-    if (r->shadow)
+    if (r->shadow == 2)
+        fprintf(f, "  dtypes: f32 checked through an f64 shadow: gradients checked in f64; "
+                "f32 not compared with f64, the f64 check failed first\n");
+    else if (r->shadow)
         fprintf(f, "  dtypes: f32 checked through an f64 shadow: gradients checked in f64; f32 "
                 "forward and gradients compared with f64: max rel diff %.3g (output), %.3g "
                 "(gradients%s%s)\n", r->shadow_out_err, r->shadow_grad_err,

@@ -162,7 +162,8 @@ struct cg_gradcheck_report {
     int probes_failed;
     int64_t evals;      /* calls of fn */
     enum cg_dtype dtype; /* dtype the gradients were checked in */
-    int shadow;         /* 1: f32 checked through an f64 shadow */
+    int shadow;         /* f32 checked through an f64 shadow: 1 and compared with
+                         * it; 2 and not compared (the f64 check failed first) */
     double shadow_out_err, shadow_grad_err; /* max |f32 - f64| / max |f64| */
     char shadow_worst[CG_GRADCHECK_NAME_MAX]; /* where the gradients differ most */
     int64_t batch;      /* shape[0] of input 0, named by the scale hint */
