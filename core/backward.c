@@ -4,6 +4,7 @@
 
 #include "error_internal.h"
 #include "tape_internal.h"
+#include "tensor_live.h"
 
 /* Makes sure t->grad exists: zeroed on the arena for tape tensors, on the heap
  * for persistent leaves (normally allocated by cg_tensor_requires_grad). */
@@ -142,7 +143,7 @@ static bool check_out(struct cg_tape *tape, struct cg_tensor *out, const char *f
         cg_misuse(fn, "%s is NULL", tape ? "output tensor" : "tape");
         return false;
     }
-    if (out->tape && (out->tape != tape || out->tape_gen != tape->gen)) {
+    if (!cg_tensor_is_live(tape, out)) {
         cg_misuse(fn, "tensor '%s' is not from this tape's current step (it belongs to %s)",
                   out->name,
                   out->tape != tape ? "another tape" : "a step released by cg_tape_reset");

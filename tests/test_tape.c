@@ -299,6 +299,23 @@ static void test_stale_tensor_after_reset_is_misuse(void **state)
     CG_EXPECT_MISUSE(cg_relu(tape, h), "relu", "'hidden'", "cg_tape_reset");
     CG_EXPECT_MISUSE(cg_mul(tape, x, made), "mul", "input 1", "cg_tape_reset");
     CG_EXPECT_MISUSE(cg_backward(tape, loss), "cg_backward", "cg_tape_reset");
+    /* Reading or writing the released values is caught as well. */
+    double v = 1.0;
+    CG_EXPECT_MISUSE(v = cg_tensor_at(h, 0), "cg_tensor_at", "'hidden'", "cg_tape_reset",
+                     "cg_tensor_copy(NULL");
+    assert_true(v == 0.0);
+    CG_EXPECT_MISUSE(v = cg_tensor_get(h, CG_INDEX(1)), "cg_tensor_get", "'hidden'");
+    assert_true(v == 0.0);
+    CG_EXPECT_MISUSE(v = cg_tensor_item(loss), "cg_tensor_item", "cg_tape_reset");
+    assert_true(v == 0.0);
+    CG_EXPECT_MISUSE(cg_tensor_set_at(made, 0, 5.0), "cg_tensor_set_at", "cg_tape_reset");
+    char buf[256] = "";
+    FILE *f = fmemopen(buf, sizeof buf, "w");
+    assert_non_null(f);
+    CG_EXPECT_MISUSE(cg_tensor_print(h, f, -1), "cg_tensor_print", "'hidden'");
+    fclose(f);
+    assert_non_null(strstr(buf, "released by cg_tape_reset"));
+    assert_null(strstr(buf, "= ["));
 #endif
     assert_int_equal(cg_tape_record_count(tape), 0);
     /* Persistent tensors are fine in every step. */
