@@ -10,7 +10,7 @@ struct setup setup_make(int variant)
     struct cg_rng rng = cg_rng_seed(7);
     struct setup s = {0};
     s.model = cg_sequential(cg_linear_new(3, 4, true, &rng), cg_relu_new(),
-                            cg_linear_new(4, 2, true, &rng), NULL);
+                            cg_linear_new(4, 2, true, &rng));
     if (!s.model) fuzz_fail("model");
     if (variant == SETUP_SGD_META || variant == SETUP_SGD_SCHEDULE) {
         s.opt = cg_sgd_new(s.model, (struct cg_sgd_options){.lr = 0.1, .momentum = 0.9});
