@@ -81,7 +81,7 @@ static void copy_fwd(struct cg_record *rec)
 }
 static const struct cg_op op_ok = {"bad_inputs_copy", copy_fwd, NULL, 0};
 static const struct cg_op op_nofwd = {"bad_inputs_nofwd", NULL, NULL, 0};
-static const struct cg_module_vtable vt_noforward = {"NoForward", NULL, NULL, NULL, NULL};
+static const struct cg_module_vtable vt_noforward = {.type_name = "NoForward"};
 static struct cg_module g_noforward = {&vt_noforward, true};
 
 static int count_visits;

@@ -59,7 +59,8 @@ static void tmod_free(struct cg_module *self)
     free(m);
 }
 
-static const struct cg_module_vtable tmod_vt = {"TestModel", NULL, tmod_visit, NULL, tmod_free};
+static const struct cg_module_vtable tmod_vt = {
+    .type_name = "TestModel", .visit_params = tmod_visit, .free = tmod_free};
 
 /* Parameters uniform in [-1, 1) from `seed`. */
 static struct tmod *tmod_new(const struct pspec *spec, int n, uint64_t seed)

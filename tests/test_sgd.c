@@ -131,7 +131,8 @@ static void tiny_free(struct cg_module *self)
     free(t);
 }
 
-static const struct cg_module_vtable tiny_vt = {"Tiny", NULL, tiny_visit, NULL, tiny_free};
+static const struct cg_module_vtable tiny_vt = {
+    .type_name = "Tiny", .visit_params = tiny_visit, .free = tiny_free};
 
 static struct tiny *tiny_new(enum cg_dtype dtype)
 {
