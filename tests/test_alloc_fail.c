@@ -23,7 +23,7 @@ struct fixture {
     char ckpt[128];
     struct cg_rng rng;
     struct cg_module *model; /* the seed model, 784-256-64-784 */
-    struct cg_sgd *opt;
+    struct cg_optimizer *opt;
     struct cg_tensor *x;     /* a persistent batch */
 };
 
@@ -91,9 +91,9 @@ static enum cg_status build_model(struct fixture *f)
 
 static enum cg_status create_optimizer(struct fixture *f)
 {
-    struct cg_sgd *opt = cg_sgd_new(f->model, (struct cg_sgd_options){.lr = 0.1, .momentum = 0.9});
+    struct cg_optimizer *opt = cg_sgd_new(f->model, (struct cg_sgd_options){.lr = 0.1, .momentum = 0.9});
     if (!opt) return null_status();
-    cg_sgd_free(opt);
+    cg_optimizer_free(opt);
     return CG_OK;
 }
 
@@ -108,9 +108,9 @@ static enum cg_status training_step(struct fixture *f)
     struct cg_tensor *z = cg_module_forward(cg_sequential_child(f->model, 2), tape, c);
     struct cg_tensor *y = cg_module_forward(cg_sequential_child(f->model, 3), tape, z);
     struct cg_tensor *loss = cg_add(tape, cg_mse_loss_mean(tape, y, f->x), cg_l1_penalty(tape, c, 1e-3));
-    cg_sgd_zero_grad(f->opt);
+    cg_optimizer_zero_grad(f->opt);
     enum cg_status st = loss ? cg_backward(tape, loss) : null_status();
-    if (st == CG_OK) st = cg_sgd_step(f->opt);
+    if (st == CG_OK) st = cg_optimizer_step(f->opt);
     cg_tape_free(tape);
     return st;
 }
@@ -214,7 +214,7 @@ static void file_intact(struct fixture *f, enum cg_status st)
 
 /* A fresh model and optimizer with other values than the file's. */
 static struct cg_module *target_model;
-static struct cg_sgd *target_opt;
+static struct cg_optimizer *target_opt;
 static float *target_snapshot;
 static size_t target_floats;
 
@@ -244,8 +244,8 @@ static void model_untouched(struct fixture *f, enum cg_status st)
     (void)f, (void)st;
     float *cursor = target_snapshot;
     cg_module_visit_params(target_model, visit_compare, &cursor);
-    assert_int_equal(cg_sgd_step_count(target_opt), 0);
-    assert_true(cg_sgd_get_lr(target_opt) == 0.5);
+    assert_int_equal(cg_optimizer_step_count(target_opt), 0);
+    assert_true(cg_optimizer_get_lr(target_opt) == 0.5);
 }
 
 static void test_every_allocation_fails_once(void **state)
@@ -269,8 +269,8 @@ static void test_every_allocation_fails_once(void **state)
     target_opt = cg_sgd_new(target_model, (struct cg_sgd_options){.lr = 0.5, .momentum = 0.9});
     assert_non_null(target_opt);
     target_floats = 0;
-    for (size_t i = 0; i < cg_sgd_param_count(target_opt); i++)
-        target_floats += (size_t)cg_sgd_param(target_opt, i)->numel;
+    for (size_t i = 0; i < cg_optimizer_param_count(target_opt); i++)
+        target_floats += (size_t)cg_optimizer_param(target_opt, i)->numel;
     target_snapshot = malloc(target_floats * sizeof(float));
     assert_non_null(target_snapshot);
     float *cursor = target_snapshot;
@@ -280,7 +280,7 @@ static void test_every_allocation_fails_once(void **state)
 
     free(old_file);
     free(target_snapshot);
-    cg_sgd_free(target_opt);
+    cg_optimizer_free(target_opt);
     cg_module_free(target_model);
 }
 
@@ -304,7 +304,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     cg_tensor_free(f->x);
-    cg_sgd_free(f->opt);
+    cg_optimizer_free(f->opt);
     cg_module_free(f->model);
     cg_test_remove_tree(f->dir);
     return 0;

@@ -645,7 +645,7 @@ static void test_resume_flags(void **state)
     expect_contains(r.out, "lr 0.5, momentum", "stdout");
     run_free(&r);
     struct loaded l = load_small(more);
-    assert_true(cg_sgd_get_lr(l.opt) == 0.5);
+    assert_true(cg_optimizer_get_lr(l.opt) == 0.5);
     loaded_free(&l);
     /* Without --lr the checkpoint's rate goes on (0.5 now), and says so. */
     r = RUN(SMALL, "--quiet", "--epochs", "2", "--out", out, "--resume", more);

@@ -94,10 +94,10 @@ static int same_flags(const struct sae *s, const struct cg_checkpoint_meta *meta
  * checkpoint's value is the one trained (and printed) from now on. */
 static void choose_rates(struct sae *s, const struct cg_checkpoint_meta *meta)
 {
-    double saved_lr = cg_sgd_get_lr(s->sgd), saved_l1 = s->opt.l1;
+    double saved_lr = cg_optimizer_get_lr(s->sgd), saved_l1 = s->opt.l1;
     bool have_l1 = get_f64(meta, "sae.l1", &saved_l1);
     if (s->opt.lr_set) {
-        cg_sgd_set_lr(s->sgd, s->opt.lr);
+        cg_optimizer_set_lr(s->sgd, s->opt.lr);
         printf("lr %g from --lr (the checkpoint's was %g)\n", s->opt.lr, saved_lr);
     } else {
         s->opt.lr = saved_lr;
