@@ -48,7 +48,8 @@ int sae_save(struct sae *s, const char *path)
 
 /* 0 if the run's data and model flags are those the checkpoint was made
  * with (widths are checked by the load itself: they are the shapes), else 1
- * after naming the first difference. */
+ * after naming the first difference.  A checkpoint of cgrad 0.1's example
+ * has no record of them: that is said, and resuming goes on. */
 static int same_flags(const struct sae *s, const struct cg_checkpoint_meta *meta, const char *path)
 {
     const struct sae_options *o = &s->opt;
@@ -61,10 +62,9 @@ static int same_flags(const struct sae *s, const struct cg_checkpoint_meta *meta
     if (!data || cg_checkpoint_meta_get_u64(meta, "sae.images", &images) != CG_OK ||
         cg_checkpoint_meta_get_u64(meta, "sae.batch", &batch) != CG_OK ||
         !get_f64(meta, "sae.lambda", &lambda)) {
-        fprintf(stderr, "sparse_autoencoder: --resume %s: the checkpoint does not record the "
-                "--data, --limit, --batch and --lambda it was trained with (written by an older "
-                "version?); start afresh without --resume\n", path);
-        return 1;
+        printf("note: %s does not record the --data, --limit, --batch and --lambda it was "
+               "trained with (an older version wrote it); they are not checked\n", path);
+        return 0;
     }
     if (len != strlen(o->data_dir) || memcmp(data, o->data_dir, len) != 0) {
         flag = "--data";
