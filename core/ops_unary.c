@@ -9,7 +9,8 @@
 
 /* name, forward(x, a, b), derivative(x, y, a, b).  Semantics at kinks follow
  * PyTorch: relu'(0) = 0, |x|'(0) = 0, clamp passes the gradient on the closed
- * interval, the shrink ops have gradient 0 on the closed band [-a, a]. */
+ * interval, the shrink ops have gradient 0 on the closed band [-a, a]; relu
+ * and the shrink ops pass the upstream gradient at NaN. */
 /* x outside the closed band [-a, a], NaN included.  Written with < > != and
  * | (not >= <= &&) so GCC vectorizes the select without -ffast-math. */
 #define CG_OUTSIDE(x, lo, hi) (((x) < (lo)) | ((x) > (hi)) | ((x) != (x)))
@@ -26,7 +27,7 @@
     X(square, x * x, 2 * x)                                                               \
     X(tanh, tanh(x), 1 - y * y)                                                           \
     X(sigmoid, 1 / (1 + exp(-x)), y * (1 - y))                                            \
-    X(relu, ((x > 0) | (x != x)) ? x : (T)0, x > 0 ? (T)1 : (T)0)                                \
+    X(relu, ((x > 0) | (x != x)) ? x : (T)0, ((x > 0) | (x != x)) ? (T)1 : (T)0)          \
     X(hardshrink, CG_OUTSIDE(x, -a, a) ? x : (T)0, (T)CG_OUTSIDE(x, -a, a))               \
     X(softshrink, CG_OUTSIDE(x, -a, a) ? (x > 0 ? x - a : x + a) : (T)0,                  \
       (T)CG_OUTSIDE(x, -a, a))                                                            \

@@ -7,7 +7,7 @@
 #include "error_internal.h"
 #include "multiarch.h"
 #include "losses_internal.h"
-#include "tape_internal.h"
+#include "tensor_live.h"
 #include "cgrad/op.h"
 
 /* log clamped to >= -100 as PyTorch's binary_cross_entropy; a NaN argument
@@ -203,8 +203,7 @@ struct cg_tensor *cg_bce_loss(struct cg_tape *tape, struct cg_tensor *input,
                               struct cg_tensor *target, enum cg_reduction reduction)
 {
     /* Only scan data that is still alive; cg_op_apply reports stale inputs. */
-    bool live = input && tape && (!input->tape || (input->tape == tape && input->tape_gen == tape->gen));
-    int64_t bad = live ? first_non_probability(input) : -1;
+    int64_t bad = cg_tensor_is_live(tape, input) ? first_non_probability(input) : -1;
     if (bad >= 0) {
         cg_misuse("bce_loss", "input element %" PRId64 " is %g; probabilities must lie in [0, 1] "
                   "(hint: apply cg_sigmoid first, or use cg_bce_with_logits_loss on the logits)",

@@ -5,7 +5,7 @@
 
 #include "error_internal.h"
 #include "losses_internal.h"
-#include "tape_internal.h"
+#include "tensor_live.h"
 #include "cgrad/op.h"
 
 /* ---- cross entropy: in[0] logits [N,C], in[1] class indices (N whole
@@ -72,11 +72,6 @@ static void ce_backward(struct cg_record *r)
 
 static const struct cg_op ce_op = {"cross_entropy_loss", ce_forward, ce_backward, 0};
 
-static bool is_live(const struct cg_tape *tape, const struct cg_tensor *t)
-{
-    return !t->tape || (t->tape == tape && t->tape_gen == tape->gen);
-}
-
 /* Common checks; false after misuse. */
 static bool ce_args_ok(const char *fn, struct cg_tape *tape, struct cg_tensor *logits,
                        const void *targets, enum cg_reduction red)
@@ -93,7 +88,7 @@ static bool ce_args_ok(const char *fn, struct cg_tape *tape, struct cg_tensor *l
                   "to [1, C])", cg_tensor_shape_str(logits, s, sizeof s));
         return false;
     }
-    if (!is_live(tape, logits)) {
+    if (!cg_tensor_is_live(tape, logits)) {
         cg_misuse(fn, "logits '%s' belong to another tape or a step released by cg_tape_reset",
                   logits->name);
         return false;
@@ -144,7 +139,7 @@ struct cg_tensor *cg_cross_entropy_loss_tensor(struct cg_tape *tape, struct cg_t
     const char *fn = "cross_entropy_loss";
     if (!ce_args_ok(fn, tape, logits, targets, reduction)) return NULL;
     int64_t n = logits->shape[0], c = logits->shape[1];
-    if (targets->numel != n || targets->dtype != logits->dtype || !is_live(tape, targets)) {
+    if (targets->numel != n || targets->dtype != logits->dtype || !cg_tensor_is_live(tape, targets)) {
         char a[128], b[128];
         cg_misuse(fn, "targets %s must hold N = %" PRId64 " class indices of the logits' dtype "
                   "(logits %s) and be alive on this tape", cg_tensor_shape_str(targets, a, sizeof a),

@@ -233,7 +233,7 @@ static struct cg_module *autoencoder(int64_t hidden, uint64_t seed)
     struct cg_rng rng = cg_rng_seed(seed);
     struct cg_module *m = cg_sequential(cg_linear_new(8, hidden, true, &rng),
                                         cg_hardshrink_new(0.1),
-                                        cg_linear_new(hidden, 8, true, &rng), NULL);
+                                        cg_linear_new(hidden, 8, true, &rng));
     assert_non_null(m);
     return m;
 }

@@ -192,7 +192,7 @@ static struct cg_module *layer_model(uint64_t seed)
 {
     struct cg_rng rng = cg_rng_seed(seed);
     struct cg_module *m = cg_sequential(cg_linear_new(4, 3, true, &rng),
-                                        cg_test_buffer_layer_new(3), NULL);
+                                        cg_test_buffer_layer_new(3));
     assert_non_null(m);
     return m;
 }

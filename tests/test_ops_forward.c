@@ -173,14 +173,22 @@ static void check_nan_propagation(enum cg_dtype dtype)
     const double g_soft[4] = {0.5, -2.0, 3.0, 0.0};
     for (int i = 0; i < 4; i++) assert_true(cg_tensor_at(x->grad, i) == g_soft[i]);
 
-    /* hardshrink and relu keep NaN too (as PyTorch) */
+    /* hardshrink and relu keep NaN too, and pass the upstream gradient at
+     * NaN: torch 1.13 gives x.grad = [0.5, -2, 3, 0] for hardshrink(x, 0.5)
+     * and [0.5, -2, 3, 4] for relu(x) with this seed, in f32 and f64. */
     cg_tensor_zero_grad(x);
     struct cg_tensor *h = cg_hardshrink(tape, x, 0.5);
     assert_true(isnan(cg_tensor_at(h, 0)) && isnan(cg_tensor_at(h, 2)));
     assert_true(cg_tensor_at(h, 1) == 1.0 && cg_tensor_at(h, 3) == 0.0);
+    assert_int_equal(cg_backward_seed(tape, h, seed), CG_OK);
+    for (int i = 0; i < 4; i++) assert_true(cg_tensor_at(x->grad, i) == g_soft[i]);
+    cg_tensor_zero_grad(x);
     struct cg_tensor *r = cg_relu(tape, x);
     assert_true(isnan(cg_tensor_at(r, 0)) && isnan(cg_tensor_at(r, 2)));
     assert_true(cg_tensor_at(r, 1) == 1.0 && cg_tensor_at(r, 3) == 0.25);
+    assert_int_equal(cg_backward_seed(tape, r, seed), CG_OK);
+    const double g_relu[4] = {0.5, -2.0, 3.0, 4.0};
+    for (int i = 0; i < 4; i++) assert_true(cg_tensor_at(x->grad, i) == g_relu[i]);
 
     cg_tensor_free(x);
     cg_tensor_free(seed);

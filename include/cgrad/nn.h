@@ -36,16 +36,19 @@ extern "C" {
  * are named "0", "1", ..., so parameters are "0.weight", "2.bias", ...
  * The array itself is not kept. */
 CG_API struct cg_module *cg_sequential_new(int n, struct cg_module *const *modules);
-/* As cg_sequential_new, except that a NULL last entry is a terminator. */
-CG_API struct cg_module *cg_sequential_list(int n, struct cg_module *const *modules);
-/* cg_sequential(m1, m2, ..., NULL): the variadic form, e.g.
- *     cg_sequential(cg_linear_new(784, 256, true, &rng), cg_hardshrink_new(0.1), NULL)
- * A NULL before the terminating NULL (a failed constructor) is caught: the
- * other modules are freed and the result is NULL. */
+/* cg_sequential(m1, m2, ...): the variadic form, with the count taken at
+ * compile time, e.g.
+ *     cg_sequential(cg_linear_new(784, 256, true, &rng), cg_hardshrink_new(0.1))
+ * There is no terminator: every argument is a module, so a NULL anywhere (a
+ * failed constructor, also the last one) is misuse as in cg_sequential_new.
+ * At least one module; an empty Sequential is cg_sequential_new(0, NULL).
+ * In C++ the same call is a function template (below the C declarations). */
+#ifndef __cplusplus
 #define cg_sequential(...)                                                       \
-    cg_sequential_list((int)(sizeof((struct cg_module *[]){__VA_ARGS__}) /       \
-                             sizeof(struct cg_module *)),                        \
-                       (struct cg_module *[]){__VA_ARGS__})
+    cg_sequential_new((int)(sizeof((struct cg_module *[]){__VA_ARGS__}) /        \
+                            sizeof(struct cg_module *)),                         \
+                      (struct cg_module *[]){__VA_ARGS__})
+#endif
 /* Number of children (0 and misuse if seq is not a Sequential) and child i
  * (NULL and misuse if seq is not a Sequential or i is out of range).  The
  * child stays owned by seq. */
@@ -136,6 +139,14 @@ CG_API struct cg_tensor *cg_cross_entropy_loss_tensor(struct cg_tape *tape, stru
 CG_API struct cg_tensor *cg_l1_penalty(struct cg_tape *tape, struct cg_tensor *x, double weight);
 
 #ifdef __cplusplus
+}
+
+/* C++ form of cg_sequential (C's compound literal is not C++). */
+template <typename... Modules>
+inline struct cg_module *cg_sequential(Modules *...modules)
+{
+    struct cg_module *list[] = {modules...};
+    return cg_sequential_new((int)sizeof...(modules), list);
 }
 #endif
 #endif
