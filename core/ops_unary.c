@@ -33,16 +33,8 @@
     X(tanhshrink, x - tanh(x), tanh(x) * tanh(x))                                         \
     X(clamp, x < a ? a : (x > b ? b : x), CG_OUTSIDE(x, a, b) ? (T)0 : (T)1)
 
-#define T float
-#define SFX f32
-#include "unary_kernels.inc"
-#undef T
-#undef SFX
-#define T double
-#define SFX f64
-#include "unary_kernels.inc"
-#undef T
-#undef SFX
+#define CG_KERNELS_INC "unary_kernels.inc"
+#include "per_dtype.inc"
 
 #define CG_UNARY_WRAPPERS(name, fwd, deriv)                                                 \
     static void name##_forward(struct cg_record *r)                                        \

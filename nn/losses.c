@@ -6,6 +6,7 @@
 
 #include "error_internal.h"
 #include "multiarch.h"
+#include "loss_op_list.h"
 #include "losses_internal.h"
 #include "tape_internal.h"
 #include "cgrad/op.h"
@@ -20,90 +21,22 @@
 /* name, loss(x, t), d/dx, d/dt.  bce's d/dx is PyTorch's
  * (x - t) / max(x (1 - x), 1e-12); its d/dt is the exact derivative of the
  * clamped forward, which stays finite at x = 0 or 1. */
-#define CG_ELEMENTWISE_LOSSES(X)                                                          \
-    X(mse_loss, (x - t) * (x - t), 2 * (x - t), -2 * (x - t))                             \
-    X(l1_loss, fabs(x - t), CG_SIGN(x - t), -CG_SIGN(x - t))                              \
-    X(bce_loss, (t - 1) * CG_CLAMPED(log1p(-x)) - t * CG_CLAMPED(log(x)),                 \
-      (x - t) / CG_MAX_EPS(x * (1 - x)), CG_CLAMPED(log1p(-x)) - CG_CLAMPED(log(x)))      \
-    X(bce_with_logits_loss, (x > 0 ? x : (T)0) - x * t + log1p(exp(-fabs(x))),            \
+#define CG_ELEMENTWISE_LOSSES(X)                                                           \
+    X(mse_loss, (x - t) * (x - t), 2 * (x - t), -2 * (x - t))                              \
+    X(l1_loss, fabs(x - t), CG_SIGN(x - t), -CG_SIGN(x - t))                               \
+    X(bce_loss, (t - 1) * CG_CLAMPED(log1p(-x)) - t * CG_CLAMPED(log(x)),                  \
+      (x - t) / CG_MAX_EPS(x * (1 - x)), CG_CLAMPED(log1p(-x)) - CG_CLAMPED(log(x)))       \
+    X(bce_with_logits_loss, (x > 0 ? x : (T)0) - x * t + log1p(exp(-fabs(x))),             \
       1 / (1 + exp(-x)) - t, -x)
-
-#define CG_CAT_(a, b) a##b
-#define CG_CAT(a, b) CG_CAT_(a, b)
-
-/* Kernels over contiguous restrict arrays with the branches hoisted out of
- * the loops so they vectorize.  Reductions accumulate in double (exact enough
- * for f32 sums) in 8 independent partial sums, which the compiler can keep in
- * vector registers without reassociating a single chain. */
-#define CG_LOSS_KERNELS(name, L, DX, DT)                                                  \
-    CG_MULTIARCH                                                                          \
-    static void CG_CAT(name##_fwd_, SFX)(T *restrict y, const T *restrict xs,             \
-                                         const T *restrict ts, int64_t n,                 \
-                                         enum cg_reduction red)                           \
-    {                                                                                     \
-        if (red == CG_REDUCTION_NONE) {                                                   \
-            for (int64_t i = 0; i < n; i++) {                                             \
-                T x = xs[i], t = ts[i];                                                   \
-                y[i] = (L);                                                               \
-            }                                                                             \
-            return;                                                                       \
-        }                                                                                 \
-        double part[8] = {0};                                                             \
-        int64_t i = 0;                                                                    \
-        for (; i + 8 <= n; i += 8)                                                        \
-            for (int k = 0; k < 8; k++) {                                                 \
-                T x = xs[i + k], t = ts[i + k];                                           \
-                part[k] += (double)(L);                                                   \
-            }                                                                             \
-        for (; i < n; i++) {                                                              \
-            T x = xs[i], t = ts[i];                                                       \
-            part[0] += (double)(L);                                                       \
-        }                                                                                 \
-        double acc = ((part[0] + part[1]) + (part[2] + part[3])) +                        \
-                     ((part[4] + part[5]) + (part[6] + part[7]));                         \
-        y[0] = (T)(red == CG_REDUCTION_MEAN ? acc / (double)n : acc);                     \
-    }                                                                                     \
-    CG_MULTIARCH                                                                          \
-    static void CG_CAT(name##_bwd1_, SFX)(T *restrict gx, const T *restrict gy,           \
-                                          const T *restrict xs, const T *restrict ts,     \
-                                          int64_t n, T g0, bool per, bool wrt_target)     \
-    {                                                                                     \
-        if (per && !wrt_target)                                                           \
-            for (int64_t i = 0; i < n; i++) {                                             \
-                T x = xs[i], t = ts[i];                                                   \
-                (void)t;                                                                  \
-                gx[i] += gy[i] * (DX);                                                    \
-            }                                                                             \
-        else if (!wrt_target)                                                             \
-            for (int64_t i = 0; i < n; i++) {                                             \
-                T x = xs[i], t = ts[i];                                                   \
-                (void)t;                                                                  \
-                gx[i] += g0 * (DX);                                                       \
-            }                                                                             \
-        else                                                                              \
-            for (int64_t i = 0; i < n; i++) {                                             \
-                T x = xs[i], t = ts[i];                                                   \
-                (void)t;                                                                  \
-                gx[i] += (per ? gy[i] : g0) * (DT);                                       \
-            }                                                                             \
-    }                                                                                     \
-    static void CG_CAT(name##_bwd_, SFX)(T *gx, T *gt, const T *gy, const T *xs,          \
-                                         const T *ts, int64_t n, enum cg_reduction red)   \
-    {                                                                                     \
-        bool per = red == CG_REDUCTION_NONE;                                              \
-        T g0 = per ? (T)0 : (red == CG_REDUCTION_MEAN ? gy[0] / (T)n : gy[0]);            \
-        if (gx) CG_CAT(name##_bwd1_, SFX)(gx, gy, xs, ts, n, g0, per, false);             \
-        if (gt) CG_CAT(name##_bwd1_, SFX)(gt, gy, xs, ts, n, g0, per, true);              \
-    }
 
 #define T float
 #define SFX f32
-CG_ELEMENTWISE_LOSSES(CG_LOSS_KERNELS)
+#include "loss_kernels.inc"
 #undef T
 #undef SFX
 #define T double
 #define SFX f64
-CG_ELEMENTWISE_LOSSES(CG_LOSS_KERNELS)
+#include "loss_kernels.inc"
 #undef T
 #undef SFX
 
@@ -114,7 +47,7 @@ static void *grad_of(const struct cg_record *r, int i)
     return (t->flags & CG_REQUIRES_GRAD) && t->grad ? t->grad->data : NULL;
 }
 
-#define CG_LOSS_WRAPPERS(name, L, DX, DT)                                                   \
+#define CG_LOSS_WRAPPERS(name, L, DX, DT)                                                  \
     static void name##_forward(struct cg_record *r)                                        \
     {                                                                                      \
         struct cg_tensor *x = r->in[0], *t = r->in[1], *y = r->out;                        \
@@ -135,7 +68,7 @@ static void *grad_of(const struct cg_record *r, int i)
             name##_bwd_f32(grad_of(r, 0), grad_of(r, 1), y->grad->data, x->data, t->data,  \
                            x->numel, red);                                                 \
     }                                                                                      \
-    static const struct cg_op name##_op = {#name, name##_forward, name##_backward, 0};
+    const struct cg_op cg_op_##name = {#name, name##_forward, name##_backward, 0};
 
 CG_ELEMENTWISE_LOSSES(CG_LOSS_WRAPPERS)
 
@@ -175,18 +108,18 @@ static struct cg_tensor *elementwise_loss(struct cg_tape *tape, const struct cg_
 struct cg_tensor *cg_mse_loss(struct cg_tape *tape, struct cg_tensor *input,
                               struct cg_tensor *target, enum cg_reduction reduction)
 {
-    return elementwise_loss(tape, &mse_loss_op, input, target, reduction);
+    return elementwise_loss(tape, &cg_op_mse_loss, input, target, reduction);
 }
 
 struct cg_tensor *cg_mse_loss_mean(struct cg_tape *tape, struct cg_tensor *a, struct cg_tensor *b)
 {
-    return elementwise_loss(tape, &mse_loss_op, a, b, CG_REDUCTION_MEAN);
+    return elementwise_loss(tape, &cg_op_mse_loss, a, b, CG_REDUCTION_MEAN);
 }
 
 struct cg_tensor *cg_l1_loss(struct cg_tape *tape, struct cg_tensor *input,
                              struct cg_tensor *target, enum cg_reduction reduction)
 {
-    return elementwise_loss(tape, &l1_loss_op, input, target, reduction);
+    return elementwise_loss(tape, &cg_op_l1_loss, input, target, reduction);
 }
 
 /* Index of the first element outside [0, 1] (NaN passes), or -1. */
@@ -211,11 +144,11 @@ struct cg_tensor *cg_bce_loss(struct cg_tape *tape, struct cg_tensor *input,
                   bad, cg_tensor_at(input, bad));
         return NULL;
     }
-    return elementwise_loss(tape, &bce_loss_op, input, target, reduction);
+    return elementwise_loss(tape, &cg_op_bce_loss, input, target, reduction);
 }
 
 struct cg_tensor *cg_bce_with_logits_loss(struct cg_tape *tape, struct cg_tensor *input,
                                           struct cg_tensor *target, enum cg_reduction reduction)
 {
-    return elementwise_loss(tape, &bce_with_logits_loss_op, input, target, reduction);
+    return elementwise_loss(tape, &cg_op_bce_with_logits_loss, input, target, reduction);
 }

@@ -32,6 +32,10 @@ Scalars per op: add_scalar/mul_scalar: s; pow_scalar: p; hard/softshrink:
 lambda; clamp: lo hi (may be -inf/inf); sum_dim/mean_dim/max_dim: dim
 keepdim(0/1); reshape: the requested shape (may hold one -1; k = its ndim).
 linear has 2 inputs (no bias) or 3 (with bias).
+Losses (nn/loss_op_list.h): mse_loss/l1_loss/bce_loss/bce_with_logits_loss:
+reduction (0 mean, 1 sum, 2 none), inputs (input, target);
+cross_entropy_loss: reduction, then one class index per row of the single
+input (the logits); l1_penalty: weight.
 """
 import math
 import os
@@ -208,6 +212,31 @@ def shape_cases():
         case("transpose_%dx%d" % shape, "transpose", lambda t: t.t(), [draw(shape)])
 
 
+REDUCTIONS = (("mean", 0, "mean"), ("sum", 1, "sum"), ("none", 2, "none"))
+
+
+def loss_cases():
+    losses = {
+        "mse_loss": (F.mse_loss, {}, {}),
+        "l1_loss": (F.l1_loss, {}, {}),
+        "bce_loss": (F.binary_cross_entropy, {"lo": 0.05, "hi": 0.95}, {"lo": 0.0, "hi": 1.0}),
+        "bce_with_logits_loss": (F.binary_cross_entropy_with_logits, {}, {"lo": 0.0, "hi": 1.0}),
+    }
+    for op, (fn, xkw, tkw) in losses.items():
+        for tag, red, tred in REDUCTIONS:
+            f = lambda x, t, fn=fn, tred=tred: fn(x, t, reduction=tred)
+            case("%s_%s" % (op, tag), op, f, [draw((3, 4), **xkw), draw((3, 4), **tkw)], [red])
+    for tag, red, tred in REDUCTIONS:
+        targets = [rng.randrange(5) for _ in range(4)]
+        tt = torch.tensor(targets)
+        f = lambda x, tt=tt, tred=tred: F.cross_entropy(x, tt, reduction=tred)
+        case("cross_entropy_loss_%s" % tag, "cross_entropy_loss", f, [draw((4, 5), -3.0, 3.0)],
+             [red] + targets)
+    for w in (0.5, 2.0):
+        f = lambda x, w=w: w * x.abs().sum() / x.shape[0]
+        case("l1_penalty_%g" % w, "l1_penalty", f, [draw((3, 4), kinks=(0,))], [w])
+
+
 def fmt(v):
     return "%.17g" % v
 
@@ -225,6 +254,7 @@ def main():
     linalg_cases()
     reduction_cases()
     shape_cases()
+    loss_cases()
     names = [c[0] for c in CASES]
     assert len(names) == len(set(names)), "duplicate case names"
     lines = ["CGRAD-OPREF 1",

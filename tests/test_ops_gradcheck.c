@@ -4,6 +4,7 @@
  * values at the kinks themselves, where finite differences say nothing. */
 #include "cg_test.h"
 #include "op_list.h"
+#include "nn/loss_op_list.h"
 #include "op_refs.h"
 
 #include <math.h>
@@ -14,6 +15,7 @@
 enum domain {
     ANY,     /* uniform [-2, 2) */
     POS,     /* uniform [0.5, 2): log, sqrt, fractional powers */
+    PROB,    /* uniform [0.1, 0.9): probabilities (bce) */
     NONZERO, /* +-[0.5, 2): denominators */
 };
 
@@ -28,7 +30,7 @@ struct gc_row {
     int n_in;
     struct gc_input in[3];
     int n_s;
-    double s[2];
+    double s[8];
 };
 
 #define IN1(d0) {1, {d0}, ANY}
@@ -80,6 +82,16 @@ static const struct gc_row rows[] = {
     {"max_dim", 1, {IN2(3, 4)}, 2, {-1, 1}},
     {"reshape", 1, {IN3(2, 3, 4)}, 2, {4, -1}},
     {"transpose", 1, {IN2(3, 4)}, 0, {0}},
+    /* losses (nn/loss_op_list.h): s[0] is the reduction (0 mean, 1 sum, 2 none) */
+    {"mse_loss", 2, {IN2(3, 4), IN2(3, 4)}, 1, {0}},
+    {"mse_loss", 2, {IN1(5), IN1(5)}, 1, {2}},
+    {"l1_loss", 2, {IN2(3, 4), IN2(3, 4)}, 1, {1}},
+    {"bce_loss", 2, {{2, {3, 4}, PROB}, {2, {3, 4}, PROB}}, 1, {0}},
+    {"bce_loss", 2, {{1, {5}, PROB}, {1, {5}, PROB}}, 1, {2}},
+    {"bce_with_logits_loss", 2, {IN2(3, 4), {2, {3, 4}, PROB}}, 1, {1}},
+    {"cross_entropy_loss", 1, {IN2(4, 3)}, 5, {0, 2, 0, 1, 2}},
+    {"cross_entropy_loss", 1, {IN2(3, 5)}, 4, {2, 4, 0, 4}},
+    {"l1_penalty", 1, {IN2(3, 4)}, 1, {0.75}},
 };
 #define N_ROWS (int)(sizeof rows / sizeof rows[0])
 
@@ -87,7 +99,8 @@ static const struct gc_row rows[] = {
  * them (and, for max_dim, of each other) so x +- eps never crosses one. */
 static int kinks(const struct gc_row *r, double *k)
 {
-    if (!strcmp(r->op, "relu") || !strcmp(r->op, "abs")) return k[0] = 0, 1;
+    if (!strcmp(r->op, "relu") || !strcmp(r->op, "abs") || !strcmp(r->op, "l1_penalty"))
+        return k[0] = 0, 1;
     if (!strcmp(r->op, "hardshrink") || !strcmp(r->op, "softshrink"))
         return k[0] = -r->s[0], k[1] = r->s[0], 2;
     if (!strcmp(r->op, "clamp")) return k[0] = r->s[0], k[1] = r->s[1], 2;
@@ -113,7 +126,7 @@ static struct cg_tensor *draw(const struct gc_row *r, int i, struct cg_rng *rng,
     bool distinct = !strcmp(r->op, "max_dim");
     for (int64_t j = 0; j < n;) {
         double u = cg_rng_uniform(rng);
-        double x = in->dom == ANY ? 4 * u - 2 : 0.5 + 1.5 * u;
+        double x = in->dom == ANY ? 4 * u - 2 : in->dom == PROB ? 0.1 + 0.8 * u : 0.5 + 1.5 * u;
         if (in->dom == NONZERO && cg_rng_uniform(rng) < 0.5) x = -x;
         if (too_close(x, k, nk) || (distinct && too_close(x, v, (int)j))) continue;
         v[j++] = x;
@@ -171,21 +184,36 @@ static void check_op(const char *op, enum cg_dtype dtype)
         check_op(#name, CG_F32);                                               \
     }
 CG_BUILTIN_OPS(CG_GRADCHECK_TESTS)
+CG_LOSS_OPS(CG_GRADCHECK_TESTS)
 #undef CG_GRADCHECK_TESTS
+
+/* Every op of both lists (core's table, nn's losses) by name. */
+static const char *const loss_ops[] = {
+#define CG_LOSS_NAME(name) #name,
+    CG_LOSS_OPS(CG_LOSS_NAME)
+#undef CG_LOSS_NAME
+};
+#define N_LOSS_OPS (int)(sizeof loss_ops / sizeof loss_ops[0])
+
+static const char *op_name(int i)
+{
+    int n = cg_builtin_op_count();
+    return i < n ? cg_builtin_op(i)->name : loss_ops[i - n];
+}
 
 static void test_table_covers_every_builtin_op(void **state)
 {
     (void)state;
-    int n = cg_builtin_op_count();
+    int n = cg_builtin_op_count() + N_LOSS_OPS;
     for (int i = 0; i < n; i++) {
-        const char *name = cg_builtin_op(i)->name;
+        const char *name = op_name(i);
         int found = 0;
         for (int row = 0; row < N_ROWS; row++) found += !strcmp(rows[row].op, name);
-        if (!found) fail_msg("built-in op '%s' has no gradcheck row", name);
+        if (!found) fail_msg("op '%s' has no gradcheck row", name);
     }
     for (int row = 0; row < N_ROWS; row++) {
         int found = 0;
-        for (int i = 0; i < n; i++) found += !strcmp(rows[row].op, cg_builtin_op(i)->name);
+        for (int i = 0; i < n; i++) found += !strcmp(rows[row].op, op_name(i));
         if (!found) fail_msg("gradcheck row %d names unknown op '%s'", row, rows[row].op);
     }
 }
@@ -358,6 +386,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         CG_BUILTIN_OPS(CG_GRADCHECK_ENTRIES)
+        CG_LOSS_OPS(CG_GRADCHECK_ENTRIES)
         cmocka_unit_test(test_table_covers_every_builtin_op),
         cmocka_unit_test(test_kink_relu_abs),
         cmocka_unit_test(test_kink_shrink),

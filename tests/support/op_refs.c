@@ -256,7 +256,10 @@ typedef struct cg_tensor *(*bin_fn)(struct cg_tape *, struct cg_tensor *, struct
 typedef struct cg_tensor *(*scal_fn)(struct cg_tape *, struct cg_tensor *, double);
 typedef struct cg_tensor *(*dim_fn)(struct cg_tape *, struct cg_tensor *, int, bool);
 
-enum kind { UNARY, BINARY, SCALAR, CLAMP, DIM, LINEAR, RESHAPE };
+enum kind { UNARY, BINARY, SCALAR, CLAMP, DIM, LINEAR, RESHAPE, LOSS, CLASS_LOSS };
+
+typedef struct cg_tensor *(*loss_fn)(struct cg_tape *, struct cg_tensor *, struct cg_tensor *,
+                                     enum cg_reduction);
 
 struct entry {
     const char *name;
@@ -265,6 +268,7 @@ struct entry {
     bin_fn bin;
     scal_fn scal;
     dim_fn dim;
+    loss_fn loss;
 };
 
 static const struct entry entries[] = {
@@ -297,6 +301,13 @@ static const struct entry entries[] = {
     {"max_dim", DIM, .dim = cg_max_dim},
     {"reshape", RESHAPE, .un = NULL},
     {"transpose", UNARY, .un = cg_transpose},
+    /* losses (nn/loss_op_list.h): scalar 0 is the enum cg_reduction */
+    {"mse_loss", LOSS, .loss = cg_mse_loss},
+    {"l1_loss", LOSS, .loss = cg_l1_loss},
+    {"bce_loss", LOSS, .loss = cg_bce_loss},
+    {"bce_with_logits_loss", LOSS, .loss = cg_bce_with_logits_loss},
+    {"cross_entropy_loss", CLASS_LOSS, .un = NULL},
+    {"l1_penalty", SCALAR, .scal = cg_l1_penalty},
 };
 
 static const struct entry *find(const char *op)
@@ -320,7 +331,8 @@ struct cg_tensor *cg_opref_run(struct cg_tape *tape, const char *op, struct cg_t
     static const int arity[][4] = {
         [UNARY] = {1, 1, 0, 0}, [BINARY] = {2, 2, 0, 0}, [SCALAR] = {1, 1, 1, 1},
         [CLAMP] = {1, 1, 2, 2}, [DIM] = {1, 1, 2, 2},    [LINEAR] = {2, 3, 0, 0},
-        [RESHAPE] = {1, 1, 0, CG_MAX_DIMS},
+        [RESHAPE] = {1, 1, 0, CG_MAX_DIMS}, [LOSS] = {2, 2, 1, 1},
+        [CLASS_LOSS] = {1, 1, 2, CG_OPREF_MAX_SCALARS},
     };
     const int *a = arity[e->kind];
     if (n_in < a[0] || n_in > a[1] || n_s < a[2] || n_s > a[3]) {
@@ -339,6 +351,12 @@ struct cg_tensor *cg_opref_run(struct cg_tape *tape, const char *op, struct cg_t
         int64_t shape[CG_MAX_DIMS];
         for (int i = 0; i < n_s; i++) shape[i] = (int64_t)s[i];
         return cg_reshape(tape, in[0], n_s, shape);
+    }
+    case LOSS: return e->loss(tape, in[0], in[1], (enum cg_reduction)s[0]);
+    case CLASS_LOSS: { /* scalars: reduction, then one class index per row */
+        int32_t t[CG_OPREF_MAX_SCALARS];
+        for (int i = 1; i < n_s; i++) t[i - 1] = (int32_t)s[i];
+        return cg_cross_entropy_loss(tape, in[0], t, (enum cg_reduction)s[0]);
     }
     }
     fail_msg("cg_opref_run: bad kind for op '%s'", op);

@@ -15,7 +15,7 @@
 #include <cgrad.h>
 
 #define CG_OPREF_VERSION 1
-#define CG_OPREF_MAX_SCALARS 8
+#define CG_OPREF_MAX_SCALARS 16
 #define CG_OPREF_NAME_MAX 64
 
 /* One tensor from the file: shape and numel float64 values (heap). */
