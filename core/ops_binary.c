@@ -15,12 +15,18 @@
 
 /* name, forward z(x, y), dz/dx * g, dz/dy * g; the backward expressions may
  * use g (upstream gradient), x, y and z (the forward output).  div's
- * y-gradient -g * (x/y)/y reuses z = x/y and rounds like PyTorch's. */
-#define CG_BINARY_OPS(X)                                                                    \
-    X(add, x + y, g, g)                                                                     \
-    X(sub, x - y, g, -g)                                                                    \
-    X(mul, x * y, g * y, g * x)                                                             \
-    X(div, x / y, g / y, -(g * (z / y)))
+ * y-gradient -g * (x/y)/y reuses z = x/y and rounds like PyTorch's.
+ * maximum/minimum propagate NaN and split the gradient evenly at a tie;
+ * with a NaN both sides get all of it (PyTorch's rules). */
+#define CG_BINARY_OPS(X)                                                                   \
+    X(add, x + y, g, g)                                                                    \
+    X(sub, x - y, g, -g)                                                                   \
+    X(mul, x * y, g * y, g * x)                                                            \
+    X(div, x / y, g / y, -(g * (z / y)))                                                   \
+    X(maximum, (x > y) | (x != x) ? x : y, x < y ? (T)0 : x == y ? g / 2 : g,              \
+      x > y ? (T)0 : x == y ? g / 2 : g)                                                   \
+    X(minimum, (x < y) | (x != x) ? x : y, x > y ? (T)0 : x == y ? g / 2 : g,              \
+      x < y ? (T)0 : x == y ? g / 2 : g)
 
 /* Lanes for stride-0 sums: independent partial sums the compiler can keep
  * in vector registers, also more accurate than one running sum. */
@@ -93,11 +99,11 @@ static void binary_backward(struct cg_record *r, const struct binary_kernels *k)
     if (r->in[1]->grad) binary_backward_one(r, &p, 1, k->bwdb[d]);
 }
 
-#define CG_BINARY_DESCRIPTOR(name, fwd, da, db)                                             \
-    static const struct binary_kernels name##_kernels = {                                   \
-        {name##_fwd_f32, name##_fwd_f64},                                                   \
-        {name##_bwda_f32, name##_bwda_f64},                                                 \
-        {name##_bwdb_f32, name##_bwdb_f64}};                                                \
+#define CG_BINARY_DESCRIPTOR(name, fwd, da, db)                                            \
+    static const struct binary_kernels name##_kernels = {                                  \
+        {name##_fwd_f32, name##_fwd_f64},                                                  \
+        {name##_bwda_f32, name##_bwda_f64},                                                \
+        {name##_bwdb_f32, name##_bwdb_f64}};                                               \
     static void name##_forward(struct cg_record *r) { binary_forward(r, &name##_kernels); } \
     static void name##_backward(struct cg_record *r) { binary_backward(r, &name##_kernels); } \
     const struct cg_op cg_op_##name = {#name, name##_forward, name##_backward, 0};
@@ -123,3 +129,5 @@ struct cg_tensor *cg_add(struct cg_tape *t, struct cg_tensor *a, struct cg_tenso
 struct cg_tensor *cg_sub(struct cg_tape *t, struct cg_tensor *a, struct cg_tensor *b) { return binary(t, &cg_op_sub, a, b); }
 struct cg_tensor *cg_mul(struct cg_tape *t, struct cg_tensor *a, struct cg_tensor *b) { return binary(t, &cg_op_mul, a, b); }
 struct cg_tensor *cg_div(struct cg_tape *t, struct cg_tensor *a, struct cg_tensor *b) { return binary(t, &cg_op_div, a, b); }
+struct cg_tensor *cg_maximum(struct cg_tape *t, struct cg_tensor *a, struct cg_tensor *b) { return binary(t, &cg_op_maximum, a, b); }
+struct cg_tensor *cg_minimum(struct cg_tape *t, struct cg_tensor *a, struct cg_tensor *b) { return binary(t, &cg_op_minimum, a, b); }

@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "dims.h"
 #include "error_internal.h"
 #include "op_list.h"
 #include "cgrad/ops.h"
@@ -73,26 +74,15 @@ struct cg_tensor *cg_mean(struct cg_tape *tape, struct cg_tensor *a)
 
 /* ---- over one dim ---- */
 
-struct geom {
-    int64_t outer, d, inner;
-};
-
 /* rec->scalar[0] holds the normalized dim (a 0-dim input acts as shape [1]). */
-static struct geom geom_of(const struct cg_record *r)
+static struct cg_dim_geom geom_of(const struct cg_record *r)
 {
-    const struct cg_tensor *x = r->in[0];
-    struct geom g = {1, 1, 1};
-    if (x->ndim == 0) return g;
-    int dim = (int)r->scalar[0];
-    for (int i = 0; i < dim; i++) g.outer *= x->shape[i];
-    g.d = x->shape[dim];
-    for (int i = dim + 1; i < x->ndim; i++) g.inner *= x->shape[i];
-    return g;
+    return cg_dim_geom(r->in[0], (int)r->scalar[0]);
 }
 
 static void dim_forward(struct cg_record *r, bool mean)
 {
-    struct geom g = geom_of(r);
+    struct cg_dim_geom g = geom_of(r);
     double div = mean ? (double)g.d : 1.0; /* mean over an empty dim is NaN, as PyTorch */
     if (r->out->dtype == CG_F64)
         sum_dim_f64(r->out->data, r->in[0]->data, g.outer, g.d, g.inner, div);
@@ -104,7 +94,7 @@ static void dim_backward(struct cg_record *r, bool mean)
 {
     struct cg_tensor *x = r->in[0];
     if (!x->grad) return;
-    struct geom g = geom_of(r);
+    struct cg_dim_geom g = geom_of(r);
     double div = mean ? (double)g.d : 1.0;
     if (x->dtype == CG_F64)
         sum_dim_bwd_f64(x->grad->data, r->out->grad->data, g.outer, g.d, g.inner, div);
@@ -119,7 +109,7 @@ static void mean_dim_backward(struct cg_record *r) { dim_backward(r, true); }
 
 static void max_dim_forward(struct cg_record *r)
 {
-    struct geom g = geom_of(r);
+    struct cg_dim_geom g = geom_of(r);
     bool f64 = r->out->dtype == CG_F64;
     /* Argmax indices (int32 for f32, int64 for f64: as wide as the values) are
      * only needed when backward will run; if scratch runs out, backward
@@ -138,7 +128,7 @@ static void max_dim_backward(struct cg_record *r)
 {
     struct cg_tensor *x = r->in[0];
     if (!x->grad) return;
-    struct geom g = geom_of(r);
+    struct cg_dim_geom g = geom_of(r);
     if (x->dtype == CG_F64)
         max_dim_bwd_f64(x->grad->data, r->out->grad->data, r->aux, x->data, g.outer, g.d,
                         g.inner);
@@ -155,14 +145,8 @@ static struct cg_tensor *reduce_dim(struct cg_tape *tape, const struct cg_op *op
                                     struct cg_tensor *x, int dim, bool keepdim)
 {
     CG_CHECK_NOT_NULL(op->name, x, "input");
+    if (!cg_dim_check(op->name, x, &dim)) return NULL;
     char s[128];
-    int n = x->ndim ? x->ndim : 1; /* a 0-dim tensor reduces like shape [1] (as PyTorch) */
-    if (dim < -n || dim >= n) {
-        cg_misuse(op->name, "dim %d is out of range for input %s (valid: %d..%d; negative "
-                  "counts from the end)", dim, cg_tensor_shape_str(x, s, sizeof s), -n, n - 1);
-        return NULL;
-    }
-    if (dim < 0) dim += n;
     if (op == &cg_op_max_dim && x->ndim > 0 &&
         (x->shape[dim] == 0 || x->shape[dim] > INT32_MAX)) {
         cg_misuse(op->name, "dim %d of input %s has size %" PRId64 ": need 1..%d elements to "
@@ -171,13 +155,7 @@ static struct cg_tensor *reduce_dim(struct cg_tape *tape, const struct cg_op *op
         return NULL;
     }
     int64_t shape[CG_MAX_DIMS];
-    int out_ndim = 0;
-    for (int i = 0; i < x->ndim; i++) {
-        if (i != dim)
-            shape[out_ndim++] = x->shape[i];
-        else if (keepdim)
-            shape[out_ndim++] = 1;
-    }
+    int out_ndim = cg_reduced_shape(x, dim, keepdim, shape);
     double scalars[2] = {dim, keepdim};
     return cg_op_apply(tape, op, 1, &x, x->dtype, out_ndim, shape, scalars, 2);
 }

@@ -256,7 +256,23 @@ typedef struct cg_tensor *(*bin_fn)(struct cg_tape *, struct cg_tensor *, struct
 typedef struct cg_tensor *(*scal_fn)(struct cg_tape *, struct cg_tensor *, double);
 typedef struct cg_tensor *(*dim_fn)(struct cg_tape *, struct cg_tensor *, int, bool);
 
-enum kind { UNARY, BINARY, SCALAR, CLAMP, DIM, LINEAR, RESHAPE, LOSS, CLASS_LOSS };
+enum kind {
+    UNARY, BINARY, SCALAR, CLAMP, DIM, LINEAR, RESHAPE, LOSS, CLASS_LOSS,
+    WHERE, SCALAR2, DIM1, VAR, PERMUTE, CAT, NARROW, INDEX_SELECT, GATHER
+};
+
+typedef struct cg_tensor *(*scal2_fn)(struct cg_tape *, struct cg_tensor *, double, double);
+typedef struct cg_tensor *(*dim1_fn)(struct cg_tape *, struct cg_tensor *, int);
+
+static struct cg_tensor *gelu_exact(struct cg_tape *t, struct cg_tensor *x)
+{
+    return cg_gelu(t, x, false);
+}
+
+static struct cg_tensor *gelu_tanh(struct cg_tape *t, struct cg_tensor *x)
+{
+    return cg_gelu(t, x, true);
+}
 
 typedef struct cg_tensor *(*loss_fn)(struct cg_tape *, struct cg_tensor *, struct cg_tensor *,
                                      enum cg_reduction);
@@ -269,6 +285,8 @@ struct entry {
     scal_fn scal;
     dim_fn dim;
     loss_fn loss;
+    scal2_fn scal2;
+    dim1_fn dim1;
 };
 
 static const struct entry entries[] = {
@@ -301,6 +319,26 @@ static const struct entry entries[] = {
     {"max_dim", DIM, .dim = cg_max_dim},
     {"reshape", RESHAPE, .un = NULL},
     {"transpose", UNARY, .un = cg_transpose},
+    {"maximum", BINARY, .bin = cg_maximum},
+    {"minimum", BINARY, .bin = cg_minimum},
+    {"where", WHERE, .un = NULL},
+    {"erf", UNARY, .un = cg_erf},
+    {"silu", UNARY, .un = cg_silu},
+    {"gelu", UNARY, .un = gelu_exact},
+    {"gelu_tanh", UNARY, .un = gelu_tanh},
+    {"leaky_relu", SCALAR, .scal = cg_leaky_relu},
+    {"elu", SCALAR, .scal = cg_elu},
+    {"softplus", SCALAR2, .scal2 = cg_softplus},
+    {"softmax", DIM1, .dim1 = cg_softmax},
+    {"log_softmax", DIM1, .dim1 = cg_log_softmax},
+    {"logsumexp", DIM, .dim = cg_logsumexp},
+    {"var_dim", VAR, .un = NULL},
+    {"permute", PERMUTE, .un = NULL},
+    {"cat", CAT, .un = NULL},
+    {"narrow", NARROW, .un = NULL},
+    {"narrow_view", NARROW, .un = NULL},
+    {"index_select", INDEX_SELECT, .un = NULL},
+    {"gather", GATHER, .un = NULL},
     /* losses (nn/loss_op_list.h): scalar 0 is the enum cg_reduction */
     {"mse_loss", LOSS, .loss = cg_mse_loss},
     {"l1_loss", LOSS, .loss = cg_l1_loss},
@@ -333,6 +371,10 @@ struct cg_tensor *cg_opref_run(struct cg_tape *tape, const char *op, struct cg_t
         [CLAMP] = {1, 1, 2, 2}, [DIM] = {1, 1, 2, 2},    [LINEAR] = {2, 3, 0, 0},
         [RESHAPE] = {1, 1, 0, CG_MAX_DIMS}, [LOSS] = {2, 2, 1, 1},
         [CLASS_LOSS] = {1, 1, 2, CG_OPREF_MAX_SCALARS},
+        [WHERE] = {3, 3, 0, 0}, [SCALAR2] = {1, 1, 2, 2}, [DIM1] = {1, 1, 1, 1},
+        [VAR] = {1, 1, 3, 3}, [PERMUTE] = {1, 1, 1, CG_MAX_DIMS},
+        [CAT] = {1, CG_MAX_INPUTS, 1, 1}, [NARROW] = {1, 1, 3, 3},
+        [INDEX_SELECT] = {1, 1, 1, CG_OPREF_MAX_SCALARS}, [GATHER] = {1, 1, 3, CG_OPREF_MAX_SCALARS},
     };
     const int *a = arity[e->kind];
     if (n_in < a[0] || n_in > a[1] || n_s < a[2] || n_s > a[3]) {
@@ -353,6 +395,29 @@ struct cg_tensor *cg_opref_run(struct cg_tape *tape, const char *op, struct cg_t
         return cg_reshape(tape, in[0], n_s, shape);
     }
     case LOSS: return e->loss(tape, in[0], in[1], (enum cg_reduction)s[0]);
+    case WHERE: return cg_where(tape, in[0], in[1], in[2]);
+    case SCALAR2: return e->scal2(tape, in[0], s[0], s[1]);
+    case DIM1: return e->dim1(tape, in[0], (int)s[0]);
+    case VAR: return cg_var_dim(tape, in[0], (int)s[0], s[1] != 0, s[2] != 0);
+    case PERMUTE: {
+        int perm[CG_MAX_DIMS];
+        for (int i = 0; i < n_s; i++) perm[i] = (int)s[i];
+        return cg_permute(tape, in[0], perm);
+    }
+    case CAT: return cg_cat(tape, n_in, in, (int)s[0]);
+    case NARROW: return cg_narrow(tape, in[0], (int)s[0], (int64_t)s[1], (int64_t)s[2]);
+    case INDEX_SELECT: {
+        int64_t idx[CG_OPREF_MAX_SCALARS];
+        for (int i = 1; i < n_s; i++) idx[i - 1] = (int64_t)s[i];
+        return cg_index_select(tape, in[0], (int)s[0], idx, n_s - 1);
+    }
+    case GATHER: { /* dim, ndim, shape, indices */
+        int nd = (int)s[1];
+        int64_t shape[CG_MAX_DIMS], idx[CG_OPREF_MAX_SCALARS];
+        for (int i = 0; i < nd && i < CG_MAX_DIMS; i++) shape[i] = (int64_t)s[2 + i];
+        for (int i = 2 + nd; i < n_s; i++) idx[i - 2 - nd] = (int64_t)s[i];
+        return cg_gather(tape, in[0], (int)s[0], idx, nd, shape);
+    }
     case CLASS_LOSS: { /* scalars: reduction, then one class index per row */
         int32_t t[CG_OPREF_MAX_SCALARS];
         for (int i = 1; i < n_s; i++) t[i - 1] = (int32_t)s[i];
