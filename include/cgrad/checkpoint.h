@@ -127,7 +127,7 @@ CG_API const char *cg_checkpoint_meta_name(const struct cg_checkpoint_meta *meta
  * system error; CG_ERR_NOMEM; CG_ERR_INVALID after misuse (path or model
  * NULL) or when the module's parameters change while saving. */
 CG_API enum cg_status cg_checkpoint_save(const char *path, struct cg_module *model,
-                                  const struct cg_sgd *opt,
+                                  struct cg_optimizer *opt,
                                   const struct cg_checkpoint_meta *meta);
 
 /* Loads `path` into model (and opt / meta_out when non-NULL).
@@ -155,7 +155,7 @@ CG_API enum cg_status cg_checkpoint_save(const char *path, struct cg_module *mod
  *   CG_ERR_NOMEM      out of memory (memory use is bounded by a small
  *                     multiple of the file size)
  *   CG_ERR_INVALID    misuse: path or model NULL */
-CG_API enum cg_status cg_checkpoint_load(const char *path, struct cg_module *model, struct cg_sgd *opt,
+CG_API enum cg_status cg_checkpoint_load(const char *path, struct cg_module *model, struct cg_optimizer *opt,
                                   struct cg_checkpoint_meta *meta_out);
 
 #ifdef __cplusplus
