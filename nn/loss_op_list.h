@@ -9,7 +9,8 @@
 
 #define CG_LOSS_OPS(X)                                                                 \
     X(mse_loss) X(l1_loss) X(bce_loss) X(bce_with_logits_loss)                         \
-    X(cross_entropy_loss) X(l1_penalty)
+    X(huber_loss) X(smooth_l1_loss) X(kl_div_loss)                                     \
+    X(cross_entropy_loss) X(l1_penalty) X(nll_loss) X(cross_entropy_loss_with)
 
 #define CG_DECLARE_LOSS_OP(name) extern const struct cg_op cg_op_##name;
 CG_LOSS_OPS(CG_DECLARE_LOSS_OP)

@@ -41,7 +41,10 @@ gather: dim, ndim, the index shape, then the indices (row-major).
 Losses (nn/loss_op_list.h): mse_loss/l1_loss/bce_loss/bce_with_logits_loss:
 reduction (0 mean, 1 sum, 2 none), inputs (input, target);
 cross_entropy_loss: reduction, then one class index per row of the single
-input (the logits); l1_penalty: weight.
+input (the logits); l1_penalty: weight; huber_loss/smooth_l1_loss:
+reduction, delta/beta; kl_div_loss: reduction (3 = batchmean);
+nll_loss/cross_entropy_loss_with: reduction, label_smoothing, ignore (0/1),
+ignore_index, then one target per row.
 """
 import math
 import os
@@ -330,6 +333,43 @@ def loss_cases():
         case("l1_penalty_%g" % w, "l1_penalty", f, [draw((3, 4), kinks=(0,))], [w])
 
 
+def more_loss_cases():
+    """Huber, SmoothL1, KL (batchmean), NLL, cross entropy with label
+    smoothing and ignore_index."""
+    for op, fn, params in (("huber_loss", F.huber_loss, (1.0, 0.3)),
+                           ("smooth_l1_loss", F.smooth_l1_loss, (1.0, 0.4))):
+        for p in params:
+            for tag, red, tred in REDUCTIONS:
+                f = lambda x, t, fn=fn, p=p, tred=tred: fn(x, t, reduction=tred, **(
+                    {"delta": p} if fn is F.huber_loss else {"beta": p}))
+                case("%s_%g_%s" % (op, p, tag), op, f, [draw((3, 4)), draw((3, 4))], [red, p])
+    kl_reds = REDUCTIONS + (("batchmean", 3, "batchmean"),)
+    for tag, red, tred in kl_reds:
+        f = lambda x, t, tred=tred: F.kl_div(x, t, reduction=tred)
+        logq = torch.log_softmax(draw((3, 4)), 1)
+        p = torch.softmax(draw((3, 4)), 1)
+        case("kl_div_loss_" + tag, "kl_div_loss", f, [logq, p], [red])
+    # [N, C] = [5, 4]; ignore_index -100 and, for one case, a real class (2)
+    setups = [("plain", 0.0, 0, 0, [1, 0, 3, 3, 2]),
+              ("smooth", 0.1, 0, 0, [1, 0, 3, 3, 2]),
+              ("ignore", 0.0, 1, -100, [1, -100, 3, -100, 2]),
+              ("smooth_ignore", 0.25, 1, -100, [-100, 0, 3, 3, 2]),
+              ("ignore_class", 0.2, 1, 2, [2, 0, 2, 1, 3])]
+    for tag, eps, ign, ii, targets in setups:
+        tt = torch.tensor(targets)
+        kw = {"ignore_index": ii} if ign else {}
+        for rtag, red, tred in REDUCTIONS:
+            f = lambda x, tt=tt, tred=tred, eps=eps, kw=kw: F.cross_entropy(
+                x, tt, reduction=tred, label_smoothing=eps, **kw)
+            case("cross_entropy_loss_with_%s_%s" % (tag, rtag), "cross_entropy_loss_with", f,
+                 [draw((5, 4), -3.0, 3.0)], [red, eps, ign, ii] + targets)
+            if eps == 0:
+                f = lambda x, tt=tt, tred=tred, kw=kw: F.nll_loss(x, tt, reduction=tred, **kw)
+                logp = torch.log_softmax(draw((5, 4), -3.0, 3.0), 1)
+                case("nll_loss_%s_%s" % (tag, rtag), "nll_loss", f, [logp],
+                     [red, 0.0, ign, ii] + targets)
+
+
 def fmt(v):
     return "%.17g" % v
 
@@ -349,6 +389,7 @@ def main():
     shape_cases()
     loss_cases()
     layer_op_cases()
+    more_loss_cases()
     names = [c[0] for c in CASES]
     assert len(names) == len(set(names)), "duplicate case names"
     lines = ["CGRAD-OPREF 1",

@@ -95,6 +95,17 @@ static const struct gc_row rows[] = {
     {"cross_entropy_loss", 1, {IN2(4, 3)}, 5, {0, 2, 0, 1, 2}},
     {"cross_entropy_loss", 1, {IN2(3, 5)}, 4, {2, 4, 0, 4}},
     {"l1_penalty", 1, {IN2(3, 4)}, 1, {0.75}},
+    {"huber_loss", 2, {IN2(3, 4), IN2(3, 4)}, 2, {0, 0.6}},
+    {"huber_loss", 2, {IN1(6), IN1(6)}, 2, {2, 1.0}},
+    {"smooth_l1_loss", 2, {IN2(3, 4), IN2(3, 4)}, 2, {1, 0.7}},
+    {"kl_div_loss", 2, {IN2(3, 4), {2, {3, 4}, PROB}}, 1, {3}},
+    {"kl_div_loss", 2, {IN1(5), {1, {5}, PROB}}, 1, {2}},
+    /* class losses: reduction, label_smoothing, ignore, ignore_index, targets */
+    {"nll_loss", 1, {IN2(4, 3)}, 8, {0, 0, 1, -100, 2, -100, 0, 1}},
+    {"nll_loss", 1, {IN2(3, 5)}, 7, {2, 0, 0, 0, 4, 0, 4}},
+    {"cross_entropy_loss_with", 1, {IN2(4, 3)}, 8, {0, 0.2, 1, 1, 2, 1, 0, 1}},
+    {"cross_entropy_loss_with", 1, {IN2(3, 5)}, 7, {2, 0.1, 0, 0, 4, 0, 3}},
+    {"cross_entropy_loss_with", 1, {IN2(3, 4)}, 7, {1, 1.0, 0, 0, 3, 0, 1}},
     /* issue 13's ops */
     {"maximum", 2, {IN2(2, 3), IN2(2, 3)}, 0, {0}},
     {"maximum", 2, {IN3(4, 1, 3), IN2(2, 1)}, 0, {0}},

@@ -89,7 +89,13 @@ CG_API double cg_shrink_lambda(const struct cg_module *m);
 
 /* ---- losses ---- */
 
-enum cg_reduction { CG_REDUCTION_MEAN = 0, CG_REDUCTION_SUM, CG_REDUCTION_NONE };
+/* BATCHMEAN (sum / batch size) is accepted by cg_kl_div_loss only. */
+enum cg_reduction {
+    CG_REDUCTION_MEAN = 0,
+    CG_REDUCTION_SUM,
+    CG_REDUCTION_NONE,
+    CG_REDUCTION_BATCHMEAN
+};
 
 /* Elementwise losses.  input and target must have the same shape and dtype
  * (misuse otherwise: cgrad does not broadcast the target).
@@ -127,6 +133,49 @@ CG_API struct cg_tensor *cg_cross_entropy_loss(struct cg_tape *tape, struct cg_t
 CG_API struct cg_tensor *cg_cross_entropy_loss_tensor(struct cg_tape *tape, struct cg_tensor *logits,
                                                struct cg_tensor *targets,
                                                enum cg_reduction reduction);
+
+/* Huber loss: 0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere
+ * (d = x - t); gradient d clipped to [-delta, delta].  Misuse unless delta
+ * is finite and > 0.  PyTorch's default delta: 1. */
+CG_API struct cg_tensor *cg_huber_loss(struct cg_tape *tape, struct cg_tensor *input,
+                                       struct cg_tensor *target, enum cg_reduction reduction,
+                                       double delta);
+/* Smooth L1: 0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere;
+ * beta == 0 is the L1 loss (as PyTorch).  Misuse unless beta is finite and
+ * >= 0.  PyTorch's default beta: 1. */
+CG_API struct cg_tensor *cg_smooth_l1_loss(struct cg_tape *tape, struct cg_tensor *input,
+                                           struct cg_tensor *target, enum cg_reduction reduction,
+                                           double beta);
+/* KL divergence with log-probabilities as input and probabilities as target
+ * (PyTorch's kl_div, log_target=False): t (log t - x), 0 where t == 0.
+ * CG_REDUCTION_BATCHMEAN divides the sum by the batch size (dim 0): the
+ * mathematically correct KL; MEAN divides by the element count, as PyTorch.
+ * Gradients: -t for x, log t + 1 - x for the target. */
+CG_API struct cg_tensor *cg_kl_div_loss(struct cg_tape *tape, struct cg_tensor *input,
+                                        struct cg_tensor *target, enum cg_reduction reduction);
+
+/* Options of the class-index losses below; {0} (or NULL) is PyTorch's
+ * default except ignore_index, which is off unless .ignore is set. */
+struct cg_class_loss_options {
+    enum cg_reduction reduction; /* MEAN divides by the rows not ignored */
+    double label_smoothing;      /* cross entropy only: 0 <= eps <= 1 */
+    bool ignore;                 /* skip rows whose target is ignore_index */
+    int64_t ignore_index;        /* e.g. -100, PyTorch's default value */
+};
+/* NLL of log-probabilities [N, C] (e.g. from cg_log_softmax over dim 1):
+ * loss_n = -x[n, t_n]; log_softmax + nll_loss = cross entropy.  targets[N]
+ * is copied.  Misuse: input not 2-D, a target outside [0, C) that is not
+ * the ignore_index (the message names its index and value), label_smoothing
+ * != 0, a bad reduction. */
+CG_API struct cg_tensor *cg_nll_loss(struct cg_tape *tape, struct cg_tensor *log_probs,
+                                     const int64_t *targets,
+                                     const struct cg_class_loss_options *opts);
+/* Cross entropy of logits [N, C] with PyTorch's label_smoothing and
+ * ignore_index: loss_n = (1 - eps) CE(x_n, t_n) + eps / C sum_j CE(x_n, j).
+ * Misuse as cg_nll_loss, and label_smoothing outside [0, 1]. */
+CG_API struct cg_tensor *cg_cross_entropy_loss_with(struct cg_tape *tape, struct cg_tensor *logits,
+                                                    const int64_t *targets,
+                                                    const struct cg_class_loss_options *opts);
 
 /* L1 activity penalty for sparse codes: weight * sum(|x|) / B, where B =
  * x->shape[0] is the batch size (B = 1 for a 0-d tensor): the mean over the

@@ -258,8 +258,13 @@ typedef struct cg_tensor *(*dim_fn)(struct cg_tape *, struct cg_tensor *, int, b
 
 enum kind {
     UNARY, BINARY, SCALAR, CLAMP, DIM, LINEAR, RESHAPE, LOSS, CLASS_LOSS,
-    WHERE, SCALAR2, DIM1, VAR, PERMUTE, CAT, NARROW, INDEX_SELECT, GATHER
+    WHERE, SCALAR2, DIM1, VAR, PERMUTE, CAT, NARROW, INDEX_SELECT, GATHER, LOSS_P, CLASS_WITH
 };
+
+typedef struct cg_tensor *(*loss_p_fn)(struct cg_tape *, struct cg_tensor *, struct cg_tensor *,
+                                       enum cg_reduction, double);
+typedef struct cg_tensor *(*class_fn)(struct cg_tape *, struct cg_tensor *, const int64_t *,
+                                      const struct cg_class_loss_options *);
 
 typedef struct cg_tensor *(*scal2_fn)(struct cg_tape *, struct cg_tensor *, double, double);
 typedef struct cg_tensor *(*dim1_fn)(struct cg_tape *, struct cg_tensor *, int);
@@ -287,6 +292,8 @@ struct entry {
     loss_fn loss;
     scal2_fn scal2;
     dim1_fn dim1;
+    loss_p_fn loss_p;
+    class_fn cls;
 };
 
 static const struct entry entries[] = {
@@ -346,6 +353,11 @@ static const struct entry entries[] = {
     {"bce_with_logits_loss", LOSS, .loss = cg_bce_with_logits_loss},
     {"cross_entropy_loss", CLASS_LOSS, .un = NULL},
     {"l1_penalty", SCALAR, .scal = cg_l1_penalty},
+    {"huber_loss", LOSS_P, .loss_p = cg_huber_loss},
+    {"smooth_l1_loss", LOSS_P, .loss_p = cg_smooth_l1_loss},
+    {"kl_div_loss", LOSS, .loss = cg_kl_div_loss},
+    {"nll_loss", CLASS_WITH, .cls = cg_nll_loss},
+    {"cross_entropy_loss_with", CLASS_WITH, .cls = cg_cross_entropy_loss_with},
 };
 
 static const struct entry *find(const char *op)
@@ -375,6 +387,7 @@ struct cg_tensor *cg_opref_run(struct cg_tape *tape, const char *op, struct cg_t
         [VAR] = {1, 1, 3, 3}, [PERMUTE] = {1, 1, 1, CG_MAX_DIMS},
         [CAT] = {1, CG_MAX_INPUTS, 1, 1}, [NARROW] = {1, 1, 3, 3},
         [INDEX_SELECT] = {1, 1, 1, CG_OPREF_MAX_SCALARS}, [GATHER] = {1, 1, 3, CG_OPREF_MAX_SCALARS},
+        [LOSS_P] = {2, 2, 2, 2}, [CLASS_WITH] = {1, 1, 5, CG_OPREF_MAX_SCALARS},
     };
     const int *a = arity[e->kind];
     if (n_in < a[0] || n_in > a[1] || n_s < a[2] || n_s > a[3]) {
@@ -417,6 +430,14 @@ struct cg_tensor *cg_opref_run(struct cg_tape *tape, const char *op, struct cg_t
         for (int i = 0; i < nd && i < CG_MAX_DIMS; i++) shape[i] = (int64_t)s[2 + i];
         for (int i = 2 + nd; i < n_s; i++) idx[i - 2 - nd] = (int64_t)s[i];
         return cg_gather(tape, in[0], (int)s[0], idx, nd, shape);
+    }
+    case LOSS_P: return e->loss_p(tape, in[0], in[1], (enum cg_reduction)s[0], s[1]);
+    case CLASS_WITH: { /* reduction, label_smoothing, ignore, ignore_index, targets */
+        struct cg_class_loss_options o = {(enum cg_reduction)s[0], s[1], s[2] != 0,
+                                          (int64_t)s[3]};
+        int64_t t[CG_OPREF_MAX_SCALARS];
+        for (int i = 4; i < n_s; i++) t[i - 4] = (int64_t)s[i];
+        return e->cls(tape, in[0], t, &o);
     }
     case CLASS_LOSS: { /* scalars: reduction, then one class index per row */
         int32_t t[CG_OPREF_MAX_SCALARS];
