@@ -31,7 +31,8 @@ static void index_select_forward(struct cg_record *r)
                                                          g.inner) * es, row);
 }
 
-/* Repeated indices add up. */
+/* Repeated indices add up.  scalar[1]: a row that gets no gradient
+ * (embedding's padding_idx), or -1. */
 static void index_select_backward(struct cg_record *r)
 {
     struct cg_tensor *x = r->in[0];
@@ -39,16 +40,23 @@ static void index_select_backward(struct cg_record *r)
     if (!x->grad) return;
     size_t es = cg_dtype_size(x->dtype);
     struct cg_dim_geom g = cg_dim_geom(x, (int)r->scalar[0]);
+    int64_t skip = (int64_t)r->scalar[1];
     const char *gy = r->out->grad->data;
     for (int64_t o = 0; o < g.outer; o++)
-        for (int64_t k = 0; k < idx->numel; k++, gy += (size_t)g.inner * es)
-            cg_accumulate(x->dtype, (char *)x->grad->data +
-                                        (size_t)((o * g.d + cg_index_at(idx, k)) * g.inner) * es,
-                          gy, g.inner);
+        for (int64_t k = 0; k < idx->numel; k++, gy += (size_t)g.inner * es) {
+            int64_t row = cg_index_at(idx, k);
+            if (row != skip)
+                cg_accumulate(x->dtype,
+                              (char *)x->grad->data + (size_t)((o * g.d + row) * g.inner) * es,
+                              gy, g.inner);
+        }
 }
 
 const struct cg_op cg_op_index_select = {"index_select", index_select_forward,
                                          index_select_backward, 0};
+/* index_select of rows (dim 0) with an output shaped [index shape..., row]:
+ * the same memory layout, so the same kernels. */
+const struct cg_op cg_op_embedding = {"embedding", index_select_forward, index_select_backward, 0};
 
 /* An input that needs no grad holding the indices, after the bounds check. */
 static struct cg_tensor *index_input(struct cg_tape *tape, const char *fn,
@@ -81,8 +89,45 @@ struct cg_tensor *cg_index_select(struct cg_tape *tape, struct cg_tensor *x, int
     memcpy(shape, x->shape, (size_t)x->ndim * sizeof *shape);
     shape[dim] = n;
     struct cg_tensor *in[2] = {x, idx};
-    double s = dim;
-    return cg_op_apply(tape, &cg_op_index_select, 2, in, x->dtype, x->ndim, shape, &s, 1);
+    double s[2] = {dim, -1};
+    return cg_op_apply(tape, &cg_op_index_select, 2, in, x->dtype, x->ndim, shape, s, 2);
+}
+
+struct cg_tensor *cg_embedding(struct cg_tape *tape, struct cg_tensor *weight,
+                               const int64_t *index, int ndim, const int64_t *shape,
+                               int64_t padding_idx)
+{
+    CG_CHECK_NOT_NULL("embedding", weight, "weight");
+    char s[128];
+    if (weight->ndim != 2 || ndim < 0 || ndim >= CG_MAX_DIMS || (ndim > 0 && !shape)) {
+        cg_misuse("embedding", "weight %s and an index of %d dims: need a 2-D weight "
+                  "[num_embeddings, embedding_dim] and 0..%d index dims",
+                  cg_tensor_shape_str(weight, s, sizeof s), ndim, CG_MAX_DIMS - 1);
+        return NULL;
+    }
+    int64_t num = weight->shape[0];
+    if (padding_idx != CG_NO_PADDING && (padding_idx < -num || padding_idx >= num)) {
+        cg_misuse("embedding", "padding_idx %" PRId64 " is out of range for %" PRId64
+                  " embeddings (valid: %" PRId64 "..%" PRId64 ", or CG_NO_PADDING)",
+                  padding_idx, num, -num, num - 1);
+        return NULL;
+    }
+    if (padding_idx < 0 && padding_idx != CG_NO_PADDING) padding_idx += num;
+    int64_t n = 1, out_shape[CG_MAX_DIMS];
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] < 0) {
+            cg_misuse("embedding", "index size %" PRId64 " in dim %d is negative", shape[d], d);
+            return NULL;
+        }
+        n *= shape[d];
+        out_shape[d] = shape[d];
+    }
+    out_shape[ndim] = weight->shape[1];
+    struct cg_tensor *idx = index_input(tape, "embedding", weight, 0, 1, &n, index, n);
+    if (!idx) return NULL;
+    struct cg_tensor *in[2] = {weight, idx};
+    double sc[2] = {0, padding_idx == CG_NO_PADDING ? -1 : (double)padding_idx};
+    return cg_op_apply(tape, &cg_op_embedding, 2, in, weight->dtype, ndim + 1, out_shape, sc, 2);
 }
 
 /* ---- gather: out[..., j, ...] = x[..., index[..., j, ...], ...] along dim ---- */

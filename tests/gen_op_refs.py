@@ -37,7 +37,9 @@ gradient; leaky_relu: slope; elu: alpha; softplus: beta threshold;
 softmax/log_softmax: dim; logsumexp: dim keepdim; var_dim: dim unbiased
 keepdim; permute: the permutation; cat: dim (2..4 inputs);
 narrow/narrow_view: dim start length; index_select: dim, then the indices;
-gather: dim, ndim, the index shape, then the indices (row-major).
+gather: dim, ndim, the index shape, then the indices (row-major);
+embedding: input the weight; has_padding (0/1), padding_idx, ndim, the
+index shape, then the indices.
 Losses (nn/loss_op_list.h): mse_loss/l1_loss/bce_loss/bce_with_logits_loss:
 reduction (0 mean, 1 sum, 2 none), inputs (input, target);
 cross_entropy_loss: reduction, then one class index per row of the single
@@ -306,6 +308,15 @@ def layer_op_cases():
         case("gather_%s_%d_%dx%d" % (dims_tag(shape), d, len(idx), len(idx[0])), "gather",
              lambda t, d=d, it=it: torch.gather(t, d, it), [draw(shape)],
              [d, 2, len(idx), len(idx[0])] + flat)
+
+    embs = [("plain", None, [[0, 3], [3, 1]]), ("pad", 1, [[1, 2, 1], [0, 1, 4]]),
+            ("pad_neg", -1, [[4, 0, 4, 2]])]
+    for tag, pad, idx in embs:
+        it = torch.tensor(idx)
+        flat = [v for row in idx for v in row]
+        case("embedding_" + tag, "embedding",
+             lambda w, it=it, pad=pad: F.embedding(it, w, padding_idx=pad), [draw((5, 3))],
+             [0 if pad is None else 1, 0 if pad is None else pad, 2, len(idx), len(idx[0])] + flat)
 
 
 REDUCTIONS = (("mean", 0, "mean"), ("sum", 1, "sum"), ("none", 2, "none"))

@@ -22,12 +22,7 @@ static struct cg_opref_file refs;
 static int load_refs(void **state)
 {
     (void)state;
-    char err[512];
-    if (cg_opref_load(CG_TEST_DATA_DIR "/op_refs.txt", &refs, err, sizeof err) != 0) {
-        fprintf(stderr, "op reference file unusable: %s\n", err);
-        return -1;
-    }
-    return 0;
+    return cg_opref_setup(CG_TEST_DATA_DIR "/op_refs.txt", &refs);
 }
 
 static int free_refs(void **state)

@@ -139,6 +139,10 @@ static const struct gc_row rows[] = {
     {"narrow_view", 1, {IN2(4, 3)}, 3, {0, 1, 2}},
     {"index_select", 1, {IN2(4, 3)}, 4, {0, 2, 0, 2}},
     {"index_select", 1, {IN3(2, 3, 2)}, 5, {1, 0, 0, 2, 1}},
+    /* padding_idx 3 is not looked up: the padding row's zero gradient is a
+     * convention (PyTorch's), not a derivative; op_refs.txt checks it */
+    {"embedding", 1, {IN2(5, 3)}, 11, {1, 3, 2, 2, 3, 1, 2, 1, 0, 1, 4}},
+    {"embedding", 1, {IN2(4, 2)}, 8, {0, 0, 1, 4, 3, 3, 0, 2}},
     {"gather", 1, {IN2(3, 4)}, 10, {1, 2, 3, 2, 0, 0, 3, 1, 2, 2}},
     {"gather", 1, {IN2(2, 3)}, 10, {0, 2, 2, 3, 1, 0, 1, 0, 1, 1}},
 };

@@ -130,6 +130,14 @@ CG_API struct cg_tensor *cg_narrow(struct cg_tape *tape, struct cg_tensor *a, in
  * indices add their gradients. */
 CG_API struct cg_tensor *cg_index_select(struct cg_tape *tape, struct cg_tensor *a, int dim,
                                          const int64_t *index, int64_t n);
+/* Rows of weight [num, dim] picked by an index of shape index_shape (ndim
+ * 0..CG_MAX_DIMS-1): the output is [index_shape..., dim].  The row
+ * padding_idx (negative counts from the end, as PyTorch) gets no gradient;
+ * pass CG_NO_PADDING for none. */
+#define CG_NO_PADDING INT64_MIN
+CG_API struct cg_tensor *cg_embedding(struct cg_tape *tape, struct cg_tensor *weight,
+                                      const int64_t *index, int ndim, const int64_t *index_shape,
+                                      int64_t padding_idx);
 /* out[i][j] = a[index[i][j]][j] (dim 0), a[i][index[i][j]] (dim 1), ...:
  * index has shape index_shape (same ndim as a, sizes <= a's except along
  * dim) and out has that shape.  Repeated indices add their gradients. */

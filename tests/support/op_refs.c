@@ -229,6 +229,14 @@ int cg_opref_load(const char *path, struct cg_opref_file *file, char *err, size_
     return rc;
 }
 
+int cg_opref_setup(const char *path, struct cg_opref_file *file)
+{
+    char err[512];
+    if (cg_opref_load(path, file, err, sizeof err) == 0) return 0;
+    fprintf(stderr, "reference file unusable: %s\n", err);
+    return -1;
+}
+
 void cg_opref_free(struct cg_opref_file *file)
 {
     for (int i = 0; i < file->n_cases; i++) free_case(&file->cases[i]);
@@ -258,7 +266,7 @@ typedef struct cg_tensor *(*dim_fn)(struct cg_tape *, struct cg_tensor *, int, b
 
 enum kind {
     UNARY, BINARY, SCALAR, CLAMP, DIM, LINEAR, RESHAPE, LOSS, CLASS_LOSS,
-    WHERE, SCALAR2, DIM1, VAR, PERMUTE, CAT, NARROW, INDEX_SELECT, GATHER, LOSS_P, CLASS_WITH
+    WHERE, SCALAR2, DIM1, VAR, PERMUTE, CAT, NARROW, INDEX_SELECT, GATHER, LOSS_P, CLASS_WITH, EMBEDDING
 };
 
 typedef struct cg_tensor *(*loss_p_fn)(struct cg_tape *, struct cg_tensor *, struct cg_tensor *,
@@ -346,6 +354,7 @@ static const struct entry entries[] = {
     {"narrow_view", NARROW, .un = NULL},
     {"index_select", INDEX_SELECT, .un = NULL},
     {"gather", GATHER, .un = NULL},
+    {"embedding", EMBEDDING, .un = NULL},
     /* losses (nn/loss_op_list.h): scalar 0 is the enum cg_reduction */
     {"mse_loss", LOSS, .loss = cg_mse_loss},
     {"l1_loss", LOSS, .loss = cg_l1_loss},
@@ -388,6 +397,7 @@ struct cg_tensor *cg_opref_run(struct cg_tape *tape, const char *op, struct cg_t
         [CAT] = {1, CG_MAX_INPUTS, 1, 1}, [NARROW] = {1, 1, 3, 3},
         [INDEX_SELECT] = {1, 1, 1, CG_OPREF_MAX_SCALARS}, [GATHER] = {1, 1, 3, CG_OPREF_MAX_SCALARS},
         [LOSS_P] = {2, 2, 2, 2}, [CLASS_WITH] = {1, 1, 5, CG_OPREF_MAX_SCALARS},
+        [EMBEDDING] = {1, 1, 3, CG_OPREF_MAX_SCALARS},
     };
     const int *a = arity[e->kind];
     if (n_in < a[0] || n_in > a[1] || n_s < a[2] || n_s > a[3]) {
@@ -430,6 +440,13 @@ struct cg_tensor *cg_opref_run(struct cg_tape *tape, const char *op, struct cg_t
         for (int i = 0; i < nd && i < CG_MAX_DIMS; i++) shape[i] = (int64_t)s[2 + i];
         for (int i = 2 + nd; i < n_s; i++) idx[i - 2 - nd] = (int64_t)s[i];
         return cg_gather(tape, in[0], (int)s[0], idx, nd, shape);
+    }
+    case EMBEDDING: { /* has_padding, padding_idx, ndim, shape, indices */
+        int nd = (int)s[2];
+        int64_t shape[CG_MAX_DIMS], idx[CG_OPREF_MAX_SCALARS];
+        for (int i = 0; i < nd && i < CG_MAX_DIMS; i++) shape[i] = (int64_t)s[3 + i];
+        for (int i = 3 + nd; i < n_s; i++) idx[i - 3 - nd] = (int64_t)s[i];
+        return cg_embedding(tape, in[0], idx, nd, shape, s[0] != 0 ? (int64_t)s[1] : CG_NO_PADDING);
     }
     case LOSS_P: return e->loss_p(tape, in[0], in[1], (enum cg_reduction)s[0], s[1]);
     case CLASS_WITH: { /* reduction, label_smoothing, ignore, ignore_index, targets */
