@@ -350,6 +350,43 @@ static void test_accuracy(void **state)
     cg_tensor_free(s);
 }
 
+/* ---- BatchNorm's running statistics travel in checkpoints ---- */
+
+static void test_batch_norm_buffers_in_checkpoint(void **state)
+{
+    (void)state;
+    struct cg_rng rng = cg_rng_seed(4);
+    struct cg_module *a = cg_batch_norm1d_new(3, 1e-5, 0.1, true, true);
+    struct cg_module *b = cg_batch_norm1d_new(3, 1e-5, 0.1, true, true);
+    struct cg_tape *tape = cg_tape_new();
+    for (int k = 0; k < 3; k++) {
+        struct cg_tensor *x = cg_tensor_uniform(tape, CG_F32, CG_SHAPE(8, 3), -1, 2, &rng);
+        assert_non_null(cg_module_forward(a, tape, x));
+        cg_tape_reset(tape);
+    }
+    assert_int_equal(cg_module_buffer_tensors(a), 3);
+    const char *path = "layers_bn.ckpt";
+    assert_int_equal(cg_checkpoint_save(path, a, NULL, NULL), CG_OK);
+    assert_int_equal(cg_checkpoint_load(path, b, NULL, NULL), CG_OK);
+    remove(path);
+    const char *names[3] = {"running_mean", "running_var", "num_batches_tracked"};
+    for (int i = 0; i < 3; i++) {
+        struct cg_tensor *ta = cg_module_buffer(a, names[i]), *tb = cg_module_buffer(b, names[i]);
+        assert_non_null(tb);
+        assert_memory_equal(ta->data, tb->data, (size_t)ta->numel * sizeof(float));
+    }
+    assert_true(cg_tensor_at(cg_module_buffer(b, "num_batches_tracked"), 0) == 3);
+    /* the loaded module's eval output equals the original's */
+    cg_module_set_training(a, false);
+    cg_module_set_training(b, false);
+    struct cg_tensor *x = cg_tensor_uniform(tape, CG_F32, CG_SHAPE(4, 3), -1, 2, &rng);
+    struct cg_tensor *ya = cg_module_forward(a, tape, x), *yb = cg_module_forward(b, tape, x);
+    assert_memory_equal(ya->data, yb->data, (size_t)ya->numel * sizeof(float));
+    cg_tape_free(tape);
+    cg_module_free(a);
+    cg_module_free(b);
+}
+
 /* ---- cg_module_print ---- */
 
 static void test_module_print(void **state)
@@ -398,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_nll_of_log_softmax_is_cross_entropy),
         cmocka_unit_test(test_init_helpers),
         cmocka_unit_test(test_accuracy),
+        cmocka_unit_test(test_batch_norm_buffers_in_checkpoint),
         cmocka_unit_test(test_module_print),
     };
     return cmocka_run_group_tests(tests, load_refs, free_refs);
