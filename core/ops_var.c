@@ -69,5 +69,6 @@ struct cg_tensor *cg_var_dim(struct cg_tape *tape, struct cg_tensor *x, int dim,
 struct cg_tensor *cg_std_dim(struct cg_tape *tape, struct cg_tensor *x, int dim, bool unbiased,
                              bool keepdim)
 {
-    return cg_sqrt(tape, cg_var_dim(tape, x, dim, unbiased, keepdim));
+    struct cg_tensor *var = cg_var_dim(tape, x, dim, unbiased, keepdim);
+    return var ? cg_sqrt(tape, var) : NULL;
 }
