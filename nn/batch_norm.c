@@ -20,42 +20,52 @@ struct batch_norm {
 
 /* running = (1 - momentum) running + momentum batch (PyTorch's update); the
  * variance enters unbiased. */
-static void update_running(struct batch_norm *b, const struct cg_tensor *mean,
-                           const struct cg_tensor *var, int64_t n)
+static void update_running(struct cg_tensor *rm, struct cg_tensor *rv, double m,
+                           const struct cg_tensor *mean, const struct cg_tensor *var, int64_t n)
 {
-    double m = b->momentum, unbias = (double)n / (double)(n - 1);
-    for (int64_t c = 0; c < b->features; c++) {
-        cg_tensor_set_at(b->running_mean, c, (1 - m) * cg_tensor_at(b->running_mean, c) +
-                                                 m * cg_tensor_at(mean, c));
-        cg_tensor_set_at(b->running_var, c, (1 - m) * cg_tensor_at(b->running_var, c) +
-                                                m * cg_tensor_at(var, c) * unbias);
+    double unbias = (double)n / (double)(n - 1);
+    for (int64_t c = 0; c < rm->numel; c++) {
+        cg_tensor_set_at(rm, c, (1 - m) * cg_tensor_at(rm, c) + m * cg_tensor_at(mean, c));
+        cg_tensor_set_at(rv, c, (1 - m) * cg_tensor_at(rv, c) + m * cg_tensor_at(var, c) * unbias);
     }
-    cg_tensor_set_at(b->num_batches, 0, cg_tensor_at(b->num_batches, 0) + 1);
 }
 
-static struct cg_tensor *batch_norm_forward(struct cg_module *self, struct cg_tape *tape,
-                                            struct cg_tensor *x)
+static bool stat_ok(const struct cg_tensor *t, int64_t c)
 {
-    struct batch_norm *b = (struct batch_norm *)self;
+    return !t || (t->numel == c && !t->tape);
+}
+
+struct cg_tensor *cg_batch_norm(struct cg_tape *tape, struct cg_tensor *x,
+                                struct cg_tensor *running_mean, struct cg_tensor *running_var,
+                                struct cg_tensor *weight, struct cg_tensor *bias, bool training,
+                                double momentum, double eps)
+{
+    CG_CHECK_NOT_NULL("batch_norm", x, "input");
     char s[128];
-    if ((x->ndim != 2 && x->ndim != 3) || x->shape[1] != b->features) {
-        cg_misuse("BatchNorm1d", "BatchNorm1d(%" PRId64 ") got input %s; expected [N, %" PRId64
-                  "] or [N, %" PRId64 ", L]", b->features, cg_tensor_shape_str(x, s, sizeof s),
-                  b->features, b->features);
+    int64_t c = x->ndim >= 2 ? x->shape[1] : 0;
+    if ((x->ndim != 2 && x->ndim != 3) || c < 1 || !stat_ok(running_mean, c) ||
+        !stat_ok(running_var, c) || (!running_mean) != (!running_var) || (!weight) != (!bias)) {
+        cg_misuse("batch_norm", "input %s: need [N, C] or [N, C, L] with C >= 1, persistent "
+                  "running_mean and running_var of C elements (both or neither), and weight "
+                  "and bias both or neither", cg_tensor_shape_str(x, s, sizeof s));
+        return NULL;
+    }
+    if (!(eps >= 0) || isinf(eps) || !(momentum >= 0 && momentum <= 1)) {
+        cg_misuse("batch_norm", "eps %g, momentum %g: need a finite eps >= 0 and 0 <= momentum "
+                  "<= 1", eps, momentum);
         return NULL;
     }
     /* channels last: [M, C] rows */
     struct cg_tensor *rows = x;
     if (x->ndim == 3)
         rows = cg_reshape(tape, cg_permute(tape, x, (const int[]){0, 2, 1}), 2,
-                          (const int64_t[]){-1, b->features});
+                          (const int64_t[]){-1, c});
     if (!rows) return NULL;
     int64_t n = rows->shape[0];
-    bool batch_stats = self->training || !b->running_mean;
     struct cg_tensor *y;
-    if (batch_stats) {
-        if (self->training && n < 2) {
-            cg_misuse("BatchNorm1d", "input %s has %" PRId64 " value per channel: training needs "
+    if (training || !running_mean) {
+        if (training && n < 2) {
+            cg_misuse("batch_norm", "input %s has %" PRId64 " value per channel: training needs "
                       "more than 1 (as PyTorch; hint: a bigger batch, or eval mode)",
                       cg_tensor_shape_str(x, s, sizeof s), n);
             return NULL;
@@ -63,17 +73,34 @@ static struct cg_tensor *batch_norm_forward(struct cg_module *self, struct cg_ta
         struct cg_tensor *mean = cg_mean_dim(tape, rows, 0, true);
         struct cg_tensor *var = cg_var_dim(tape, rows, 0, false, true);
         if (!mean || !var) return NULL;
-        if (self->training && b->running_mean) update_running(b, mean, var, n);
-        y = cg_div(tape, cg_sub(tape, rows, mean), cg_sqrt(tape, cg_add_scalar(tape, var, b->eps)));
+        if (training && running_mean) update_running(running_mean, running_var, momentum, mean, var, n);
+        y = cg_div(tape, cg_sub(tape, rows, mean), cg_sqrt(tape, cg_add_scalar(tape, var, eps)));
     } else {
-        y = cg_div(tape, cg_sub(tape, rows, b->running_mean),
-                   cg_sqrt(tape, cg_add_scalar(tape, b->running_var, b->eps)));
+        y = cg_div(tape, cg_sub(tape, rows, running_mean),
+                   cg_sqrt(tape, cg_add_scalar(tape, running_var, eps)));
     }
-    if (b->weight) y = cg_add(tape, cg_mul(tape, y, b->weight), b->bias);
+    if (weight) y = cg_add(tape, cg_mul(tape, y, weight), bias);
     if (x->ndim == 3 && y)
-        y = cg_permute(tape, cg_reshape(tape, y, 3, (const int64_t[]){x->shape[0], x->shape[2],
-                                                                      b->features}),
+        y = cg_permute(tape, cg_reshape(tape, y, 3, (const int64_t[]){x->shape[0], x->shape[2], c}),
                        (const int[]){0, 2, 1});
+    return y;
+}
+
+static struct cg_tensor *batch_norm_forward(struct cg_module *self, struct cg_tape *tape,
+                                            struct cg_tensor *x)
+{
+    struct batch_norm *b = (struct batch_norm *)self;
+    if ((x->ndim != 2 && x->ndim != 3) || x->shape[1] != b->features) {
+        char s[128];
+        cg_misuse("BatchNorm1d", "BatchNorm1d(%" PRId64 ") got input %s; expected [N, %" PRId64
+                  "] or [N, %" PRId64 ", L]", b->features, cg_tensor_shape_str(x, s, sizeof s),
+                  b->features, b->features);
+        return NULL;
+    }
+    struct cg_tensor *y = cg_batch_norm(tape, x, b->running_mean, b->running_var, b->weight,
+                                        b->bias, self->training, b->momentum, b->eps);
+    if (y && self->training && b->num_batches)
+        cg_tensor_set_at(b->num_batches, 0, cg_tensor_at(b->num_batches, 0) + 1);
     return y;
 }
 

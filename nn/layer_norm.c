@@ -18,6 +18,30 @@ struct layer_norm {
     struct cg_tensor *weight, *bias; /* NULL without elementwise_affine */
 };
 
+struct cg_tensor *cg_layer_norm(struct cg_tape *tape, struct cg_tensor *x, int ndim,
+                                struct cg_tensor *weight, struct cg_tensor *bias, double eps)
+{
+    CG_CHECK_NOT_NULL("layer_norm", x, "input");
+    char s[128];
+    if (ndim < 1 || ndim > x->ndim || !(eps >= 0) || isinf(eps) || (!weight) != (!bias)) {
+        cg_misuse("layer_norm", "input %s, %d normalized dims, eps %g, weight %s, bias %s: need "
+                  "1..ndim(input) dims, a finite eps >= 0, and weight and bias both or neither",
+                  cg_tensor_shape_str(x, s, sizeof s), ndim, eps, weight ? "given" : "NULL",
+                  bias ? "given" : "NULL");
+        return NULL;
+    }
+    int64_t count = 1;
+    for (int i = x->ndim - ndim; i < x->ndim; i++) count *= x->shape[i];
+    struct cg_tensor *rows = cg_reshape(tape, x, 2, (const int64_t[]){-1, count});
+    struct cg_tensor *mean = cg_mean_dim(tape, rows, 1, true);
+    struct cg_tensor *var = cg_var_dim(tape, rows, 1, false, true);
+    struct cg_tensor *y = cg_div(tape, cg_sub(tape, rows, mean),
+                                 cg_sqrt(tape, cg_add_scalar(tape, var, eps)));
+    y = cg_reshape(tape, y, x->ndim, x->shape);
+    if (weight) y = cg_add(tape, cg_mul(tape, y, weight), bias);
+    return y;
+}
+
 static struct cg_tensor *layer_norm_forward(struct cg_module *self, struct cg_tape *tape,
                                             struct cg_tensor *x)
 {
@@ -32,14 +56,7 @@ static struct cg_tensor *layer_norm_forward(struct cg_module *self, struct cg_ta
                   cg_tensor_shape_str(x, s, sizeof s), l->ndim, l->count);
         return NULL;
     }
-    struct cg_tensor *rows = cg_reshape(tape, x, 2, (const int64_t[]){-1, l->count});
-    struct cg_tensor *mean = cg_mean_dim(tape, rows, 1, true);
-    struct cg_tensor *var = cg_var_dim(tape, rows, 1, false, true);
-    struct cg_tensor *y = cg_div(tape, cg_sub(tape, rows, mean),
-                                 cg_sqrt(tape, cg_add_scalar(tape, var, l->eps)));
-    y = cg_reshape(tape, y, x->ndim, x->shape);
-    if (l->weight) y = cg_add(tape, cg_mul(tape, y, l->weight), l->bias);
-    return y;
+    return cg_layer_norm(tape, x, l->ndim, l->weight, l->bias, l->eps);
 }
 
 static void layer_norm_visit_params(struct cg_module *self, const char *prefix,

@@ -110,7 +110,13 @@ X_(bn_momentum, 1, !cg_batch_norm1d_new(3, 1e-5, 1.5, true, true), "cg_batch_nor
 X_(bn_features, 1, !cg_batch_norm1d_new(0, 1e-5, 0.1, true, true), "cg_batch_norm1d_new", \
    "num_features 0") \
 X_(bn_forward, 1, !cg_module_forward(G.bn, T, G.f34), "BatchNorm1d", "BatchNorm1d(3)", "[3,4]") \
-X_(bn_one_value, 1, !cg_module_forward(G.bn, T, G.s0), "BatchNorm1d", "1 value per channel") \
+X_(bn_one_value, 1, !cg_module_forward(G.bn, T, G.s0), "batch_norm", "1 value per channel") \
+X_(bn_fn_stats, 1, !cg_batch_norm(T, G.f34, G.v4, NULL, NULL, NULL, true, 0.1, 1e-5), \
+   "batch_norm", "[3,4]", "both or neither") \
+X_(bn_fn_eps, 1, !cg_batch_norm(T, X, NULL, NULL, NULL, NULL, true, 0.1, -1), "batch_norm", \
+   "eps -1") \
+X_(ln_fn_eps, 1, !cg_layer_norm(T, X, 1, NULL, NULL, -0.5), "layer_norm", "eps -0.5") \
+X_(ln_fn_dims, 1, !cg_layer_norm(T, X, 3, NULL, NULL, 1e-5), "layer_norm", "3 normalized dims") \
 X_(emb_sizes, 1, !cg_embedding_new(0, 3, CG_NO_PADDING, &G.rng), "cg_embedding_new", \
    "num_embeddings 0") \
 X_(emb_pad, 1, !cg_embedding_new(5, 3, 5, &G.rng), "cg_embedding_new", "padding_idx 5") \

@@ -132,6 +132,11 @@ CG_API struct cg_tensor *cg_embedding_weight(struct cg_module *m);
  * default eps: 1e-5); in forward, an input not ending in normalized_shape. */
 CG_API struct cg_module *cg_layer_norm_new(int ndim, const int64_t *normalized_shape, double eps,
                                            bool elementwise_affine);
+/* As a function (PyTorch's F.layer_norm): over the last ndim dims of x, with
+ * weight and bias (both or neither: NULL) broadcasting over the leading
+ * dims. */
+CG_API struct cg_tensor *cg_layer_norm(struct cg_tape *tape, struct cg_tensor *x, int ndim,
+                                       struct cg_tensor *weight, struct cg_tensor *bias, double eps);
 /* BatchNorm1d over [N, C] or [N, C, L].  Training mode: normalizes with the
  * batch mean and biased variance over N (and L) and, if
  * track_running_stats, updates the buffers running_mean (zeros),
@@ -144,6 +149,15 @@ CG_API struct cg_module *cg_layer_norm_new(int ndim, const int64_t *normalized_s
  * value per channel in training. */
 CG_API struct cg_module *cg_batch_norm1d_new(int64_t num_features, double eps, double momentum,
                                              bool affine, bool track_running_stats);
+/* As a function (PyTorch's F.batch_norm) on [N, C] or [N, C, L]:
+ * running_mean / running_var are persistent [C] tensors (or both NULL),
+ * updated in place when training; weight and bias both or neither.  The
+ * module also counts num_batches_tracked. */
+CG_API struct cg_tensor *cg_batch_norm(struct cg_tape *tape, struct cg_tensor *x,
+                                       struct cg_tensor *running_mean,
+                                       struct cg_tensor *running_var, struct cg_tensor *weight,
+                                       struct cg_tensor *bias, bool training, double momentum,
+                                       double eps);
 
 /* ---- weight init, like torch.nn.init (in place, persistent tensors) ----
  * Each returns CG_OK, or CG_ERR_INVALID after misuse (NULL, a tape tensor,
