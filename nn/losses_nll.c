@@ -17,7 +17,6 @@
 #include "error_internal.h"
 #include "loss_op_list.h"
 #include "losses_internal.h"
-#include "tape_internal.h"
 #include "cgrad/op.h"
 
 struct class_args {

@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "tape_internal.h" /* cg_format_shape */
 #include "cgrad/module.h"
 
 struct print_ctx {
@@ -17,8 +16,8 @@ static void print_tensor(const char *name, struct cg_tensor *t, void *user)
     const struct print_ctx *c = user;
     if (strchr(name, '.')) return;
     char s[160];
-    fprintf(c->out, "%*s%s %s %s %s\n", c->indent, "", c->kind, name,
-            cg_format_shape(s, sizeof s, t->ndim, t->shape), cg_dtype_name(t->dtype));
+    fprintf(c->out, "%*s%s %s %s\n", c->indent, "", c->kind, name,
+            cg_tensor_shape_str(t, s, sizeof s));
 }
 
 struct child_ctx {
