@@ -157,6 +157,50 @@ static void test_gradcheck_modules(void **state)
     gradcheck_module(eval, 2, (const int64_t[]){4, 3}, 5);
 }
 
+/* Dropout with a fixed seed per call (so the mask is the same every time)
+ * and Embedding over its weight with fixed indices. */
+struct fixed_ctx {
+    struct cg_module *m;
+    struct cg_tensor *idx;
+    struct cg_rng *rng;
+};
+
+static struct cg_tensor *run_dropout(struct cg_tape *tape, struct cg_tensor *const *in, void *user)
+{
+    struct fixed_ctx *c = user;
+    *c->rng = cg_rng_seed(11);
+    return cg_module_forward(c->m, tape, in[0]);
+}
+
+static struct cg_tensor *run_embedding(struct cg_tape *tape, struct cg_tensor *const *in,
+                                       void *user)
+{
+    (void)in; /* in[0] is the module's weight, perturbed in place */
+    struct fixed_ctx *c = user;
+    return cg_module_forward(c->m, tape, c->idx);
+}
+
+static void test_gradcheck_dropout_and_embedding(void **state)
+{
+    (void)state;
+    struct cg_rng rng = cg_rng_seed(0), draw = cg_rng_seed(6);
+    struct cg_gradcheck_options o = {.eps = 1e-6, .atol = 1e-5, .rtol = 1e-3, .seed = 3};
+    struct cg_gradcheck_report rep;
+    struct fixed_ctx c = {cg_dropout_new(0.4, &rng), NULL, &rng};
+    struct cg_tensor *x = cg_tensor_uniform(NULL, CG_F64, CG_SHAPE(4, 5), -2, 2, &draw);
+    if (cg_gradcheck(run_dropout, &c, 1, &x, &o, &rep) != CG_OK) fail_msg("Dropout: %s", rep.message);
+    cg_module_free(c.m);
+    cg_tensor_free(x);
+    c.m = cg_embedding_new(5, 3, CG_NO_PADDING, &rng);
+    assert_int_equal(cg_module_to_dtype(c.m, CG_F64), CG_OK);
+    c.idx = cg_tensor_from_doubles(NULL, CG_F64, CG_SHAPE(2, 3), (const double[]){4, 0, 4, 1, 2, 0});
+    struct cg_tensor *w = cg_embedding_weight(c.m);
+    if (cg_gradcheck(run_embedding, &c, 1, &w, &o, &rep) != CG_OK)
+        fail_msg("Embedding: %s", rep.message);
+    cg_tensor_free(c.idx);
+    cg_module_free(c.m);
+}
+
 /* ---- dropout ---- */
 
 static void test_dropout_statistics_and_mask(void **state)
@@ -429,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_norm_layers_match_torch_f64),
         cmocka_unit_test(test_norm_layers_match_torch_f32),
         cmocka_unit_test(test_gradcheck_modules),
+        cmocka_unit_test(test_gradcheck_dropout_and_embedding),
         cmocka_unit_test(test_dropout_statistics_and_mask),
         cmocka_unit_test(test_modules_match_ops),
         cmocka_unit_test(test_argmax_argmin_ties),
