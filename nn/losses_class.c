@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "error_internal.h"
+#include "loss_op_list.h"
 #include "losses_internal.h"
 #include "tensor_live.h"
 #include "cgrad/op.h"
@@ -70,7 +71,7 @@ static void ce_backward(struct cg_record *r)
     }
 }
 
-static const struct cg_op ce_op = {"cross_entropy_loss", ce_forward, ce_backward, 0};
+const struct cg_op cg_op_cross_entropy_loss = {"cross_entropy_loss", ce_forward, ce_backward, 0};
 
 /* Common checks; false after misuse. */
 static bool ce_args_ok(const char *fn, struct cg_tape *tape, struct cg_tensor *logits,
@@ -107,8 +108,9 @@ static struct cg_tensor *ce_apply(struct cg_tape *tape, struct cg_tensor *logits
     double s = (double)red;
     struct cg_tensor *in[2] = {logits, targets};
     if (red == CG_REDUCTION_NONE)
-        return cg_op_apply(tape, &ce_op, 2, in, logits->dtype, 1, logits->shape, &s, 1);
-    return cg_op_apply(tape, &ce_op, 2, in, logits->dtype, 0, NULL, &s, 1);
+        return cg_op_apply(tape, &cg_op_cross_entropy_loss, 2, in, logits->dtype, 1,
+                           logits->shape, &s, 1);
+    return cg_op_apply(tape, &cg_op_cross_entropy_loss, 2, in, logits->dtype, 0, NULL, &s, 1);
 }
 
 struct cg_tensor *cg_cross_entropy_loss(struct cg_tape *tape, struct cg_tensor *logits,
@@ -184,7 +186,7 @@ static void l1p_backward(struct cg_record *r)
     }
 }
 
-static const struct cg_op l1p_op = {"l1_penalty", l1p_forward, l1p_backward, 0};
+const struct cg_op cg_op_l1_penalty = {"l1_penalty", l1p_forward, l1p_backward, 0};
 
 struct cg_tensor *cg_l1_penalty(struct cg_tape *tape, struct cg_tensor *x, double weight)
 {
@@ -200,5 +202,5 @@ struct cg_tensor *cg_l1_penalty(struct cg_tape *tape, struct cg_tensor *x, doubl
         return NULL;
     }
     double scale = weight / (double)b;
-    return cg_op_apply(tape, &l1p_op, 1, &x, x->dtype, 0, NULL, &scale, 1);
+    return cg_op_apply(tape, &cg_op_l1_penalty, 1, &x, x->dtype, 0, NULL, &scale, 1);
 }
