@@ -119,7 +119,8 @@ static void expect_refused(const struct fixture *fx, struct cg_sgd_options o, in
     struct cg_optimizer *both[2] = {opt, opt_copy};
     for (int k = 0; k < 2; k++) {
         if (bias_group)
-            assert_int_equal(cg_optimizer_add_group(both[k], "*.bias", (struct cg_group_options){0}), 1);
+            assert_int_equal(
+                cg_optimizer_add_group(both[k], "*.bias", (struct cg_group_options){0}), 1);
         if (schedule == 1) assert_non_null(cg_lr_step_new(both[k], 2, 0.5));
         if (schedule == 2) assert_non_null(cg_lr_cosine_new(both[k], 4, 0.01));
     }
@@ -227,7 +228,8 @@ static void expect_damaged(const unsigned char *b, size_t size, enum cg_status w
     assert_int_equal(write(fd, b, size), (ssize_t)size);
     close(fd);
     struct cg_test_tmod *m = cg_test_tmod_new(spec, 3, 5), *copy = cg_test_tmod_new(spec, 3, 5);
-    struct cg_optimizer *opt = fixture_opt(m, &step_fixture), *opt_copy = fixture_opt(copy, &step_fixture);
+    struct cg_optimizer *opt = fixture_opt(m, &step_fixture);
+    struct cg_optimizer *opt_copy = fixture_opt(copy, &step_fixture);
     enum cg_status st = cg_checkpoint_load(path, &m->base, opt, NULL);
     if (st != want) fail_msg("%s (%s)", cg_status_str(st), cg_last_error());
     cg_test_expect_error_(path, subs);
