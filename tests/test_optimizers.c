@@ -318,7 +318,7 @@ static void test_unused_parameters_are_skipped(void **state)
         struct cg_rng rng = cg_rng_seed(7);
         struct cg_module *used = cg_linear_new(3, 2, true, &rng);
         struct cg_module *unused = cg_linear_new(3, 2, true, &rng);
-        struct cg_module *m = cg_sequential(used, unused, NULL);
+        struct cg_module *m = cg_sequential(used, unused);
         assert_non_null(m);
         struct cg_optimizer *opt = new_decaying(which, m);
         assert_non_null(opt);
@@ -467,7 +467,7 @@ static void run_new(struct run *r, int which, enum sched sched)
 {
     struct cg_rng rng = cg_rng_seed(11);
     r->model = cg_sequential(cg_linear_new(5, 4, true, &rng), cg_relu_new(),
-                             cg_linear_new(4, 3, true, &rng), NULL);
+                             cg_linear_new(4, 3, true, &rng));
     r->opt = new_by_index(which, r->model);
     r->tape = cg_tape_new();
     r->sched = sched;

@@ -1,4 +1,4 @@
-/* mnist_classifier: a 784-256-10 MLP (Linear, ReLU, Linear) trained with
+/* mnist_classifier: a 784-256-10 MLP (Linear, ReLU, [Dropout,] Linear) trained with
  * cross-entropy and SGD with momentum (or --optimizer adam|adamw|rmsprop) on
  * MNIST-format data (MNIST,
  * Fashion-MNIST).  Prints per epoch the mean training loss, the test accuracy
@@ -20,7 +20,7 @@ struct options {
     const char *data_dir;
     int epochs, batch, threads;
     const char *optimizer;
-    double lr, momentum; /* lr 0: the optimizer's usual start */
+    double lr, momentum, dropout; /* lr 0: the optimizer's usual start */
     uint64_t seed;
 };
 
@@ -35,6 +35,7 @@ static const char usage[] =
     "  --optimizer N  sgd, adam, adamw or rmsprop [sgd]\n"
     "  --lr X         learning rate, > 0 [0.05 for sgd, 1e-3 for the others]\n"
     "  --momentum X   SGD momentum [0.9]\n"
+    "  --dropout P    dropout probability after the hidden layer, 0 <= P < 1 [0: none]\n"
     "  --seed N       seed for initialization and shuffling [0]\n"
     "  --threads N    cgrad threads [CGRAD_NUM_THREADS, else 1]\n"
     "  --help         this text\n";
@@ -87,7 +88,8 @@ static int parse_options(int argc, char **argv, struct options *o)
             return 1;
         }
         static const char *const flags[] = {"--data", "--epochs", "--batch", "--threads",
-                                            "--seed", "--lr", "--momentum", "--optimizer"};
+                                            "--seed", "--lr", "--momentum", "--dropout",
+                                            "--optimizer"};
         bool known = false;
         for (size_t k = 0; k < sizeof flags / sizeof *flags; k++) known |= !strcmp(a, flags[k]);
         if (!known) return bad_flag(a, strncmp(a, "--", 2) ? "unexpected argument" : "unknown option");
@@ -107,6 +109,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             o->optimizer = v;
             if (strcmp(v, "sgd") && strcmp(v, "adam") && strcmp(v, "adamw") && strcmp(v, "rmsprop"))
                 return bad_flag(a, "expected sgd, adam, adamw or rmsprop");
+        } else if (!strcmp(a, "--dropout")) {
+            rc = parse_double(a, v, &o->dropout);
+            if (!rc && o->dropout >= 1) rc = bad_flag(a, "the drop probability must be < 1");
         } else {
             rc = parse_double(a, v, &o->momentum);
         }
@@ -216,8 +221,15 @@ static int run(const struct options *o, struct cg_dataset *train, struct cg_data
     }
     int64_t pixels = (int64_t)train->rows * train->cols;
     struct cg_rng rng = cg_rng_seed(o->seed);
-    struct cg_module *model = cg_sequential(cg_linear_new(pixels, 256, true, &rng), cg_relu_new(),
-                                            cg_linear_new(256, 10, true, &rng));
+    /* Dropout's masks come from their own stream (it must outlive the model). */
+    struct cg_rng drop_rng = cg_rng_seed(o->seed ^ 0x5eedULL);
+    struct cg_module *model =
+        o->dropout > 0
+            ? cg_sequential(cg_linear_new(pixels, 256, true, &rng), cg_relu_new(),
+                            cg_dropout_new(o->dropout, &drop_rng),
+                            cg_linear_new(256, 10, true, &rng))
+            : cg_sequential(cg_linear_new(pixels, 256, true, &rng), cg_relu_new(),
+                            cg_linear_new(256, 10, true, &rng));
     struct cg_optimizer *opt = model ? new_optimizer(o, model) : NULL;
     struct cg_tape *tape = cg_tape_new();
     struct cg_batches it = {0};
@@ -228,11 +240,12 @@ static int run(const struct options *o, struct cg_dataset *train, struct cg_data
         fprintf(stderr, "mnist_classifier: %s\n", cg_last_error());
         goto out;
     }
-    printf("MLP %lld-256-10 (ReLU), %lld training / %lld test images from %s, batch %d, %s lr %g "
-           "(SGD momentum %g), seed %llu, %d thread(s)\n",
-           (long long)pixels, (long long)train->count, (long long)test->count, o->data_dir,
-           o->batch, o->optimizer, o->lr, o->momentum, (unsigned long long)o->seed,
-           cg_get_num_threads());
+    printf("MLP %lld-256-10 (ReLU%s), %lld training / %lld test images from %s, batch %d, %s, lr %g, "
+           "momentum %g (SGD only), seed %llu, %d thread(s)\n",
+           (long long)pixels, o->dropout > 0 ? ", dropout" : "", (long long)train->count,
+           (long long)test->count, o->data_dir, o->batch, o->optimizer, o->lr, o->momentum,
+           (unsigned long long)o->seed, cg_get_num_threads());
+    cg_module_print(model, stdout);
     double acc = NAN;
     for (int epoch = 1; epoch <= o->epochs; epoch++) {
         double t0 = now();

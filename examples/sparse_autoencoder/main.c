@@ -36,8 +36,8 @@ static int build(struct sae *s)
     int64_t pix = (int64_t)s->train.rows * s->train.cols;
     s->model = cg_sequential(cg_linear_new(pix, s->opt.hidden, true, &rng),
                              cg_hardshrink_new(s->opt.lambda),
-                             cg_linear_new(s->opt.hidden, s->opt.code, true, &rng),
-                             cg_linear_new(s->opt.code, pix, true, &rng));
+                             cg_linear_new(s->opt.hidden, s->opt.bottleneck, true, &rng),
+                             cg_linear_new(s->opt.bottleneck, pix, true, &rng));
     s->optim = s->model ? new_optimizer(&s->opt, s->model) : NULL;
     s->tape = cg_tape_new();
     if (s->tape && s->opt.anomaly) cg_tape_set_anomaly(s->tape, true);
@@ -70,11 +70,11 @@ static void print_metrics(const struct sae *s, const struct sae_metrics *m)
 
 static int run(struct sae *s)
 {
-    if (load_data(s) || build(s)) return 1;
+    if (load_data(s) || sae_check_output_paths(&s->opt) || build(s)) return 1;
     if (s->opt.resume && sae_resume(s, s->opt.resume)) return 1;
     printf("sparse autoencoder %lld-%d-%d-%lld, Hardshrink(%g), %lld training / %lld test images "
-           "from %s, batch %d, %s lr %g (SGD momentum %g), l1 %g, %d thread(s)\n",
-           (long long)s->train.rows * s->train.cols, s->opt.hidden, s->opt.code,
+           "from %s, batch %d, %s, lr %g, momentum %g (SGD only), l1 %g, %d thread(s)\n",
+           (long long)s->train.rows * s->train.cols, s->opt.hidden, s->opt.bottleneck,
            (long long)s->train.rows * s->train.cols, s->opt.lambda, (long long)s->train.count,
            (long long)s->test.count, s->opt.data_dir, s->opt.batch, s->opt.optimizer, s->opt.lr,
            s->opt.momentum,
