@@ -16,6 +16,8 @@
 #include "cgrad/nn.h"
 #include "cgrad/optim.h"
 #include "cgrad/checkpoint.h"
+#include "cgrad/safetensors.h"
+#include "cgrad/npy.h"
 #include "cgrad/data.h"
 #include "cgrad/image.h"
 
