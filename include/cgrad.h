@@ -20,5 +20,6 @@
 #include "cgrad/npy.h"
 #include "cgrad/data.h"
 #include "cgrad/image.h"
+#include "cgrad/plot.h"
 
 #endif
