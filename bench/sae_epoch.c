@@ -95,7 +95,7 @@ static double time_epoch(const struct cfg *c, const struct cg_dataset *train, do
     struct cg_module *model = cg_sequential(cg_linear_new(pix, c->hidden, true, &rng), cg_hardshrink_new(0.1),
                                             cg_linear_new(c->hidden, c->code, true, &rng),
                                             cg_linear_new(c->code, pix, true, &rng));
-    struct cg_sgd *sgd = cg_sgd_new(model, (struct cg_sgd_options){.lr = 0.05, .momentum = 0.9});
+    struct cg_optimizer *sgd = cg_sgd_new(model, (struct cg_sgd_options){.lr = 0.05, .momentum = 0.9});
     struct cg_tape *tape = cg_tape_new();
     struct cg_batches it;
     if (!model || !sgd || !tape ||
@@ -108,9 +108,9 @@ static double time_epoch(const struct cfg *c, const struct cg_dataset *train, do
     double t0 = bench_now();
     for (struct cg_tensor *x; (x = cg_batches_next(&it, tape)); cg_tape_reset(tape)) {
         struct cg_tensor *loss = cg_mse_loss(tape, cg_module_forward(model, tape, x), x, CG_REDUCTION_MEAN);
-        cg_sgd_zero_grad(sgd);
+        cg_optimizer_zero_grad(sgd);
         cg_backward(tape, loss);
-        cg_sgd_step(sgd);
+        cg_optimizer_step(sgd);
         if (++steps == 1) allocs_after_first = cg_alloc_count();
     }
     double t = bench_now() - t0;
@@ -118,7 +118,7 @@ static double time_epoch(const struct cfg *c, const struct cg_dataset *train, do
     *allocs_per_step = steps > 2 ? (double)(cg_alloc_count() - allocs_after_first) / (double)(steps - 1) : 0.0;
     cg_batches_free(&it);
     cg_tape_free(tape);
-    cg_sgd_free(sgd);
+    cg_optimizer_free(sgd);
     cg_module_free(model);
     return t;
 }

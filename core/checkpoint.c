@@ -11,6 +11,12 @@
 
 #define BUF_PREFIX "sgd.momentum_buffer."
 
+/* Version-1 schedule codes. */
+static int sched_kind(const struct cg_lr_schedule *s)
+{
+    return strcmp(s->vtable->type_name, "StepLR") == 0 ? 1 : 2;
+}
+
 static enum cg_ckpt_dtype disk_dtype(enum cg_dtype d) { return d == CG_F64 ? CG_CKPT_F64 : CG_CKPT_F32; }
 
 /* ------------------------------------------------------------------ save */
@@ -39,19 +45,19 @@ static void write_param(const char *name, struct cg_tensor *p, void *user)
 
 static void write_optim(struct cg_ckpt_writer *w, const struct cg_sgd *opt)
 {
-    const double o[6] = {opt->o.lr, opt->o.momentum, opt->o.dampening, opt->o.weight_decay,
-                         opt->o.nesterov ? 1 : 0, opt->o.maximize ? 1 : 0};
+    const double o[6] = {opt->base.groups[0].lr, opt->momentum, opt->dampening, opt->base.groups[0].weight_decay,
+                         opt->nesterov ? 1 : 0, opt->maximize ? 1 : 0};
     cg_ckpt_write_record(w, CG_CKPT_OPTIM, "", "sgd.options", CG_CKPT_F64, CG_SHAPE(6), o);
-    cg_ckpt_write_record(w, CG_CKPT_OPTIM, "", "sgd.step", CG_CKPT_U64, 0, NULL, &opt->steps);
-    for (size_t i = 0; i < opt->n; i++) {
-        const struct cg_sgd_slot *s = &opt->slots[i];
-        if (s->started)
-            cg_ckpt_write_record(w, CG_CKPT_OPTIM, BUF_PREFIX, s->name, disk_dtype(s->buf->dtype),
-                                 s->buf->ndim, s->buf->shape, s->buf->data);
+    cg_ckpt_write_record(w, CG_CKPT_OPTIM, "", "sgd.step", CG_CKPT_U64, 0, NULL, &opt->base.steps);
+    for (size_t i = 0; i < opt->base.n_params; i++) {
+        const struct cg_tensor *buf = opt->bufs[i];
+        if (opt->started[i])
+            cg_ckpt_write_record(w, CG_CKPT_OPTIM, BUF_PREFIX, opt->base.params[i].name,
+                                 disk_dtype(buf->dtype), buf->ndim, buf->shape, buf->data);
     }
-    const struct cg_lr_schedule *sch = opt->schedule;
+    const struct cg_lr_schedule *sch = opt->base.schedule;
     if (sch) {
-        const double cfg[4] = {(double)sch->kind, sch->base_lr, (double)sch->period, sch->param};
+        const double cfg[4] = {(double)sched_kind(sch), sch->base_lrs[0], (double)sch->period, sch->param};
         uint64_t epoch = (uint64_t)sch->epoch;
         cg_ckpt_write_record(w, CG_CKPT_OPTIM, "", "lr_schedule.config", CG_CKPT_F64,
                              CG_SHAPE(4), cfg);
@@ -62,19 +68,23 @@ static void write_optim(struct cg_ckpt_writer *w, const struct cg_sgd *opt)
 
 static uint64_t optim_records(const struct cg_sgd *opt, size_t *longest)
 {
-    uint64_t n = 2 + (opt->schedule ? 2 : 0);
-    for (size_t i = 0; i < opt->n; i++) {
-        n += opt->slots[i].started;
-        size_t len = strlen(opt->slots[i].name) + strlen(BUF_PREFIX);
+    uint64_t n = 2 + (opt->base.schedule ? 2 : 0);
+    for (size_t i = 0; i < opt->base.n_params; i++) {
+        n += opt->started[i];
+        size_t len = strlen(opt->base.params[i].name) + strlen(BUF_PREFIX);
         if (len > *longest) *longest = len;
     }
     return n;
 }
 
 enum cg_status cg_checkpoint_save(const char *path, struct cg_module *model,
-                                  const struct cg_sgd *opt,
+                                  struct cg_optimizer *optimizer,
                                   const struct cg_checkpoint_meta *meta)
 {
+    const struct cg_sgd *opt = cg_sgd_cast(optimizer);
+    if (optimizer && !opt)
+        return cg_fail(CG_ERR_INVALID, "%s: cannot save a %s optimizer yet", path,
+                       cg_optimizer_type(optimizer));
     if (!path || !model) {
         cg_misuse("cg_checkpoint_save", "%s is NULL", !path ? "path" : "model");
         return CG_ERR_INVALID;
@@ -217,7 +227,7 @@ static enum cg_status match_schedule(struct cg_ckpt_file *f, const struct cg_sgd
 {
     struct cg_ckpt_record *rc = cg_ckpt_find(f, CG_CKPT_OPTIM, "", "lr_schedule.config");
     struct cg_ckpt_record *re = cg_ckpt_find(f, CG_CKPT_OPTIM, "", "lr_schedule.epoch");
-    const struct cg_lr_schedule *sch = opt->schedule;
+    const struct cg_lr_schedule *sch = opt->base.schedule;
     if (!rc && !re && !sch) return CG_OK;
     if (!sch)
         return cg_fail(CG_ERR_MISMATCH, "%s: the file has a learning-rate schedule but the "
@@ -233,13 +243,13 @@ static enum cg_status match_schedule(struct cg_ckpt_file *f, const struct cg_sgd
     uint64_t epoch;
     cg_ckpt_decode(rc, cfg);
     cg_ckpt_decode(re, &epoch);
-    if (cfg[0] != (double)sch->kind || cfg[1] != sch->base_lr || cfg[2] != (double)sch->period ||
+    if (cfg[0] != (double)sched_kind(sch) || cfg[1] != sch->base_lrs[0] || cfg[2] != (double)sch->period ||
         cfg[3] != sch->param)
         return cg_fail(CG_ERR_MISMATCH, "%s: record 'lr_schedule.config': type %g, base_lr %.17g, "
                        "period %g, %s %.17g in file; the optimizer's schedule has type %d, "
-                       "base_lr %.17g, period %" PRId64 ", %s %.17g", f->path, cfg[0], cfg[1],
-                       cfg[2], cfg[0] == CG_LR_STEP ? "gamma" : "eta_min", cfg[3], (int)sch->kind,
-                       sch->base_lr, sch->period, sch->kind == CG_LR_STEP ? "gamma" : "eta_min",
+                       "base_lr %.17g, period %" PRIu64 ", %s %.17g", f->path, cfg[0], cfg[1],
+                       cfg[2], cfg[0] == 1 ? "gamma" : "eta_min", cfg[3], sched_kind(sch),
+                       sch->base_lrs[0], sch->period, sched_kind(sch) == 1 ? "gamma" : "eta_min",
                        sch->param);
     if (epoch > (uint64_t)INT64_MAX)
         return cg_fail(CG_ERR_FORMAT, "%s: record 'lr_schedule.epoch': %" PRIu64 " is out of "
@@ -265,8 +275,8 @@ static enum cg_status match_optim(struct cg_ckpt_file *f, const struct cg_sgd *o
     cg_ckpt_decode(rs, &s->steps);
     static const char *const names[5] = {"momentum", "dampening", "weight_decay", "nesterov",
                                          "maximize"};
-    const double mine[5] = {opt->o.momentum, opt->o.dampening, opt->o.weight_decay,
-                            opt->o.nesterov ? 1 : 0, opt->o.maximize ? 1 : 0};
+    const double mine[5] = {opt->momentum, opt->dampening, opt->base.groups[0].weight_decay,
+                            opt->nesterov ? 1 : 0, opt->maximize ? 1 : 0};
     for (int k = 0; k < 5; k++)
         if (o[k + 1] != mine[k])
             return cg_fail(CG_ERR_MISMATCH, "%s: record 'sgd.options': %s %.17g in file, %.17g "
@@ -276,14 +286,14 @@ static enum cg_status match_optim(struct cg_ckpt_file *f, const struct cg_sgd *o
         return cg_fail(CG_ERR_FORMAT, "%s: record 'sgd.options': invalid lr %g", f->path, o[0]);
     s->lr = o[0];
     ro->used = rs->used = true;
-    for (size_t i = 0; i < opt->n; i++) {
-        const struct cg_sgd_slot *slot = &opt->slots[i];
-        struct cg_ckpt_record *r = cg_ckpt_find(f, CG_CKPT_OPTIM, BUF_PREFIX, slot->name);
+    for (size_t i = 0; i < opt->base.n_params; i++) {
+        const char *slot_name = opt->base.params[i].name;
+        struct cg_ckpt_record *r = cg_ckpt_find(f, CG_CKPT_OPTIM, BUF_PREFIX, slot_name);
         if (!r) continue;
-        if (!slot->buf)
+        if (!opt->bufs[i])
             return cg_fail(CG_ERR_MISMATCH, "%s: record '" BUF_PREFIX "%s': the optimizer has "
-                           "no momentum", f->path, slot->name);
-        if ((st = fits(f, r, slot->buf, "optimizer")) != CG_OK) return st;
+                           "no momentum", f->path, slot_name);
+        if ((st = fits(f, r, opt->bufs[i], "optimizer")) != CG_OK) return st;
         r->used = true;
         s->bufs[i] = r;
     }
@@ -293,7 +303,7 @@ static enum cg_status match_optim(struct cg_ckpt_file *f, const struct cg_sgd *o
         if (f->recs[i].kind == CG_CKPT_OPTIM && !f->recs[i].used)
             return cg_fail(CG_ERR_MISMATCH, "%s: record '%s' is optimizer state this optimizer "
                            "does not have (its parameters: %zu)", f->path,
-                           cg_ckpt_record_name(&f->recs[i], nm, sizeof nm), opt->n);
+                           cg_ckpt_record_name(&f->recs[i], nm, sizeof nm), opt->base.n_params);
     return CG_OK;
 }
 
@@ -318,15 +328,14 @@ static void apply(struct load_ctx *c, struct cg_sgd *opt, const struct opt_state
 {
     for (size_t i = 0; i < c->n; i++) cg_ckpt_decode(c->m[i].r, c->m[i].t->data);
     if (opt) {
-        opt->o.lr = s->lr;
-        opt->steps = s->steps;
-        for (size_t i = 0; i < opt->n; i++) {
-            struct cg_sgd_slot *slot = &opt->slots[i];
-            if (s->bufs[i]) cg_ckpt_decode(s->bufs[i], slot->buf->data);
-            else if (slot->buf) cg_tensor_fill(slot->buf, 0);
-            slot->started = s->bufs[i] != NULL;
+        opt->base.groups[0].lr = s->lr;
+        opt->base.steps = s->steps;
+        for (size_t i = 0; i < opt->base.n_params; i++) {
+            if (s->bufs[i]) cg_ckpt_decode(s->bufs[i], opt->bufs[i]->data);
+            else if (opt->bufs[i]) cg_tensor_fill(opt->bufs[i], 0);
+            opt->started[i] = s->bufs[i] != NULL;
         }
-        if (opt->schedule) opt->schedule->epoch = s->epoch;
+        if (opt->base.schedule) opt->base.schedule->epoch = s->epoch;
     }
     if (meta_out) {
         struct cg_checkpoint_meta old = *meta_out;
@@ -335,9 +344,14 @@ static void apply(struct load_ctx *c, struct cg_sgd *opt, const struct opt_state
     }
 }
 
-enum cg_status cg_checkpoint_load(const char *path, struct cg_module *model, struct cg_sgd *opt,
+enum cg_status cg_checkpoint_load(const char *path, struct cg_module *model,
+                                  struct cg_optimizer *optimizer,
                                   struct cg_checkpoint_meta *meta_out)
 {
+    struct cg_sgd *opt = cg_sgd_cast(optimizer);
+    if (optimizer && !opt)
+        return cg_fail(CG_ERR_INVALID, "%s: cannot load a %s optimizer yet", path,
+                       cg_optimizer_type(optimizer));
     if (!path || !model) {
         cg_misuse("cg_checkpoint_load", "%s is NULL", !path ? "path" : "model");
         return CG_ERR_INVALID;
@@ -350,7 +364,7 @@ enum cg_status cg_checkpoint_load(const char *path, struct cg_module *model, str
     struct cg_checkpoint_meta *meta = NULL;
     cg_module_visit_params(model, count_only, &c);
     c.m = cg_calloc(c.cap, sizeof *c.m, "checkpoint parameter matches");
-    if (opt) s.bufs = cg_calloc(opt->n, sizeof *s.bufs, "checkpoint buffer matches");
+    if (opt) s.bufs = cg_calloc(opt->base.n_params, sizeof *s.bufs, "checkpoint buffer matches");
     if (meta_out) meta = cg_checkpoint_meta_new();
     if (!c.m || (opt && !s.bufs) || (meta_out && !meta)) {
         st = CG_ERR_NOMEM;

@@ -28,7 +28,7 @@ struct setup setup_make(int variant)
 void setup_free(struct setup *s)
 {
     cg_checkpoint_meta_free(s->meta);
-    cg_sgd_free(s->opt);
+    cg_optimizer_free(s->opt);
     cg_module_free(s->model);
     *s = (struct setup){0};
 }

@@ -14,7 +14,7 @@ enum {
 
 struct setup {
     struct cg_module *model; /* Linear(3,4), ReLU, Linear(4,2) */
-    struct cg_sgd *opt;      /* or NULL */
+    struct cg_optimizer *opt;      /* or NULL */
     struct cg_checkpoint_meta *meta; /* holds "keep" = 7, or NULL */
 };
 

@@ -46,8 +46,8 @@ static struct snapshot take(const struct setup *s)
         snap.n += (size_t)ps[i]->numel;
     }
     if (s->opt) {
-        snap.lr = cg_sgd_get_lr(s->opt);
-        snap.steps = cg_sgd_step_count(s->opt);
+        snap.lr = cg_optimizer_get_lr(s->opt);
+        snap.steps = cg_optimizer_step_count(s->opt);
     }
     if (s->meta) snap.meta_n = cg_checkpoint_meta_count(s->meta);
     return snap;

@@ -87,8 +87,8 @@ static void train_step(struct setup *s)
     struct cg_tensor *y = cg_tensor_from_doubles(tape, CG_F32, 2, (const int64_t[]){2, 2},
                                                  (const double[]){0.5, -0.5, 1, 0});
     struct cg_tensor *loss = cg_mse_loss_mean(tape, cg_module_forward(s->model, tape, x), y);
-    cg_sgd_zero_grad(s->opt);
-    if (!loss || cg_backward(tape, loss) != CG_OK || cg_sgd_step(s->opt) != CG_OK)
+    cg_optimizer_zero_grad(s->opt);
+    if (!loss || cg_backward(tape, loss) != CG_OK || cg_optimizer_step(s->opt) != CG_OK)
         fuzz_fail("training step");
     cg_tape_free(tape);
 }
@@ -116,7 +116,7 @@ static void checkpoint_seeds(void)
 
     s = setup_make(SETUP_SGD_SCHEDULE);
     train_step(&s);
-    cg_lr_schedule_step(cg_sgd_schedule(s.opt));
+    cg_lr_schedule_step(cg_optimizer_schedule(s.opt));
     save(&s, "sgd_schedule.ckpt");
 
     s = setup_make(SETUP_PARAMS_META);

@@ -46,8 +46,9 @@ static struct cg_tensor *tanh_fwd(struct cg_module *m, struct cg_tape *t, struct
 
 static void activation_free(struct cg_module *m) { cg_free(m); }
 
-#define CG_ACTIVATION_VTABLE(var, type, fwd) \
-    static const struct cg_module_vtable var = {type, fwd, NULL, NULL, activation_free};
+#define CG_ACTIVATION_VTABLE(var, type, fwd)   \
+    static const struct cg_module_vtable var = { \
+        .type_name = type, .forward = fwd, .free = activation_free};
 CG_ACTIVATION_VTABLE(relu_vt, "ReLU", relu_fwd)
 CG_ACTIVATION_VTABLE(hardshrink_vt, "Hardshrink", hardshrink_fwd)
 CG_ACTIVATION_VTABLE(softshrink_vt, "Softshrink", softshrink_fwd)

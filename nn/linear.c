@@ -50,7 +50,10 @@ static void linear_free(struct cg_module *self)
 }
 
 static const struct cg_module_vtable linear_vtable = {
-    "Linear", linear_forward, linear_visit_params, NULL, linear_free,
+    .type_name = "Linear",
+    .forward = linear_forward,
+    .visit_params = linear_visit_params,
+    .free = linear_free,
 };
 
 struct cg_module *cg_linear_new_dtype(int64_t in, int64_t out, bool bias, enum cg_dtype dtype,

@@ -25,6 +25,20 @@ enum cg_status cg_module_init_param(struct cg_tensor *t, const char *name)
     return cg_tensor_requires_grad(t, true);
 }
 
+enum cg_status cg_module_init_buffer(struct cg_tensor *t, const char *name)
+{
+    if (!t || t->tape || (t->flags & CG_REQUIRES_GRAD)) {
+        cg_misuse("cg_module_init_buffer", "%s (hint: buffers are persistent tensors, created "
+                  "with tape NULL, that are never trained)",
+                  !t ? "tensor is NULL" : t->tape ? "tensor belongs to a tape"
+                                                  : "tensor requires grad (make it a parameter)");
+        return CG_ERR_INVALID;
+    }
+    cg_tensor_set_name(t, name);
+    t->flags |= CG_BUFFER;
+    return CG_OK;
+}
+
 struct cg_tensor *cg_module_forward(struct cg_module *m, struct cg_tape *tape, struct cg_tensor *x)
 {
     if (!m || !m->vtable || !m->vtable->forward) {
@@ -57,6 +71,12 @@ void cg_module_visit_params(struct cg_module *m, cg_param_visitor visit, void *u
     m->vtable->visit_params(m, "", visit, user);
 }
 
+void cg_module_visit_buffers(struct cg_module *m, cg_param_visitor visit, void *user)
+{
+    if (!m || !visit || !m->vtable || !m->vtable->visit_buffers) return;
+    m->vtable->visit_buffers(m, "", visit, user);
+}
+
 /* Writes "prefix.local" (or "local") into buf; false if it does not fit. */
 static bool join_name(char *buf, size_t size, const char *prefix, const char *local)
 {
@@ -85,6 +105,15 @@ void cg_module_visit_child(const char *prefix, const char *local, struct cg_modu
     if (!visit || !child || !child->vtable || !child->vtable->visit_params) return;
     if (!join_name(name, sizeof name, prefix, local)) return;
     child->vtable->visit_params(child, name, visit, user);
+}
+
+void cg_module_visit_child_buffers(const char *prefix, const char *local,
+                                   struct cg_module *child, cg_param_visitor visit, void *user)
+{
+    char name[CG_PARAM_NAME_MAX];
+    if (!visit || !child || !child->vtable || !child->vtable->visit_buffers) return;
+    if (!join_name(name, sizeof name, prefix, local)) return;
+    child->vtable->visit_buffers(child, name, visit, user);
 }
 
 /* ---- counting and lookup ---- */
@@ -138,6 +167,21 @@ struct cg_tensor *cg_module_param(struct cg_module *m, const char *name)
     return f.found;
 }
 
+size_t cg_module_buffer_tensors(struct cg_module *m)
+{
+    struct collect_ctx c = {0, 0, 0, NULL};
+    cg_module_visit_buffers(m, collect_visitor, &c);
+    return c.count;
+}
+
+struct cg_tensor *cg_module_buffer(struct cg_module *m, const char *name)
+{
+    if (!name) return NULL;
+    struct find_ctx f = {name, NULL};
+    cg_module_visit_buffers(m, find_visitor, &f);
+    return f.found;
+}
+
 /* ---- whole-model operations ---- */
 
 static void zero_grad_visitor(const char *name, struct cg_tensor *p, void *user)
@@ -183,5 +227,6 @@ enum cg_status cg_module_to_dtype(struct cg_module *m, enum cg_dtype dtype)
     }
     struct dtype_ctx c = {dtype, CG_OK};
     cg_module_visit_params(m, to_dtype_visitor, &c);
+    cg_module_visit_buffers(m, to_dtype_visitor, &c);
     return c.status;
 }

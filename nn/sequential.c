@@ -45,8 +45,24 @@ static void seq_free(struct cg_module *self)
     cg_free(s);
 }
 
+static void seq_visit_buffers(struct cg_module *self, const char *prefix, cg_param_visitor visit,
+                              void *user)
+{
+    struct sequential *s = (struct sequential *)self;
+    for (int i = 0; i < s->n; i++) {
+        char local[16];
+        snprintf(local, sizeof local, "%d", i);
+        cg_module_visit_child_buffers(prefix, local, s->children[i], visit, user);
+    }
+}
+
 static const struct cg_module_vtable seq_vtable = {
-    "Sequential", seq_forward, seq_visit_params, seq_visit_children, seq_free,
+    .type_name = "Sequential",
+    .forward = seq_forward,
+    .visit_params = seq_visit_params,
+    .visit_buffers = seq_visit_buffers,
+    .visit_children = seq_visit_children,
+    .free = seq_free,
 };
 
 /* Frees each distinct module once (a list may repeat one by mistake). */

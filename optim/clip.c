@@ -2,7 +2,7 @@
 #include <math.h>
 
 #include "error_internal.h"
-#include "optim/optim_internal.h"
+#include "cgrad/optim.h"
 
 static double sum_squares(const struct cg_tensor *g)
 {
@@ -99,18 +99,18 @@ double cg_clip_grad_norm_params(struct cg_tensor *const *params, size_t n, doubl
     return total;
 }
 
-double cg_sgd_clip_grad_norm(struct cg_sgd *opt, double max_norm)
+double cg_optimizer_clip_grad_norm(struct cg_optimizer *opt, double max_norm)
 {
     if (!opt) {
-        cg_misuse("cg_sgd_clip_grad_norm", "opt is NULL");
+        cg_misuse("cg_optimizer_clip_grad_norm", "opt is NULL");
         return NAN;
     }
-    if (!max_norm_ok("cg_sgd_clip_grad_norm", max_norm)) return NAN;
+    if (!max_norm_ok("cg_optimizer_clip_grad_norm", max_norm)) return NAN;
     struct clip_pass c = {0, 1};
-    for (size_t i = 0; i < opt->n; i++) clip_visit(opt->slots[i].param, &c);
+    for (size_t i = 0; i < opt->n_params; i++) clip_visit(opt->params[i].tensor, &c);
     double total = sqrt(c.sum);
     c.factor = clip_factor(total, max_norm);
     if (c.factor < 1)
-        for (size_t i = 0; i < opt->n; i++) clip_visit(opt->slots[i].param, &c);
+        for (size_t i = 0; i < opt->n_params; i++) clip_visit(opt->params[i].tensor, &c);
     return total;
 }

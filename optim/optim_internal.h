@@ -1,5 +1,4 @@
-/* Private layout of the optimizer and its schedule, shared by the optim sources and
- * the checkpoint code (which saves and restores this state). */
+/* Private to optim/: the SGD struct and the schedule interface. */
 #ifndef CG_OPTIM_INTERNAL_H
 #define CG_OPTIM_INTERNAL_H
 
@@ -8,37 +7,50 @@
 
 #include "cgrad/optim.h"
 
-/* One optimized parameter. */
-struct cg_sgd_slot {
-    struct cg_tensor *param; /* not owned */
-    const char *name;        /* points into cg_sgd.names */
-    struct cg_tensor *buf;   /* momentum buffer (owned), NULL without momentum */
-    bool started;            /* buf holds state (PyTorch: 'momentum_buffer' exists) */
-    enum cg_dtype dtype;     /* dtype and size at creation, to catch later conversions */
-    int64_t numel;
-};
-
 struct cg_sgd {
-    struct cg_sgd_options o; /* o.lr is the current learning rate */
-    size_t n;
-    struct cg_sgd_slot *slots;
-    char *names; /* all names, NUL-separated */
-    uint64_t steps;
-    struct cg_lr_schedule *schedule; /* owned, may be NULL */
+    struct cg_optimizer base;
+    double momentum, dampening;
+    bool nesterov, maximize;
+    struct cg_tensor **bufs; /* per parameter, NULL without momentum */
+    bool *started;           /* bufs[i] holds state (PyTorch: 'momentum_buffer' exists) */
 };
 
-enum cg_lr_kind { CG_LR_STEP = 1, CG_LR_COSINE = 2 };
+/* The SGD behind opt, or NULL if opt is another optimizer. */
+struct cg_sgd *cg_sgd_cast(const struct cg_optimizer *opt);
+
+/* A schedule: a closed-form lr per group and epoch, so that a checkpoint
+ * needs only the epoch (and the settings, as config items) to resume. */
+struct cg_lr_schedule_vtable {
+    const char *type_name; /* "StepLR", as PyTorch's class */
+    double (*lr_at)(const struct cg_lr_schedule *s, double base_lr, int64_t epoch);
+    /* Its settings, as config items ("schedule.gamma", ...). */
+    void (*visit_state)(struct cg_lr_schedule *s, cg_state_visitor visit, void *user);
+};
 
 struct cg_lr_schedule {
-    enum cg_lr_kind kind;
-    struct cg_sgd *opt;
-    double base_lr;
-    int64_t period; /* step_size (StepLR) or t_max (cosine) */
-    double param;   /* gamma (StepLR) or eta_min (cosine) */
+    const struct cg_lr_schedule_vtable *vtable;
+    struct cg_optimizer *opt;
     int64_t epoch;
+    uint64_t period; /* step_size (StepLR) or t_max (cosine) */
+    double param;    /* gamma (StepLR) or eta_min (cosine) */
+    double *base_lrs; /* per group */
 };
 
-/* Frees a schedule (called by cg_sgd_free). */
+/* Yields the schedule's items (called by cg_optimizer_visit_state). */
+void cg_lr_schedule_visit_state(struct cg_lr_schedule *s, cg_state_visitor visit, void *user);
+/* Frees a schedule (called by cg_optimizer_free). */
 void cg_lr_schedule_destroy(struct cg_lr_schedule *s);
+
+/* Below this many elements in all the parameters together, splitting an
+ * update over the thread pool costs more than it saves. */
+#define CG_OPTIM_PARALLEL_MIN 32768
+
+/* Rows [lo, hi) (as element offsets) of part `part` of `parts` of a
+ * tensor, cut along its first dimension exactly as the layers cut their
+ * products, so each thread updates the rows it computed the gradient of. */
+void cg_optim_param_part(const struct cg_tensor *p, int parts, int part, int64_t *lo,
+                         int64_t *hi);
+/* Number of parts to cut the optimizer's parameters into. */
+int cg_optim_parts(const struct cg_optimizer *opt);
 
 #endif

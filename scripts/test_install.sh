@@ -35,7 +35,7 @@ run() {
     sed "s|^|    $(basename "$1"): |"
 }
 
-for tool in cmake pkg-config "$cc" readelf awk; do
+for tool in cmake pkg-config "$cc" "${CXX:-g++}" readelf nm comm awk; do
   command -v "$tool" >/dev/null || die "'$tool' is not installed (bash scripts/install_deps.sh)"
 done
 
@@ -68,6 +68,21 @@ done
 version=$(sed -n 's/^#define CGRAD_VERSION_STRING "\(.*\)"$/\1/p' "$inc/cgrad/version.h")
 [ -n "$version" ] || die "CGRAD_VERSION_STRING not found in the installed version.h"
 echo "    cgrad $version: headers, libcgrad.a, $soname, CMake package, cgrad.pc"
+
+step "exported symbols = the CG_API declarations of the installed headers"
+# Every CG_API declaration's name: the identifier before its first '('.
+declared=$(find "$inc/cgrad" -name "*.h" ! -name export.h -exec cat {} + | tr '\n' ' ' | grep -oE 'CG_API [^;{(]*\(' |
+  sed -E 's/[[:space:]]*\($//; s/.*[^A-Za-z0-9_]//' | sort -u)
+exported=$(nm -D --defined-only "$libdir/libcgrad.so" | awk '{ print $NF }' | sort -u)
+extra=$(comm -13 <(printf '%s\n' "$declared") <(printf '%s\n' "$exported"))
+missing=$(comm -23 <(printf '%s\n' "$declared") <(printf '%s\n' "$exported"))
+# A declaration that starts a line without CG_API would be hidden.
+bare=$(grep -nE '^(const|struct|enum|void|double|float|int|int64_t|uint64_t|uint32_t|uint8_t|size_t|bool|char|unsigned|long)\b' \
+  "$inc"/cgrad/*.h | grep -vE ':(struct|enum|union) [A-Za-z0-9_]+ ?[{;]' || true)
+[ -z "$bare" ] || die "public declarations without CG_API (they would not be exported): $bare"
+[ -z "$extra" ] || die "libcgrad.so exports symbols no public header declares with CG_API: $(echo $extra)"
+[ -z "$missing" ] || die "CG_API declarations that libcgrad.so does not export: $(echo $missing)"
+echo "    $(printf '%s\n' "$exported" | wc -l) symbols exported, all declared CG_API in include/cgrad/"
 
 # Executables must take libcgrad from the prefix (shared) or not at all (static).
 expect_shared() {
@@ -109,6 +124,14 @@ static_libs=$(pkg-config --static --libs cgrad | sed 's/-lcgrad\b/-l:libcgrad.a/
   $(pkg-config --static --cflags cgrad) $static_libs
 expect_static "$work/consumer-pc-static"
 run "$work/consumer-pc-static"
+
+step "C++ consumer (g++ -std=c++11, the same headers)"
+cxx=${CXX:-g++}
+# shellcheck disable=SC2046
+"$cxx" -std=c++11 -Wall -Wextra -Wpedantic -Werror -O2 tests/consumer/main.cpp -o "$work/consumer-cxx" \
+  $(pkg-config --cflags --libs cgrad) -Wl,-rpath,"$libdir"
+expect_shared "$work/consumer-cxx"
+run "$work/consumer-cxx"
 
 # ---- the documentation's programs ----
 # In docs/*.md, a line

@@ -21,7 +21,7 @@
 static struct {
     struct cg_tape *tape;
     struct cg_module *ck_model, *ck_model5;
-    struct cg_sgd *ck_opt, *ck_opt_other;
+    struct cg_optimizer *ck_opt, *ck_opt_other;
     struct cg_checkpoint_meta *meta, *meta_out;
     struct cg_dataset ds, ds_labeled, ds_empty, ds_norows, tmpds;
     struct cg_batches it, it_zero;
@@ -378,8 +378,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    cg_sgd_free(G.ck_opt);
-    cg_sgd_free(G.ck_opt_other);
+    cg_optimizer_free(G.ck_opt);
+    cg_optimizer_free(G.ck_opt_other);
     cg_module_free(G.ck_model);
     cg_module_free(G.ck_model5);
     cg_checkpoint_meta_free(G.meta);

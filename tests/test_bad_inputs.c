@@ -24,7 +24,7 @@ static struct {
     struct cg_tensor *big, *on_tape, *other, *view, *p, *p64, *y, *loss, *nograd_loss;
     struct cg_tensor *tgt_frac, *tgt_big, *tgt3, *tgt_d;
     struct cg_module *lin, *relu, *seq, *conv;
-    struct cg_sgd *opt, *opt_plain, *opt_sched, *opt_conv;
+    struct cg_optimizer *opt, *opt_plain, *opt_sched, *opt_conv;
     struct cg_lr_schedule *sched;
     struct cg_rng rng;
     char buf[64];
@@ -81,7 +81,7 @@ static void copy_fwd(struct cg_record *rec)
 }
 static const struct cg_op op_ok = {"bad_inputs_copy", copy_fwd, NULL, 0};
 static const struct cg_op op_nofwd = {"bad_inputs_nofwd", NULL, NULL, 0};
-static const struct cg_module_vtable vt_noforward = {"NoForward", NULL, NULL, NULL, NULL};
+static const struct cg_module_vtable vt_noforward = {.type_name = "NoForward"};
 static struct cg_module g_noforward = {&vt_noforward, true};
 
 static int count_visits;
@@ -411,20 +411,20 @@ X(sgd_params_null_entry, 1, !cg_sgd_new_params(IN2(G.p, NULL), 2, SGD(.lr = 0.1)
 X(sgd_params_tape, 1, !cg_sgd_new_params(IN1(G.on_tape), 1, SGD(.lr = 0.1)), \
   "cg_sgd_new_params", "tape") \
 X(sgd_params_lr, 1, !cg_sgd_new_params(IN1(G.p), 1, SGD(.lr = -1)), "cg_sgd_new_params") \
-X(sgd_free_null, 0, (cg_sgd_free(NULL), 1), NULL) \
-X(sgd_step_null, 1, cg_sgd_step(NULL) == CG_ERR_INVALID, "cg_sgd_step") \
-X(sgd_step_converted, 1, cg_sgd_step(G.opt_conv) == CG_ERR_INVALID, "cg_sgd_step", "f64") \
-X(sgd_zero_grad_null, 1, (cg_sgd_zero_grad(NULL), 1), "cg_sgd_zero_grad") \
-X(sgd_get_lr_null, 1, isnan(cg_sgd_get_lr(NULL)), "cg_sgd_get_lr") \
-X(sgd_set_lr_null, 1, (cg_sgd_set_lr(NULL, 0.1), 1), "cg_sgd_set_lr") \
-X(sgd_set_lr_neg, 1, (cg_sgd_set_lr(G.opt, -1), cg_sgd_get_lr(G.opt) == 0.1), "cg_sgd_set_lr", \
+X(sgd_free_null, 0, (cg_optimizer_free(NULL), 1), NULL) \
+X(sgd_step_null, 1, cg_optimizer_step(NULL) == CG_ERR_INVALID, "cg_optimizer_step") \
+X(sgd_step_converted, 1, cg_optimizer_step(G.opt_conv) == CG_ERR_INVALID, "cg_optimizer_step", "f64") \
+X(sgd_zero_grad_null, 1, (cg_optimizer_zero_grad(NULL), 1), "cg_optimizer_zero_grad") \
+X(sgd_get_lr_null, 1, isnan(cg_optimizer_get_lr(NULL)), "cg_optimizer_get_lr") \
+X(sgd_set_lr_null, 1, (cg_optimizer_set_lr(NULL, 0.1), 1), "cg_optimizer_set_lr") \
+X(sgd_set_lr_neg, 1, (cg_optimizer_set_lr(G.opt, -1), cg_optimizer_get_lr(G.opt) == 0.1), "cg_optimizer_set_lr", \
   "-1") \
-X(sgd_set_lr_nan, 1, (cg_sgd_set_lr(G.opt, NAN), cg_sgd_get_lr(G.opt) == 0.1), "cg_sgd_set_lr") \
+X(sgd_set_lr_nan, 1, (cg_optimizer_set_lr(G.opt, NAN), cg_optimizer_get_lr(G.opt) == 0.1), "cg_optimizer_set_lr") \
 X(sgd_get_options_null, 1, cg_sgd_get_options(NULL).lr == 0, "cg_sgd_get_options") \
-X(sgd_step_count_null, 0, cg_sgd_step_count(NULL) == 0, NULL) \
-X(sgd_param_count_null, 0, cg_sgd_param_count(NULL) == 0, NULL) \
-X(sgd_param_oob, 0, !cg_sgd_param(G.opt, 99) && !cg_sgd_param(NULL, 0), NULL) \
-X(sgd_param_name_oob, 0, !cg_sgd_param_name(G.opt, 99) && !cg_sgd_param_name(NULL, 0), NULL) \
+X(sgd_step_count_null, 0, cg_optimizer_step_count(NULL) == 0, NULL) \
+X(sgd_param_count_null, 0, cg_optimizer_param_count(NULL) == 0, NULL) \
+X(sgd_param_oob, 0, !cg_optimizer_param(G.opt, 99) && !cg_optimizer_param(NULL, 0), NULL) \
+X(sgd_param_name_oob, 0, !cg_optimizer_param_name(G.opt, 99) && !cg_optimizer_param_name(NULL, 0), NULL) \
 X(sgd_momentum_oob, 0, !cg_sgd_momentum_buffer(G.opt, 99) && !cg_sgd_momentum_buffer(NULL, 0), \
   NULL) \
 X(step_new_null, 1, !cg_lr_step_new(NULL, 2, 0.5), "cg_lr_step_new") \
@@ -442,15 +442,15 @@ X(schedule_step_null, 1, isnan(cg_lr_schedule_step(NULL)), "cg_lr_schedule_step"
 X(schedule_epoch_null, 0, cg_lr_schedule_epoch(NULL) == 0, NULL) \
 X(schedule_lr_at_null, 1, isnan(cg_lr_schedule_lr_at(NULL, 0)), "cg_lr_schedule_lr_at") \
 X(schedule_lr_at_neg, 1, isnan(cg_lr_schedule_lr_at(G.sched, -1)), "cg_lr_schedule_lr_at", "-1") \
-X(sgd_schedule_null, 0, !cg_sgd_schedule(NULL) && !cg_sgd_schedule(G.opt_plain), NULL) \
+X(sgd_schedule_null, 0, !cg_optimizer_schedule(NULL) && !cg_optimizer_schedule(G.opt_plain), NULL) \
 X(clip_null, 1, isnan(cg_clip_grad_norm(NULL, 1)), "cg_clip_grad_norm") \
 X(clip_neg, 1, isnan(cg_clip_grad_norm(G.seq, -1)), "cg_clip_grad_norm", "-1") \
 X(clip_nan, 1, isnan(cg_clip_grad_norm(G.seq, NAN)), "cg_clip_grad_norm") \
 X(clip_params_null, 1, isnan(cg_clip_grad_norm_params(NULL, 2, 1)), "cg_clip_grad_norm_params") \
 X(clip_params_neg, 1, isnan(cg_clip_grad_norm_params(IN1(G.p), 1, -3)), \
   "cg_clip_grad_norm_params", "-3") \
-X(sgd_clip_null, 1, isnan(cg_sgd_clip_grad_norm(NULL, 1)), "cg_sgd_clip_grad_norm") \
-X(sgd_clip_neg, 1, isnan(cg_sgd_clip_grad_norm(G.opt, -1)), "clip_grad_norm")
+X(sgd_clip_null, 1, isnan(cg_optimizer_clip_grad_norm(NULL, 1)), "cg_optimizer_clip_grad_norm") \
+X(sgd_clip_neg, 1, isnan(cg_optimizer_clip_grad_norm(G.opt, -1)), "clip_grad_norm")
 
 /* cg_gradcheck arguments. */
 #define ROWS_GRADCHECK(X) \
@@ -546,8 +546,8 @@ static int teardown(void **state)
                               G.bias5, G.e03, G.big, G.p, G.p64, G.tgt3, G.tgt_d, G.tgt_frac,
                               G.tgt_big, G.view};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) cg_tensor_free(ts[i]);
-    struct cg_sgd *os[] = {G.opt, G.opt_plain, G.opt_sched, G.opt_conv};
-    for (size_t i = 0; i < sizeof os / sizeof os[0]; i++) cg_sgd_free(os[i]);
+    struct cg_optimizer *os[] = {G.opt, G.opt_plain, G.opt_sched, G.opt_conv};
+    for (size_t i = 0; i < sizeof os / sizeof os[0]; i++) cg_optimizer_free(os[i]);
     struct cg_module *ms[] = {G.lin, G.relu, G.seq, G.conv};
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) cg_module_free(ms[i]);
     cg_tape_free(G.tape);

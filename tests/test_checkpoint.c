@@ -59,7 +59,8 @@ static void tmod_free(struct cg_module *self)
     free(m);
 }
 
-static const struct cg_module_vtable tmod_vt = {"TestModel", NULL, tmod_visit, NULL, tmod_free};
+static const struct cg_module_vtable tmod_vt = {
+    .type_name = "TestModel", .visit_params = tmod_visit, .free = tmod_free};
 
 /* Parameters uniform in [-1, 1) from `seed`. */
 static struct tmod *tmod_new(const struct pspec *spec, int n, uint64_t seed)
@@ -84,9 +85,9 @@ static const struct pspec base_spec[3] = {
 
 static const struct cg_sgd_options opts = {.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01};
 
-static struct cg_sgd *new_opt(struct tmod *m)
+static struct cg_optimizer *new_opt(struct tmod *m)
 {
-    struct cg_sgd *opt = cg_sgd_new(&m->base, opts);
+    struct cg_optimizer *opt = cg_sgd_new(&m->base, opts);
     assert_non_null(opt);
     assert_non_null(cg_lr_step_new(opt, 2, 0.5));
     return opt;
@@ -94,15 +95,15 @@ static struct cg_sgd *new_opt(struct tmod *m)
 
 /* Gradient of sum((p - t)^2) with t[i] = 0.1 i: depends on the state, so a
  * resumed run only matches if everything was restored. */
-static void train(struct tmod *m, struct cg_sgd *opt, int steps)
+static void train(struct tmod *m, struct cg_optimizer *opt, int steps)
 {
     for (int s = 0; s < steps; s++) {
-        cg_sgd_zero_grad(opt);
+        cg_optimizer_zero_grad(opt);
         for (int k = 0; k < m->n; k++)
             for (int64_t i = 0; i < m->p[k]->numel; i++)
                 cg_tensor_set_at(m->p[k]->grad, i, 2 * (cg_tensor_at(m->p[k], i) - 0.1 * (double)i));
-        assert_int_equal(cg_sgd_step(opt), CG_OK);
-        cg_lr_schedule_step(cg_sgd_schedule(opt));
+        assert_int_equal(cg_optimizer_step(opt), CG_OK);
+        cg_lr_schedule_step(cg_optimizer_schedule(opt));
     }
 }
 
@@ -113,16 +114,16 @@ static bool same_bits(const struct cg_tensor *a, const struct cg_tensor *b)
            memcmp(a->data, b->data, (size_t)a->numel * cg_dtype_size(a->dtype)) == 0;
 }
 
-static void assert_same_state(struct tmod *a, struct cg_sgd *oa, struct tmod *b, struct cg_sgd *ob)
+static void assert_same_state(struct tmod *a, struct cg_optimizer *oa, struct tmod *b, struct cg_optimizer *ob)
 {
     for (int k = 0; k < a->n; k++) assert_true(same_bits(a->p[k], b->p[k]));
     if (!oa) return;
-    for (size_t i = 0; i < cg_sgd_param_count(oa); i++)
+    for (size_t i = 0; i < cg_optimizer_param_count(oa); i++)
         assert_true(same_bits(cg_sgd_momentum_buffer(oa, i), cg_sgd_momentum_buffer(ob, i)));
-    assert_int_equal(cg_sgd_step_count(oa), cg_sgd_step_count(ob));
-    assert_true(cg_sgd_get_lr(oa) == cg_sgd_get_lr(ob));
-    assert_int_equal(cg_lr_schedule_epoch(cg_sgd_schedule(oa)),
-                     cg_lr_schedule_epoch(cg_sgd_schedule(ob)));
+    assert_int_equal(cg_optimizer_step_count(oa), cg_optimizer_step_count(ob));
+    assert_true(cg_optimizer_get_lr(oa) == cg_optimizer_get_lr(ob));
+    assert_int_equal(cg_lr_schedule_epoch(cg_optimizer_schedule(oa)),
+                     cg_lr_schedule_epoch(cg_optimizer_schedule(ob)));
 }
 
 /* ---- files ---- */
@@ -166,7 +167,7 @@ static void expect_load_fails(const char *path, const struct pspec *spec, int n,
                               enum cg_status want, const char *const *subs)
 {
     struct tmod *m = tmod_new(spec, n, 99), *copy = tmod_new(spec, n, 99);
-    struct cg_sgd *opt = new_opt(m), *opt_copy = new_opt(copy);
+    struct cg_optimizer *opt = new_opt(m), *opt_copy = new_opt(copy);
     train(m, opt, 1);
     train(copy, opt_copy, 1);
     struct cg_checkpoint_meta *meta = cg_checkpoint_meta_new();
@@ -184,8 +185,8 @@ static void expect_load_fails(const char *path, const struct pspec *spec, int n,
     assert_int_equal(v, 5);
     assert_int_equal(cg_checkpoint_meta_count(meta), 1);
     cg_checkpoint_meta_free(meta);
-    cg_sgd_free(opt);
-    cg_sgd_free(opt_copy);
+    cg_optimizer_free(opt);
+    cg_optimizer_free(opt_copy);
     cg_module_free(&m->base);
     cg_module_free(&copy->base);
 }
@@ -197,13 +198,13 @@ static void expect_load_fails(const char *path, const struct pspec *spec, int n,
 static const char *save_reference_to(const char *path)
 {
     struct tmod *m = tmod_new(base_spec, 3, 1);
-    struct cg_sgd *opt = new_opt(m);
+    struct cg_optimizer *opt = new_opt(m);
     train(m, opt, 3);
     struct cg_checkpoint_meta *meta = cg_checkpoint_meta_new();
     cg_checkpoint_meta_set_u64(meta, "epoch", 3);
     assert_int_equal(cg_checkpoint_save(path, &m->base, opt, meta), CG_OK);
     cg_checkpoint_meta_free(meta);
-    cg_sgd_free(opt);
+    cg_optimizer_free(opt);
     cg_module_free(&m->base);
     return path;
 }
@@ -215,7 +216,7 @@ static void test_roundtrip_bitwise(void **state)
     (void)state;
     const char *path = path_in_dir("rt.ckpt");
     struct tmod *a = tmod_new(base_spec, 3, 1), *b = tmod_new(base_spec, 3, 2);
-    struct cg_sgd *oa = new_opt(a), *ob = new_opt(b);
+    struct cg_optimizer *oa = new_opt(a), *ob = new_opt(b);
     train(a, oa, 3);
     struct cg_rng rng = cg_rng_seed(42);
     for (int i = 0; i < 5; i++) cg_rng_u32(&rng);
@@ -230,9 +231,9 @@ static void test_roundtrip_bitwise(void **state)
 
     assert_int_equal(cg_checkpoint_load(path, &b->base, ob, got), CG_OK);
     assert_same_state(a, oa, b, ob);
-    assert_int_equal(cg_sgd_step_count(ob), 3);
-    assert_int_equal(cg_lr_schedule_epoch(cg_sgd_schedule(ob)), 3);
-    assert_true(cg_sgd_get_lr(ob) == 0.05); /* 0.1 * 0.5^floor(3/2) */
+    assert_int_equal(cg_optimizer_step_count(ob), 3);
+    assert_int_equal(cg_lr_schedule_epoch(cg_optimizer_schedule(ob)), 3);
+    assert_true(cg_optimizer_get_lr(ob) == 0.05); /* 0.1 * 0.5^floor(3/2) */
     assert_non_null(cg_sgd_momentum_buffer(ob, 2));
     assert_int_equal(cg_checkpoint_meta_count(got), 4);
     assert_string_equal(cg_checkpoint_meta_name(got, 0), "empty");
@@ -258,18 +259,18 @@ static void test_roundtrip_bitwise(void **state)
     assert_same_state(a, NULL, c, NULL);
     /* A state saved before the first step resets a trained optimizer. */
     struct tmod *fresh = tmod_new(base_spec, 3, 4);
-    struct cg_sgd *ofresh = new_opt(fresh);
+    struct cg_optimizer *ofresh = new_opt(fresh);
     assert_int_equal(cg_checkpoint_save(path, &fresh->base, ofresh, NULL), CG_OK);
     assert_int_equal(cg_checkpoint_load(path, &b->base, ob, NULL), CG_OK);
     assert_same_state(fresh, ofresh, b, ob);
     assert_null(cg_sgd_momentum_buffer(ob, 0));
-    assert_true(cg_sgd_get_lr(ob) == 0.1);
+    assert_true(cg_optimizer_get_lr(ob) == 0.1);
 
     cg_checkpoint_meta_free(meta);
     cg_checkpoint_meta_free(got);
-    cg_sgd_free(oa);
-    cg_sgd_free(ob);
-    cg_sgd_free(ofresh);
+    cg_optimizer_free(oa);
+    cg_optimizer_free(ob);
+    cg_optimizer_free(ofresh);
     cg_module_free(&a->base);
     cg_module_free(&b->base);
     cg_module_free(&c->base);
@@ -282,17 +283,17 @@ static void test_resume_bitwise(void **state)
     (void)state;
     const char *path = path_in_dir("resume.ckpt");
     struct tmod *a = tmod_new(base_spec, 3, 1), *b = tmod_new(base_spec, 3, 7);
-    struct cg_sgd *oa = new_opt(a), *ob = new_opt(b);
+    struct cg_optimizer *oa = new_opt(a), *ob = new_opt(b);
     train(a, oa, 3);
     assert_int_equal(cg_checkpoint_save(path, &a->base, oa, NULL), CG_OK);
     train(a, oa, 3);
     assert_int_equal(cg_checkpoint_load(path, &b->base, ob, NULL), CG_OK);
     train(b, ob, 3);
     assert_same_state(a, oa, b, ob);
-    assert_int_equal(cg_sgd_step_count(ob), 6);
-    assert_true(cg_sgd_get_lr(ob) == 0.0125);
-    cg_sgd_free(oa);
-    cg_sgd_free(ob);
+    assert_int_equal(cg_optimizer_step_count(ob), 6);
+    assert_true(cg_optimizer_get_lr(ob) == 0.0125);
+    cg_optimizer_free(oa);
+    cg_optimizer_free(ob);
     cg_module_free(&a->base);
     cg_module_free(&b->base);
 }
@@ -310,18 +311,18 @@ static struct cg_module *autoencoder(int64_t hidden, uint64_t seed)
     return m;
 }
 
-static void train_nn(struct cg_module *m, struct cg_sgd *opt, struct cg_tape *tape,
+static void train_nn(struct cg_module *m, struct cg_optimizer *opt, struct cg_tape *tape,
                      struct cg_rng *rng, int steps)
 {
     for (int s = 0; s < steps; s++) {
         struct cg_tensor *x = cg_tensor_randn(tape, CG_F32, CG_SHAPE(4, 8), rng);
         struct cg_tensor *loss = cg_mse_loss_mean(tape, cg_module_forward(m, tape, x), x);
         assert_non_null(loss);
-        cg_sgd_zero_grad(opt);
+        cg_optimizer_zero_grad(opt);
         assert_int_equal(cg_backward(tape, loss), CG_OK);
-        cg_sgd_clip_grad_norm(opt, 0.5);
-        assert_int_equal(cg_sgd_step(opt), CG_OK);
-        cg_lr_schedule_step(cg_sgd_schedule(opt));
+        cg_optimizer_clip_grad_norm(opt, 0.5);
+        assert_int_equal(cg_optimizer_step(opt), CG_OK);
+        cg_lr_schedule_step(cg_optimizer_schedule(opt));
         cg_tape_reset(tape);
     }
 }
@@ -333,10 +334,10 @@ static void test_resume_nn_model(void **state)
     const struct cg_sgd_options o = {.lr = 0.05, .momentum = 0.9, .nesterov = true};
     struct cg_tape *tape = cg_tape_new();
     struct cg_module *a = autoencoder(16, 1), *b = autoencoder(16, 2);
-    struct cg_sgd *oa = cg_sgd_new(a, o), *ob = cg_sgd_new(b, o);
+    struct cg_optimizer *oa = cg_sgd_new(a, o), *ob = cg_sgd_new(b, o);
     assert_non_null(cg_lr_cosine_new(oa, 4, 0.001));
     assert_non_null(cg_lr_cosine_new(ob, 4, 0.001));
-    assert_string_equal(cg_sgd_param_name(oa, 2), "2.weight");
+    assert_string_equal(cg_optimizer_param_name(oa, 2), "2.weight");
     struct cg_rng data = cg_rng_seed(5);
     train_nn(a, oa, tape, &data, 3);
     struct cg_checkpoint_meta *meta = cg_checkpoint_meta_new();
@@ -349,11 +350,11 @@ static void test_resume_nn_model(void **state)
     struct cg_rng data_b;
     assert_int_equal(cg_checkpoint_meta_get_rng(meta, "data_rng", &data_b), CG_OK);
     train_nn(b, ob, tape, &data_b, 3);
-    for (size_t i = 0; i < cg_sgd_param_count(oa); i++) {
-        assert_true(same_bits(cg_sgd_param(oa, i), cg_sgd_param(ob, i)));
+    for (size_t i = 0; i < cg_optimizer_param_count(oa); i++) {
+        assert_true(same_bits(cg_optimizer_param(oa, i), cg_optimizer_param(ob, i)));
         assert_true(same_bits(cg_sgd_momentum_buffer(oa, i), cg_sgd_momentum_buffer(ob, i)));
     }
-    assert_true(cg_sgd_get_lr(oa) == cg_sgd_get_lr(ob));
+    assert_true(cg_optimizer_get_lr(oa) == cg_optimizer_get_lr(ob));
 
     /* Another hidden size: refused, naming the first differing record. */
     struct cg_module *c = autoencoder(12, 3);
@@ -361,8 +362,8 @@ static void test_resume_nn_model(void **state)
     assert_non_null(strstr(cg_last_error(), "sae.ckpt: record '0.weight': shape [16,8] in file, "
                                             "[12,8] in model"));
     cg_checkpoint_meta_free(meta);
-    cg_sgd_free(oa);
-    cg_sgd_free(ob);
+    cg_optimizer_free(oa);
+    cg_optimizer_free(ob);
     cg_module_free(a);
     cg_module_free(b);
     cg_module_free(c);
@@ -470,10 +471,10 @@ static void test_model_mismatch(void **state)
     struct tmod *m = tmod_new(base_spec, 3, 5);
     struct cg_sgd_options o = opts;
     o.momentum = 0.5;
-    struct cg_sgd *opt = cg_sgd_new(&m->base, o);
+    struct cg_optimizer *opt = cg_sgd_new(&m->base, o);
     assert_int_equal(cg_checkpoint_load(path, &m->base, opt, NULL), CG_ERR_MISMATCH);
     assert_non_null(strstr(cg_last_error(), "momentum 0.9"));
-    cg_sgd_free(opt);
+    cg_optimizer_free(opt);
     opt = cg_sgd_new(&m->base, opts); /* no schedule */
     assert_int_equal(cg_checkpoint_load(path, &m->base, opt, NULL), CG_ERR_MISMATCH);
     assert_non_null(strstr(cg_last_error(), "schedule"));
@@ -485,7 +486,7 @@ static void test_model_mismatch(void **state)
     assert_int_equal(cg_checkpoint_save(weights, &m->base, NULL, NULL), CG_OK);
     assert_int_equal(cg_checkpoint_load(weights, &m->base, opt, NULL), CG_ERR_MISMATCH);
     assert_non_null(strstr(cg_last_error(), "no SGD state"));
-    cg_sgd_free(opt);
+    cg_optimizer_free(opt);
     cg_module_free(&m->base);
 }
 
@@ -499,7 +500,7 @@ static void test_exhaustive_damage(void **state)
     size_t size;
     unsigned char *b = read_all(path, &size);
     struct tmod *m = tmod_new(base_spec, 3, 8), *copy = tmod_new(base_spec, 3, 8);
-    struct cg_sgd *opt = new_opt(m);
+    struct cg_optimizer *opt = new_opt(m);
     for (size_t len = 0; len < size; len++) {
         write_all(bad, b, len);
         enum cg_status st = cg_checkpoint_load(bad, &m->base, opt, NULL);
@@ -539,7 +540,7 @@ static void test_exhaustive_damage(void **state)
     assert_int_equal(cg_checkpoint_load(bad, &m->base, NULL, NULL), CG_ERR_CORRUPT);
     assert_true(cg_alloc_bytes() - bytes_before < 4096);
     free(b);
-    cg_sgd_free(opt);
+    cg_optimizer_free(opt);
     cg_module_free(&m->base);
     cg_module_free(&copy->base);
 }

@@ -144,14 +144,14 @@ static struct cg_module *sae_model(void)
 static enum cg_status load_ckpt(const char *path, uint64_t *epoch, struct cg_module **model_out)
 {
     struct cg_module *m = sae_model();
-    struct cg_sgd *opt = cg_sgd_new(m, (struct cg_sgd_options){.lr = 0.05, .momentum = 0.9});
+    struct cg_optimizer *opt = cg_sgd_new(m, (struct cg_sgd_options){.lr = 0.05, .momentum = 0.9});
     struct cg_checkpoint_meta *meta = cg_checkpoint_meta_new();
     assert_non_null(opt);
     assert_non_null(meta);
     enum cg_status st = cg_checkpoint_load(path, m, opt, meta);
     if (st == CG_OK) assert_int_equal(cg_checkpoint_meta_get_u64(meta, "sae.epoch", epoch), CG_OK);
     cg_checkpoint_meta_free(meta);
-    cg_sgd_free(opt);
+    cg_optimizer_free(opt);
     if (model_out && st == CG_OK) *model_out = m;
     else cg_module_free(m);
     return st;

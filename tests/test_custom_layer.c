@@ -296,20 +296,20 @@ static void test_sgd_moves_threshold(void **state)
     (void)state;
     static const double xv[3] = {1, -2, 0.2}, t_want[3] = {0.6, 0.4, 0.5};
     struct cg_module *m = cg_sequential(learnable_shrink_new(3, 0.5));
-    struct cg_sgd *opt = cg_sgd_new(m, (struct cg_sgd_options){.lr = 0.1});
+    struct cg_optimizer *opt = cg_sgd_new(m, (struct cg_sgd_options){.lr = 0.1});
     struct cg_tape *tape = cg_tape_new();
     assert_non_null(m);
     assert_non_null(opt);
-    assert_int_equal(cg_sgd_param_count(opt), 1);
-    assert_string_equal(cg_sgd_param_name(opt, 0), "0.threshold");
+    assert_int_equal(cg_optimizer_param_count(opt), 1);
+    assert_string_equal(cg_optimizer_param_name(opt, 0), "0.threshold");
     struct cg_tensor *x = cg_tensor_from_doubles(tape, CG_F32, CG_SHAPE(1, 3), xv);
     struct cg_tensor *loss = cg_sum(tape, cg_module_forward(m, tape, x));
-    cg_sgd_zero_grad(opt);
+    cg_optimizer_zero_grad(opt);
     assert_int_equal(cg_backward(tape, loss), CG_OK);
-    assert_int_equal(cg_sgd_step(opt), CG_OK);
+    assert_int_equal(cg_optimizer_step(opt), CG_OK);
     CG_ASSERT_TENSOR(cg_module_param(m, "0.threshold"), t_want, 1e-7, 0);
     cg_tape_free(tape);
-    cg_sgd_free(opt);
+    cg_optimizer_free(opt);
     cg_module_free(m);
 }
 
@@ -319,7 +319,7 @@ static void test_training(void **state)
 {
     (void)state;
     struct cg_module *m = small_model(5);
-    struct cg_sgd *opt = cg_sgd_new(m, (struct cg_sgd_options){.lr = 0.05, .momentum = 0.9});
+    struct cg_optimizer *opt = cg_sgd_new(m, (struct cg_sgd_options){.lr = 0.05, .momentum = 0.9});
     struct cg_rng rng = cg_rng_seed(6);
     struct cg_tensor *x = cg_tensor_randn(NULL, CG_F32, CG_SHAPE(32, 6), &rng);
     struct cg_tensor *y = cg_tensor_empty(NULL, CG_F32, CG_SHAPE(32, 1));
@@ -334,9 +334,9 @@ static void test_training(void **state)
         assert_non_null(loss);
         last = cg_tensor_item(loss);
         if (step == 0) first = last;
-        cg_sgd_zero_grad(opt);
+        cg_optimizer_zero_grad(opt);
         assert_int_equal(cg_backward(tape, loss), CG_OK);
-        assert_int_equal(cg_sgd_step(opt), CG_OK);
+        assert_int_equal(cg_optimizer_step(opt), CG_OK);
     }
     assert_int_equal(cg_alloc_count(), allocs);
     assert_true(last < 0.2 * first);
@@ -347,7 +347,7 @@ static void test_training(void **state)
     cg_tape_free(tape);
     cg_tensor_free(x);
     cg_tensor_free(y);
-    cg_sgd_free(opt);
+    cg_optimizer_free(opt);
     cg_module_free(m);
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buffer_layer.h"
 #include "cg_test.h"
 
 /* ---- a user-defined layer, written as a user would: y = x * scale, with a
@@ -34,7 +35,10 @@ static void scale_free(struct cg_module *self)
 }
 
 static const struct cg_module_vtable scale_vtable = {
-    "Scale", scale_forward, scale_visit_params, NULL, scale_free,
+    .type_name = "Scale",
+    .forward = scale_forward,
+    .visit_params = scale_visit_params,
+    .free = scale_free,
 };
 
 static struct cg_module *scale_new(int64_t features, double init)
@@ -502,6 +506,75 @@ static void test_gradcheck_sparse_autoencoder(void **state)
     cg_module_free(sae);
 }
 
+/* ---- module buffers ---- */
+
+struct name_list {
+    int n;
+    char names[8][32];
+};
+
+static void note_name(const char *name, struct cg_tensor *t, void *user)
+{
+    (void)t;
+    struct name_list *l = user;
+    if (l->n < 8) snprintf(l->names[l->n++], 32, "%s", name);
+}
+
+static void test_buffers(void **state)
+{
+    (void)state;
+    struct cg_rng rng = cg_rng_seed(3);
+    struct cg_module *m = cg_sequential(cg_linear_new(3, 2, true, &rng),
+                                        cg_test_buffer_layer_new(2), NULL);
+    assert_non_null(m);
+    struct name_list params = {0}, bufs = {0};
+    cg_module_visit_params(m, note_name, &params);
+    cg_module_visit_buffers(m, note_name, &bufs);
+    /* Buffers have state_dict names and are not parameters. */
+    assert_int_equal(params.n, 3);
+    assert_string_equal(params.names[2], "1.scale");
+    assert_int_equal(bufs.n, 2);
+    assert_string_equal(bufs.names[0], "1.running_mean");
+    assert_string_equal(bufs.names[1], "1.num_batches");
+    assert_int_equal(cg_module_buffer_tensors(m), 2);
+    struct cg_tensor *rm = cg_module_buffer(m, "1.running_mean");
+    assert_non_null(rm);
+    assert_null(cg_module_buffer(m, "1.scale"));
+    assert_null(cg_module_param(m, "1.running_mean"));
+    assert_false(rm->flags & CG_REQUIRES_GRAD);
+    assert_true(rm->flags & CG_BUFFER);
+
+    /* Training updates the buffers; eval only reads them; no gradient. */
+    struct cg_tape *tape = cg_tape_new();
+    struct cg_tensor *x = cg_tensor_from_doubles(NULL, CG_F32, CG_SHAPE(2, 3),
+                                                 (const double[]){1, 2, 3, -1, 0, 4});
+    cg_backward(tape, cg_sum(tape, cg_module_forward(m, tape, x)));
+    double after_train = cg_tensor_at(rm, 0);
+    assert_true(after_train != 0);
+    assert_null(rm->grad);
+    assert_float_equal(cg_tensor_at(cg_module_buffer(m, "1.num_batches"), 0), 1, 0);
+    cg_tape_reset(tape);
+    cg_module_set_training(m, false);
+    cg_module_forward(m, tape, x);
+    assert_float_equal(cg_tensor_at(rm, 0), after_train, 0);
+
+    /* cg_module_to_dtype converts buffers with the parameters. */
+    assert_int_equal(cg_module_to_dtype(m, CG_F64), CG_OK);
+    assert_int_equal(cg_module_buffer(m, "1.running_mean")->dtype, CG_F64);
+    assert_int_equal(cg_module_buffer(m, "1.num_batches")->dtype, CG_F64);
+    assert_float_equal(cg_tensor_at(cg_module_buffer(m, "1.running_mean"), 0), after_train, 1e-7);
+
+    /* A buffer never requires grad. */
+    struct cg_tensor *t = cg_tensor_zeros(NULL, CG_F32, CG_SHAPE(2));
+    cg_tensor_requires_grad(t, true);
+    CG_EXPECT_MISUSE(cg_module_init_buffer(t, "b"), "cg_module_init_buffer", "requires grad");
+    CG_EXPECT_MISUSE(cg_module_init_buffer(NULL, "b"), "cg_module_init_buffer", "NULL");
+    cg_tensor_free(t);
+    cg_tensor_free(x);
+    cg_tape_free(tape);
+    cg_module_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -516,6 +589,7 @@ int main(void)
         cmocka_unit_test(test_to_dtype),
         cmocka_unit_test(test_gradcheck_layers),
         cmocka_unit_test(test_gradcheck_sparse_autoencoder),
+        cmocka_unit_test(test_buffers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

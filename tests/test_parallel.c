@@ -226,7 +226,7 @@ static float *train_autoencoder(int steps, size_t *count, size_t *allocs_after_f
                                             cg_hardshrink_new(0.1),
                                             cg_linear_new(128, 32, true, &rng),
                                             cg_linear_new(32, 196, true, &rng));
-    struct cg_sgd *opt = cg_sgd_new(model, (struct cg_sgd_options){.lr = 0.05, .momentum = 0.9});
+    struct cg_optimizer *opt = cg_sgd_new(model, (struct cg_sgd_options){.lr = 0.05, .momentum = 0.9});
     struct cg_tensor *x = cg_tensor_rand(NULL, CG_F32, CG_SHAPE(48, 196), &rng);
     struct cg_tape *tape = cg_tape_new();
     assert_non_null(opt);
@@ -234,26 +234,26 @@ static float *train_autoencoder(int steps, size_t *count, size_t *allocs_after_f
     size_t allocs = 0;
     for (int step = 0; step < steps; step++, cg_tape_reset(tape)) {
         struct cg_tensor *loss = cg_mse_loss_mean(tape, cg_module_forward(model, tape, x), x);
-        cg_sgd_zero_grad(opt);
+        cg_optimizer_zero_grad(opt);
         assert_int_equal(cg_backward(tape, loss), CG_OK);
-        assert_int_equal(cg_sgd_step(opt), CG_OK);
+        assert_int_equal(cg_optimizer_step(opt), CG_OK);
         if (step == 0) allocs = cg_alloc_count();
     }
     if (allocs_after_first) *allocs_after_first = cg_alloc_count() - allocs;
     size_t total = 0;
-    for (size_t i = 0; i < cg_sgd_param_count(opt); i++)
-        total += (size_t)cg_sgd_param(opt, i)->numel;
+    for (size_t i = 0; i < cg_optimizer_param_count(opt); i++)
+        total += (size_t)cg_optimizer_param(opt, i)->numel;
     float *out = malloc(total * sizeof *out), *dst = out;
     assert_non_null(out);
-    for (size_t i = 0; i < cg_sgd_param_count(opt); i++) {
-        const struct cg_tensor *p = cg_sgd_param(opt, i);
+    for (size_t i = 0; i < cg_optimizer_param_count(opt); i++) {
+        const struct cg_tensor *p = cg_optimizer_param(opt, i);
         memcpy(dst, p->data, (size_t)p->numel * sizeof *dst);
         dst += p->numel;
     }
     *count = total;
     cg_tape_free(tape);
     cg_tensor_free(x);
-    cg_sgd_free(opt);
+    cg_optimizer_free(opt);
     cg_module_free(model);
     return out;
 }
@@ -329,23 +329,23 @@ static void sgd_update_does_not_depend_on_threads(void **state)
             for (int i = 0; i < 2; i++)
                 assert_int_equal(cg_tensor_requires_grad(p[run][i], true), CG_OK);
             cg_set_num_threads(run ? 3 : 1);
-            struct cg_sgd *opt = cg_sgd_new_params(p[run], 2, opts[o]);
+            struct cg_optimizer *opt = cg_sgd_new_params(p[run], 2, opts[o]);
             assert_non_null(opt);
             for (int step = 0; step < 3; step++) {
                 struct cg_tape *t32 = cg_tape_new(), *t64 = cg_tape_new();
                 struct cg_tensor *l32 = cg_sum(t32, cg_tanh(t32, p[run][0]));
                 struct cg_tensor *l64 = cg_sum(t64, cg_square(t64, p[run][1]));
-                cg_sgd_zero_grad(opt);
+                cg_optimizer_zero_grad(opt);
                 for (int i = 0; i < 2; i++)
                     for (int64_t k = 0; k < p[run][i]->grad->numel; k++)
                         assert_true(cg_tensor_at(p[run][i]->grad, k) == 0);
                 assert_int_equal(cg_backward(t32, l32), CG_OK);
                 assert_int_equal(cg_backward(t64, l64), CG_OK);
-                assert_int_equal(cg_sgd_step(opt), CG_OK);
+                assert_int_equal(cg_optimizer_step(opt), CG_OK);
                 cg_tape_free(t32);
                 cg_tape_free(t64);
             }
-            cg_sgd_free(opt);
+            cg_optimizer_free(opt);
         }
         for (int i = 0; i < 2; i++) {
             assert_memory_equal(p[0][i]->data, p[1][i]->data,

@@ -181,7 +181,7 @@ static void test_seed_model_learns_without_allocating(void **state)
         cg_linear_new(784, 256, true, &rng), cg_hardshrink_new(0.1),
         cg_linear_new(256, 64, true, &rng), cg_linear_new(64, 784, true, &rng));
     assert_non_null(model);
-    struct cg_sgd *opt = cg_sgd_new(model, (struct cg_sgd_options){.lr = 0.05, .momentum = 0.9});
+    struct cg_optimizer *opt = cg_sgd_new(model, (struct cg_sgd_options){.lr = 0.05, .momentum = 0.9});
     struct cg_tape *tape = cg_tape_new();
     struct cg_batches it;
     assert_non_null(opt);
@@ -202,9 +202,9 @@ static void test_seed_model_learns_without_allocating(void **state)
         assert_non_null(loss);
         losses[step] = cg_tensor_item(loss);
         assert_true(isfinite(losses[step]));
-        cg_sgd_zero_grad(opt);
+        cg_optimizer_zero_grad(opt);
         assert_int_equal(cg_backward(tape, loss), CG_OK);
-        assert_int_equal(cg_sgd_step(opt), CG_OK);
+        assert_int_equal(cg_optimizer_step(opt), CG_OK);
         cg_tape_reset(tape);
         if (step == 0) {
             allocs = cg_alloc_count();
@@ -229,7 +229,7 @@ static void test_seed_model_learns_without_allocating(void **state)
 
     cg_batches_free(&it);
     cg_tape_free(tape);
-    cg_sgd_free(opt);
+    cg_optimizer_free(opt);
     cg_module_free(model);
     cg_dataset_free(&train);
 }
@@ -238,7 +238,7 @@ static void test_seed_model_learns_without_allocating(void **state)
 
 struct loaded {
     struct cg_module *model;
-    struct cg_sgd *opt;
+    struct cg_optimizer *opt;
     struct cg_checkpoint_meta *meta;
 };
 
@@ -263,7 +263,7 @@ static struct loaded load_small(const char *path)
 static void loaded_free(struct loaded *l)
 {
     cg_checkpoint_meta_free(l->meta);
-    cg_sgd_free(l->opt);
+    cg_optimizer_free(l->opt);
     cg_module_free(l->model);
 }
 
@@ -435,22 +435,22 @@ static void test_resume_equals_uninterrupted_run(void **state)
 
     struct loaded x = load_small(a), y = load_small(b);
     /* 3 epochs of 512/16 = 32 steps, and the training position after them */
-    assert_int_equal(cg_sgd_step_count(x.opt), 96);
-    assert_int_equal(cg_sgd_step_count(y.opt), 96);
+    assert_int_equal(cg_optimizer_step_count(x.opt), 96);
+    assert_int_equal(cg_optimizer_step_count(y.opt), 96);
     assert_int_equal(meta_u64(&x, "sae.epoch"), 3);
     assert_int_equal(meta_u64(&y, "sae.epoch"), 3);
     assert_int_equal(meta_u64(&x, "batches.epoch"), meta_u64(&y, "batches.epoch"));
     assert_int_equal(meta_u64(&x, "batches.position"), meta_u64(&y, "batches.position"));
-    assert_true(cg_sgd_get_lr(x.opt) == cg_sgd_get_lr(y.opt));
-    size_t n = cg_sgd_param_count(x.opt);
+    assert_true(cg_optimizer_get_lr(x.opt) == cg_optimizer_get_lr(y.opt));
+    size_t n = cg_optimizer_param_count(x.opt);
     assert_int_equal(n, 6);
-    assert_int_equal(cg_sgd_param_count(y.opt), n);
+    assert_int_equal(cg_optimizer_param_count(y.opt), n);
     for (size_t i = 0; i < n; i++) {
         char what[96];
-        assert_string_equal(cg_sgd_param_name(x.opt, i), cg_sgd_param_name(y.opt, i));
-        snprintf(what, sizeof what, "parameter %s", cg_sgd_param_name(x.opt, i));
-        assert_same_bits(cg_sgd_param(x.opt, i), cg_sgd_param(y.opt, i), what);
-        snprintf(what, sizeof what, "momentum buffer of %s", cg_sgd_param_name(x.opt, i));
+        assert_string_equal(cg_optimizer_param_name(x.opt, i), cg_optimizer_param_name(y.opt, i));
+        snprintf(what, sizeof what, "parameter %s", cg_optimizer_param_name(x.opt, i));
+        assert_same_bits(cg_optimizer_param(x.opt, i), cg_optimizer_param(y.opt, i), what);
+        snprintf(what, sizeof what, "momentum buffer of %s", cg_optimizer_param_name(x.opt, i));
         assert_same_bits(cg_sgd_momentum_buffer(x.opt, i), cg_sgd_momentum_buffer(y.opt, i), what);
     }
     loaded_free(&x);

@@ -131,7 +131,8 @@ static void tiny_free(struct cg_module *self)
     free(t);
 }
 
-static const struct cg_module_vtable tiny_vt = {"Tiny", NULL, tiny_visit, NULL, tiny_free};
+static const struct cg_module_vtable tiny_vt = {
+    .type_name = "Tiny", .visit_params = tiny_visit, .free = tiny_free};
 
 static struct tiny *tiny_new(enum cg_dtype dtype)
 {
@@ -148,17 +149,17 @@ static void run_case(const struct sgd_ref *c, enum cg_dtype dtype)
 {
     struct cg_tensor *p[2];
     make_params(dtype, p);
-    struct cg_sgd *opt = cg_sgd_new_params(p, 2, c->o);
+    struct cg_optimizer *opt = cg_sgd_new_params(p, 2, c->o);
     assert_non_null(opt);
     const bool f64 = dtype == CG_F64;
     /* f32: PyTorch's kernels may fuse multiply-adds, so allow a few ulps. */
     const double atol = f64 ? 1e-15 : 2e-7, rtol = f64 ? 1e-14 : 1e-6;
     for (int s = 0; s < REF_STEPS; s++) {
         set_grads(p, ref_grads[s]);
-        assert_int_equal(cg_sgd_step(opt), CG_OK);
+        assert_int_equal(cg_optimizer_step(opt), CG_OK);
         assert_flat(p, f64 ? c->p64[s] : c->p32[s], atol, rtol);
     }
-    assert_int_equal(cg_sgd_step_count(opt), REF_STEPS);
+    assert_int_equal(cg_optimizer_step_count(opt), REF_STEPS);
     for (size_t i = 0; i < 2; i++) {
         const struct cg_tensor *buf = cg_sgd_momentum_buffer(opt, i);
         if (c->o.momentum == 0) {
@@ -168,7 +169,7 @@ static void run_case(const struct sgd_ref *c, enum cg_dtype dtype)
         assert_non_null(buf);
         CG_ASSERT_TENSOR(buf, (f64 ? c->buf64 : c->buf32) + 6 * i, atol, rtol);
     }
-    cg_sgd_free(opt);
+    cg_optimizer_free(opt);
     cg_tensor_free(p[0]);
     cg_tensor_free(p[1]);
 }
@@ -206,15 +207,15 @@ static void test_sgd_hand_derived(void **state)
             enum cg_dtype dtype = d ? CG_F64 : CG_F32;
             struct cg_tensor *p = cg_tensor_ones(NULL, dtype, CG_SHAPE(3));
             assert_int_equal(cg_tensor_requires_grad(p, true), CG_OK);
-            struct cg_sgd *opt = cg_sgd_new_params(&p, 1, cases[c].o);
+            struct cg_optimizer *opt = cg_sgd_new_params(&p, 1, cases[c].o);
             assert_non_null(opt);
             for (int s = 0; s < 3; s++) {
                 cg_tensor_fill(p->grad, cases[c].g);
-                cg_sgd_step(opt);
+                cg_optimizer_step(opt);
                 const double want[3] = {cases[c].p[s], cases[c].p[s], cases[c].p[s]};
                 CG_ASSERT_TENSOR(p, want, d ? 1e-15 : 1e-7, d ? 1e-14 : 1e-6);
             }
-            cg_sgd_free(opt);
+            cg_optimizer_free(opt);
             cg_tensor_free(p);
         }
     }
@@ -224,27 +225,27 @@ static void test_sgd_module_params(void **state)
 {
     (void)state;
     struct tiny *m = tiny_new(CG_F64);
-    struct cg_sgd *opt = cg_sgd_new(&m->base, (struct cg_sgd_options){.lr = 0.5});
+    struct cg_optimizer *opt = cg_sgd_new(&m->base, (struct cg_sgd_options){.lr = 0.5});
     assert_non_null(opt);
-    assert_int_equal(cg_sgd_param_count(opt), 2);
-    assert_string_equal(cg_sgd_param_name(opt, 0), "weight");
-    assert_string_equal(cg_sgd_param_name(opt, 1), "bias");
-    assert_ptr_equal(cg_sgd_param(opt, 1), m->p[1]);
-    assert_null(cg_sgd_param(opt, 2));
+    assert_int_equal(cg_optimizer_param_count(opt), 2);
+    assert_string_equal(cg_optimizer_param_name(opt, 0), "weight");
+    assert_string_equal(cg_optimizer_param_name(opt, 1), "bias");
+    assert_ptr_equal(cg_optimizer_param(opt, 1), m->p[1]);
+    assert_null(cg_optimizer_param(opt, 2));
     assert_null(cg_sgd_momentum_buffer(opt, 0)); /* no momentum: no buffer */
     set_grads(m->p, ref_grads[0]);
-    cg_sgd_step(opt);
+    cg_optimizer_step(opt);
     double want[REF_N];
     for (int i = 0; i < REF_N; i++) want[i] = ref_p0[i] - 0.5 * ref_grads[0][i];
     assert_flat(m->p, want, 1e-15, 0);
-    cg_sgd_zero_grad(opt);
+    cg_optimizer_zero_grad(opt);
     const double zeros[6] = {0};
     CG_ASSERT_TENSOR(m->p[0]->grad, zeros, 0, 0);
     CG_ASSERT_TENSOR(m->p[1]->grad, zeros, 0, 0);
-    cg_sgd_set_lr(opt, 0.25);
-    assert_true(cg_sgd_get_lr(opt) == 0.25);
+    cg_optimizer_set_lr(opt, 0.25);
+    assert_true(cg_optimizer_get_lr(opt) == 0.25);
     assert_true(cg_sgd_get_options(opt).lr == 0.25);
-    cg_sgd_free(opt);
+    cg_optimizer_free(opt);
     cg_module_free(&m->base);
 }
 
@@ -255,14 +256,14 @@ static void test_sgd_skips_missing_grad(void **state)
     struct cg_tensor *p[2];
     make_params(CG_F32, p);
     assert_int_equal(cg_tensor_requires_grad(p[1], false), CG_OK);
-    struct cg_sgd *opt = cg_sgd_new_params(p, 2, (struct cg_sgd_options){.lr = 0.1, .momentum = 0.9});
+    struct cg_optimizer *opt = cg_sgd_new_params(p, 2, (struct cg_sgd_options){.lr = 0.1, .momentum = 0.9});
     for (int i = 0; i < 6; i++) cg_tensor_set_at(p[0]->grad, i, ref_grads[0][i]);
-    cg_sgd_step(opt);
+    cg_optimizer_step(opt);
     CG_ASSERT_TENSOR(p[1], ref_p0 + 6, 1e-7, 0); /* unchanged (as f32) */
     assert_null(cg_sgd_momentum_buffer(opt, 1));
     assert_non_null(cg_sgd_momentum_buffer(opt, 0));
     CG_ASSERT_TENSOR(p[0], ref_sgd[1].p32[0], 2e-7, 1e-6); /* "momentum" after one step */
-    cg_sgd_free(opt);
+    cg_optimizer_free(opt);
     cg_tensor_free(p[0]);
     cg_tensor_free(p[1]);
 }
@@ -300,20 +301,20 @@ static void test_sgd_misuse(void **state)
                      "lives on a tape");
     cg_tape_free(tape);
 
-    struct cg_sgd *opt = cg_sgd_new_params(p, 2, (struct cg_sgd_options){.lr = 0.1, .momentum = 0.5});
-    CG_EXPECT_MISUSE(cg_sgd_set_lr(opt, -1), "cg_sgd_set_lr", "Invalid learning rate", "stays 0.1");
-    assert_true(cg_sgd_get_lr(opt) == 0.1);
-    CG_EXPECT_MISUSE(cg_sgd_set_lr(opt, NAN), "Invalid learning rate");
-    CG_EXPECT_MISUSE(cg_sgd_step(NULL), "cg_sgd_step", "opt is NULL");
+    struct cg_optimizer *opt = cg_sgd_new_params(p, 2, (struct cg_sgd_options){.lr = 0.1, .momentum = 0.5});
+    CG_EXPECT_MISUSE(cg_optimizer_set_lr(opt, -1), "cg_optimizer_set_lr", "Invalid learning rate", "stays 0.1");
+    assert_true(cg_optimizer_get_lr(opt) == 0.1);
+    CG_EXPECT_MISUSE(cg_optimizer_set_lr(opt, NAN), "Invalid learning rate");
+    CG_EXPECT_MISUSE(cg_optimizer_step(NULL), "cg_optimizer_step", "opt is NULL");
     /* Converting a parameter after creating the optimizer: the step refuses
      * and leaves every parameter alone. */
     set_grads(p, ref_grads[0]);
     assert_int_equal(cg_tensor_convert(p[1], CG_F64), CG_OK);
     enum cg_status st = CG_OK;
-    CG_EXPECT_MISUSE(st = cg_sgd_step(opt), "parameter '1'", "[2] f64", "cg_module_to_dtype");
+    CG_EXPECT_MISUSE(st = cg_optimizer_step(opt), "parameter '1'", "[2] f64", "cg_module_to_dtype");
     assert_int_equal(st, CG_ERR_INVALID);
     CG_ASSERT_TENSOR(p[0], ref_p0, 1e-7, 0);
-    assert_int_equal(cg_sgd_step_count(opt), 0);
+    assert_int_equal(cg_optimizer_step_count(opt), 0);
 
     CG_EXPECT_MISUSE(cg_lr_step_new(opt, 0, 0.5), "cg_lr_step_new", "step_size 0");
     CG_EXPECT_MISUSE(cg_lr_step_new(opt, 2, NAN), "gamma");
@@ -324,7 +325,7 @@ static void test_sgd_misuse(void **state)
     CG_EXPECT_MISUSE(cg_lr_cosine_new(opt, 5, 0), "already has a learning-rate schedule");
     CG_EXPECT_MISUSE(cg_clip_grad_norm_params(p, 2, -1), "cg_clip_grad_norm_params", "max_norm -1");
     CG_EXPECT_MISUSE(cg_clip_grad_norm(NULL, 1), "model is NULL");
-    cg_sgd_free(opt);
+    cg_optimizer_free(opt);
     cg_tensor_free(p[0]);
     cg_tensor_free(p[1]);
 }
@@ -334,35 +335,35 @@ static void test_sgd_no_allocation_per_step(void **state)
 {
     (void)state;
     struct tiny *m = tiny_new(CG_F32);
-    struct cg_sgd *opt = cg_sgd_new(&m->base, (struct cg_sgd_options){
+    struct cg_optimizer *opt = cg_sgd_new(&m->base, (struct cg_sgd_options){
         .lr = 0.1, .momentum = 0.9, .weight_decay = 1e-3, .nesterov = true});
     assert_non_null(cg_lr_cosine_new(opt, 10, 0.0));
     size_t before = cg_alloc_count();
     for (int s = 0; s < 20; s++) {
-        cg_sgd_zero_grad(opt);
+        cg_optimizer_zero_grad(opt);
         set_grads(m->p, ref_grads[s % REF_STEPS]);
-        cg_sgd_clip_grad_norm(opt, 1.0);
+        cg_optimizer_clip_grad_norm(opt, 1.0);
         cg_clip_grad_norm(&m->base, 1.0);
-        assert_int_equal(cg_sgd_step(opt), CG_OK);
-        cg_lr_schedule_step(cg_sgd_schedule(opt));
+        assert_int_equal(cg_optimizer_step(opt), CG_OK);
+        cg_lr_schedule_step(cg_optimizer_schedule(opt));
     }
     assert_int_equal(cg_alloc_count(), before);
-    assert_int_equal(cg_sgd_step_count(opt), 20);
-    cg_sgd_free(opt);
+    assert_int_equal(cg_optimizer_step_count(opt), 20);
+    cg_optimizer_free(opt);
     cg_module_free(&m->base);
 }
 
 /* ---- schedules ---- */
 
-static void check_schedule(struct cg_sgd *opt, struct cg_lr_schedule *s, const double *rec,
+static void check_schedule(struct cg_optimizer *opt, struct cg_lr_schedule *s, const double *rec,
                            const double *closed, int n)
 {
-    assert_true(cg_sgd_get_lr(opt) == 0.1); /* epoch 0: base lr */
+    assert_true(cg_optimizer_get_lr(opt) == 0.1); /* epoch 0: base lr */
     assert_int_equal(cg_lr_schedule_epoch(s), 0);
     for (int e = 0; e < n; e++) {
         double lr = cg_lr_schedule_step(s);
         assert_int_equal(cg_lr_schedule_epoch(s), e + 1);
-        assert_true(lr == cg_sgd_get_lr(opt));
+        assert_true(lr == cg_optimizer_get_lr(opt));
         /* Same closed form and operation order as torch: bit for bit. */
         if (lr != closed[e]) fail_msg("epoch %d: lr %.17g, torch closed form %.17g", e + 1, lr, closed[e]);
         /* torch's recursive update drifts by rounding only. */
@@ -375,12 +376,12 @@ static void test_lr_step_vs_torch(void **state)
 {
     (void)state;
     struct cg_tensor *p = cg_tensor_zeros(NULL, CG_F32, CG_SHAPE(1));
-    struct cg_sgd *opt = cg_sgd_new_params(&p, 1, (struct cg_sgd_options){.lr = 0.1});
+    struct cg_optimizer *opt = cg_sgd_new_params(&p, 1, (struct cg_sgd_options){.lr = 0.1});
     struct cg_lr_schedule *s = cg_lr_step_new(opt, 3, 0.5);
     assert_non_null(s);
-    assert_ptr_equal(cg_sgd_schedule(opt), s);
+    assert_ptr_equal(cg_optimizer_schedule(opt), s);
     check_schedule(opt, s, ref_step_lr, ref_step_closed, 10);
-    cg_sgd_free(opt); /* frees the schedule too */
+    cg_optimizer_free(opt); /* frees the schedule too */
     cg_tensor_free(p);
 }
 
@@ -388,12 +389,12 @@ static void test_lr_cosine_vs_torch(void **state)
 {
     (void)state;
     struct cg_tensor *p = cg_tensor_zeros(NULL, CG_F64, CG_SHAPE(1));
-    struct cg_sgd *opt = cg_sgd_new_params(&p, 1, (struct cg_sgd_options){.lr = 0.1});
+    struct cg_optimizer *opt = cg_sgd_new_params(&p, 1, (struct cg_sgd_options){.lr = 0.1});
     struct cg_lr_schedule *s = cg_lr_cosine_new(opt, 5, 0.001);
     assert_non_null(s);
     check_schedule(opt, s, ref_cosine_lr, ref_cosine_closed, 13);
     assert_true(cg_lr_schedule_lr_at(s, 5) == 0.001); /* minimum at t_max */
-    cg_sgd_free(opt);
+    cg_optimizer_free(opt);
     cg_tensor_free(p);
 }
 
@@ -418,15 +419,15 @@ static void test_clip_vs_torch(void **state)
             /* The same clip through each entry point. */
             for (int api = 0; api < 3; api++) {
                 struct tiny *m = tiny_new(f64 ? CG_F64 : CG_F32);
-                struct cg_sgd *opt = cg_sgd_new(&m->base, (struct cg_sgd_options){.lr = 1});
+                struct cg_optimizer *opt = cg_sgd_new(&m->base, (struct cg_sgd_options){.lr = 1});
                 set_grads(m->p, ref_grads[2]);
                 double total = api == 0   ? cg_clip_grad_norm(&m->base, cases[c].max_norm)
                                : api == 1 ? cg_clip_grad_norm_params(m->p, 2, cases[c].max_norm)
-                                          : cg_sgd_clip_grad_norm(opt, cases[c].max_norm);
+                                          : cg_optimizer_clip_grad_norm(opt, cases[c].max_norm);
                 CG_ASSERT_CLOSE(total, *norm, atol, rtol);
                 CG_ASSERT_TENSOR(m->p[0]->grad, grads, atol, rtol);
                 CG_ASSERT_TENSOR(m->p[1]->grad, grads + 6, atol, rtol);
-                cg_sgd_free(opt);
+                cg_optimizer_free(opt);
                 cg_module_free(&m->base);
             }
         }

@@ -144,7 +144,10 @@ static void module_free(struct cg_module *self)
 }
 
 static const struct cg_module_vtable learnable_shrink_vtable = {
-    "LearnableShrink", module_forward, module_visit_params, NULL, module_free,
+    .type_name = "LearnableShrink",
+    .forward = module_forward,
+    .visit_params = module_visit_params,
+    .free = module_free,
 };
 
 struct cg_module *learnable_shrink_new(int64_t features, double init_threshold)

@@ -102,7 +102,7 @@ out:
 
 /* ---- 2. training ---- */
 
-static int train(struct cg_module *model, struct cg_sgd *opt, struct cg_tape *tape,
+static int train(struct cg_module *model, struct cg_optimizer *opt, struct cg_tape *tape,
                  struct cg_tensor *x, struct cg_tensor *y)
 {
     double first = NAN, last = NAN;
@@ -116,8 +116,8 @@ static int train(struct cg_module *model, struct cg_sgd *opt, struct cg_tape *ta
             return 1;
         }
         if (step % 50 == 0 || step == STEPS - 1) printf("step %3d  loss %.5f\n", step, last);
-        cg_sgd_zero_grad(opt);
-        if (cg_backward(tape, loss) != CG_OK || cg_sgd_step(opt) != CG_OK) return fail("training");
+        cg_optimizer_zero_grad(opt);
+        if (cg_backward(tape, loss) != CG_OK || cg_optimizer_step(opt) != CG_OK) return fail("training");
     }
     struct cg_tensor *t = cg_module_param(model, "1.threshold");
     double lo = INFINITY, hi = -INFINITY;
@@ -135,7 +135,7 @@ static int train(struct cg_module *model, struct cg_sgd *opt, struct cg_tape *ta
 
 /* ---- 3. checkpoint round trip ---- */
 
-static int check_checkpoint(const char *path, struct cg_module *model, const struct cg_sgd *opt,
+static int check_checkpoint(const char *path, struct cg_module *model, struct cg_optimizer *opt,
                             struct cg_tape *tape, struct cg_tensor *x)
 {
     if (cg_checkpoint_save(path, model, opt, NULL) != CG_OK) return fail("saving the checkpoint");
@@ -243,7 +243,7 @@ int main(int argc, char **argv)
     struct cg_rng rng = cg_rng_seed(7);
     struct cg_tensor *x = NULL, *y = NULL;
     struct cg_module *model = build_model(1);
-    struct cg_sgd *opt =
+    struct cg_optimizer *opt =
         model ? cg_sgd_new(model, (struct cg_sgd_options){.lr = 0.05, .momentum = 0.9}) : NULL;
     struct cg_tape *tape = cg_tape_new();
     int rc = 1;
@@ -262,7 +262,7 @@ int main(int argc, char **argv)
     printf(rc ? "FAILED\n" : "all checks passed\n");
 out:
     cg_tape_free(tape);
-    cg_sgd_free(opt);
+    cg_optimizer_free(opt);
     cg_module_free(model);
     cg_tensor_free(x);
     cg_tensor_free(y);

@@ -113,7 +113,7 @@ static double now(void)
 
 /* One pass over the shuffled training batches.  Returns the mean loss over
  * the samples, or NAN after printing why training stopped. */
-static double train_epoch(struct cg_module *model, struct cg_sgd *opt, struct cg_tape *tape,
+static double train_epoch(struct cg_module *model, struct cg_optimizer *opt, struct cg_tape *tape,
                           struct cg_batches *it)
 {
     double loss_sum = 0.0;
@@ -130,8 +130,8 @@ static double train_epoch(struct cg_module *model, struct cg_sgd *opt, struct cg
             cg_tape_reset(tape);
             return NAN;
         }
-        cg_sgd_zero_grad(opt);
-        if (cg_backward(tape, loss) != CG_OK || cg_sgd_step(opt) != CG_OK) {
+        cg_optimizer_zero_grad(opt);
+        if (cg_backward(tape, loss) != CG_OK || cg_optimizer_step(opt) != CG_OK) {
             fprintf(stderr, "mnist_classifier: %s\n", cg_last_error());
             cg_tape_reset(tape);
             return NAN;
@@ -196,7 +196,7 @@ static int run(const struct options *o, struct cg_dataset *train, struct cg_data
     struct cg_rng rng = cg_rng_seed(o->seed);
     struct cg_module *model = cg_sequential(cg_linear_new(pixels, 256, true, &rng), cg_relu_new(),
                                             cg_linear_new(256, 10, true, &rng));
-    struct cg_sgd *opt = model ? cg_sgd_new(model, (struct cg_sgd_options){
+    struct cg_optimizer *opt = model ? cg_sgd_new(model, (struct cg_sgd_options){
                                                        .lr = o->lr, .momentum = o->momentum})
                                : NULL;
     struct cg_tape *tape = cg_tape_new();
@@ -230,7 +230,7 @@ static int run(const struct options *o, struct cg_dataset *train, struct cg_data
 out:
     cg_batches_free(&it);
     cg_tape_free(tape);
-    cg_sgd_free(opt);
+    cg_optimizer_free(opt);
     cg_module_free(model);
     return rc;
 }

@@ -45,7 +45,7 @@ static void teardown(struct sae *s)
 {
     cg_batches_free(&s->batches);
     cg_tape_free(s->tape);
-    cg_sgd_free(s->sgd);
+    cg_optimizer_free(s->sgd);
     cg_module_free(s->model);
     cg_dataset_free(&s->train);
     cg_dataset_free(&s->test);

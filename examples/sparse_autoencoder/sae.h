@@ -9,7 +9,7 @@
 struct sae {
     struct sae_options opt;
     struct cg_module *model;  /* Sequential: Linear, Hardshrink, Linear, Linear */
-    struct cg_sgd *sgd;
+    struct cg_optimizer *sgd;
     struct cg_tape *tape;
     struct cg_dataset train, test;
     struct cg_batches batches; /* shuffled training batches */

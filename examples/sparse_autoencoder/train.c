@@ -42,9 +42,9 @@ int sae_train_epoch(struct sae *s, struct sae_metrics *m)
             cg_tape_reset(s->tape);
             return 1;
         }
-        cg_sgd_zero_grad(s->sgd);
+        cg_optimizer_zero_grad(s->sgd);
         enum cg_status st = cg_backward(s->tape, loss);
-        if (st == CG_OK) st = cg_sgd_step(s->sgd);
+        if (st == CG_OK) st = cg_optimizer_step(s->sgd);
         if (st != CG_OK) {
             sae_progress_finish(&bar);
             fprintf(stderr, "sparse_autoencoder: %s\n", cg_last_error());

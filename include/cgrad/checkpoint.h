@@ -61,6 +61,7 @@
 #ifndef CGRAD_CHECKPOINT_H
 #define CGRAD_CHECKPOINT_H
 
+#include "export.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -82,19 +83,19 @@ struct cg_checkpoint_meta;
 
 /* New empty metadata set; NULL on out-of-memory.  Free with
  * cg_checkpoint_meta_free (NULL ignored). */
-struct cg_checkpoint_meta *cg_checkpoint_meta_new(void);
-void cg_checkpoint_meta_free(struct cg_checkpoint_meta *meta);
+CG_API struct cg_checkpoint_meta *cg_checkpoint_meta_new(void);
+CG_API void cg_checkpoint_meta_free(struct cg_checkpoint_meta *meta);
 /* Removes every entry (meta NULL ignored). */
-void cg_checkpoint_meta_clear(struct cg_checkpoint_meta *meta);
+CG_API void cg_checkpoint_meta_clear(struct cg_checkpoint_meta *meta);
 
 /* Set a value (the blob is copied; size may be 0).  CG_OK, CG_ERR_NOMEM, or
  * CG_ERR_INVALID after misuse (NULL meta/name/data, empty or too long name). */
-enum cg_status cg_checkpoint_meta_set_u64(struct cg_checkpoint_meta *meta, const char *name,
+CG_API enum cg_status cg_checkpoint_meta_set_u64(struct cg_checkpoint_meta *meta, const char *name,
                                           uint64_t value);
-enum cg_status cg_checkpoint_meta_set_blob(struct cg_checkpoint_meta *meta, const char *name,
+CG_API enum cg_status cg_checkpoint_meta_set_blob(struct cg_checkpoint_meta *meta, const char *name,
                                            const void *data, size_t size);
 /* Stores an RNG's position as a 16-byte blob (state, inc; little-endian). */
-enum cg_status cg_checkpoint_meta_set_rng(struct cg_checkpoint_meta *meta, const char *name,
+CG_API enum cg_status cg_checkpoint_meta_set_rng(struct cg_checkpoint_meta *meta, const char *name,
                                           const struct cg_rng *rng);
 
 /* Get a value.  get_u64/get_rng return CG_OK, CG_ERR_NOT_FOUND (no such
@@ -104,17 +105,17 @@ enum cg_status cg_checkpoint_meta_set_rng(struct cg_checkpoint_meta *meta, const
  * stored bytes (owned by meta, valid until it changes) and stores their size
  * in *size (if size is non-NULL), or returns NULL if there is no blob of that
  * name (a u64 entry is not a blob) or after misuse. */
-enum cg_status cg_checkpoint_meta_get_u64(const struct cg_checkpoint_meta *meta,
+CG_API enum cg_status cg_checkpoint_meta_get_u64(const struct cg_checkpoint_meta *meta,
                                           const char *name, uint64_t *out);
-const void *cg_checkpoint_meta_get_blob(const struct cg_checkpoint_meta *meta, const char *name,
+CG_API const void *cg_checkpoint_meta_get_blob(const struct cg_checkpoint_meta *meta, const char *name,
                                         size_t *size);
-enum cg_status cg_checkpoint_meta_get_rng(const struct cg_checkpoint_meta *meta,
+CG_API enum cg_status cg_checkpoint_meta_get_rng(const struct cg_checkpoint_meta *meta,
                                           const char *name, struct cg_rng *out);
 
 /* Entries, sorted by name: count (0 for meta NULL) and i-th name (owned by
  * meta, valid until it changes; NULL when out of range). */
-size_t cg_checkpoint_meta_count(const struct cg_checkpoint_meta *meta);
-const char *cg_checkpoint_meta_name(const struct cg_checkpoint_meta *meta, size_t i);
+CG_API size_t cg_checkpoint_meta_count(const struct cg_checkpoint_meta *meta);
+CG_API const char *cg_checkpoint_meta_name(const struct cg_checkpoint_meta *meta, size_t i);
 
 /* Saves model's parameters, and when non-NULL the optimizer's state
  * (options, step count, momentum buffers, lr schedule) and the metadata, to
@@ -125,8 +126,8 @@ const char *cg_checkpoint_meta_name(const struct cg_checkpoint_meta *meta, size_
  * existing `path` is left intact) with a message naming the file and the
  * system error; CG_ERR_NOMEM; CG_ERR_INVALID after misuse (path or model
  * NULL) or when the module's parameters change while saving. */
-enum cg_status cg_checkpoint_save(const char *path, struct cg_module *model,
-                                  const struct cg_sgd *opt,
+CG_API enum cg_status cg_checkpoint_save(const char *path, struct cg_module *model,
+                                  struct cg_optimizer *opt,
                                   const struct cg_checkpoint_meta *meta);
 
 /* Loads `path` into model (and opt / meta_out when non-NULL).
@@ -154,7 +155,7 @@ enum cg_status cg_checkpoint_save(const char *path, struct cg_module *model,
  *   CG_ERR_NOMEM      out of memory (memory use is bounded by a small
  *                     multiple of the file size)
  *   CG_ERR_INVALID    misuse: path or model NULL */
-enum cg_status cg_checkpoint_load(const char *path, struct cg_module *model, struct cg_sgd *opt,
+CG_API enum cg_status cg_checkpoint_load(const char *path, struct cg_module *model, struct cg_optimizer *opt,
                                   struct cg_checkpoint_meta *meta_out);
 
 #ifdef __cplusplus

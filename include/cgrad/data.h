@@ -25,6 +25,7 @@
 #ifndef CGRAD_DATA_H
 #define CGRAD_DATA_H
 
+#include "export.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -54,7 +55,7 @@ struct cg_dataset {
 /* Reads an IDX image file (raw or .gz) into *out: count, rows, cols, images;
  * labels = NULL.  *out is overwritten (not freed) and left empty (all zero)
  * on failure; free a loaded dataset with cg_dataset_free(). */
-enum cg_status cg_idx_load_images(struct cg_dataset *out, const char *path);
+CG_API enum cg_status cg_idx_load_images(struct cg_dataset *out, const char *path);
 
 /* Reads an IDX label file (raw or .gz) and attaches the labels to `ds`,
  * which must hold images whose count equals the file's count (else
@@ -62,10 +63,10 @@ enum cg_status cg_idx_load_images(struct cg_dataset *out, const char *path);
  * empty (all zero), it becomes a labels-only dataset (images NULL, rows =
  * cols = 0), which the batch iterator does not accept.  On failure ds is
  * unchanged. */
-enum cg_status cg_idx_load_labels(struct cg_dataset *ds, const char *path);
+CG_API enum cg_status cg_idx_load_labels(struct cg_dataset *ds, const char *path);
 
 /* Frees images and labels and leaves *ds empty (all zero).  NULL is ignored. */
-void cg_dataset_free(struct cg_dataset *ds);
+CG_API void cg_dataset_free(struct cg_dataset *ds);
 
 /* ---- MNIST-layout directories ---- */
 enum cg_mnist_split {
@@ -82,7 +83,7 @@ enum cg_mnist_split {
  * message like "data/x: not found (looked for train-images-idx3-ubyte and
  * train-images-idx3-ubyte.gz)".  *out is overwritten; on failure it is left
  * empty and nothing is leaked. */
-enum cg_status cg_mnist_load(struct cg_dataset *out, const char *dir, enum cg_mnist_split split);
+CG_API enum cg_status cg_mnist_load(struct cg_dataset *out, const char *dir, enum cg_mnist_split split);
 
 /* ---- mini-batches ----
  * Iterates over a dataset in batches of `batch_size` samples, one epoch at a
@@ -139,11 +140,11 @@ struct cg_batches {
  * images or with rows/cols <= 0, batch_size < 1, a bad dtype, or shuffling
  * more than 2^32-1 samples.  CG_ERR_NOMEM if the buffers cannot be
  * allocated; then *it is left empty.  Free with cg_batches_free(). */
-enum cg_status cg_batches_init(struct cg_batches *it, const struct cg_dataset *ds,
+CG_API enum cg_status cg_batches_init(struct cg_batches *it, const struct cg_dataset *ds,
                                struct cg_batches_options options);
 
 /* Frees the iterator's buffers and leaves *it empty.  NULL is ignored. */
-void cg_batches_free(struct cg_batches *it);
+CG_API void cg_batches_free(struct cg_batches *it);
 
 /* Next batch of this epoch as a [B, rows*cols] tensor of dtype options.dtype
  * with values pixel/255, allocated on `tape` (released by cg_tape_reset; with
@@ -152,26 +153,26 @@ void cg_batches_free(struct cg_batches *it);
  * (reshuffling), so the next call starts epoch+1; also NULL (with
  * cg_last_error(), CG_ERR_NOMEM) if the tensor cannot be allocated, in which
  * case the position is unchanged. */
-struct cg_tensor *cg_batches_next(struct cg_batches *it, struct cg_tape *tape);
+CG_API struct cg_tensor *cg_batches_next(struct cg_batches *it, struct cg_tape *tape);
 
 /* Labels of the batch last returned by cg_batches_next (as int32, B
  * entries), or NULL if the dataset has no labels or no batch was returned
  * yet this epoch.  The view is owned by the iterator and overwritten by the
  * next call. */
-const int32_t *cg_batches_labels(const struct cg_batches *it);
+CG_API const int32_t *cg_batches_labels(const struct cg_batches *it);
 
 /* Dataset indices of the batch last returned (B entries; a view into the
  * iterator's permutation, valid until the epoch ends; NULL before the first
  * batch of an epoch), and B itself (0 then).  NULL / 0 for it NULL. */
-const int64_t *cg_batches_indices(const struct cg_batches *it);
-int64_t cg_batches_size(const struct cg_batches *it);
+CG_API const int64_t *cg_batches_indices(const struct cg_batches *it);
+CG_API int64_t cg_batches_size(const struct cg_batches *it);
 
 /* Batches per epoch: ceil(count / batch_size), or floor with drop_last
  * (0 for it NULL or an empty iterator). */
-int64_t cg_batches_per_epoch(const struct cg_batches *it);
+CG_API int64_t cg_batches_per_epoch(const struct cg_batches *it);
 
 /* Position for an exact resume (see above); all zero for it NULL. */
-struct cg_batches_state cg_batches_state(const struct cg_batches *it);
+CG_API struct cg_batches_state cg_batches_state(const struct cg_batches *it);
 
 /* Continues from a saved state: regenerates that epoch's order from
  * state.epoch_rng and skips the first state.position samples.  Returns
@@ -179,7 +180,7 @@ struct cg_batches_state cg_batches_state(const struct cg_batches *it);
  * not a batch boundary of the epoch (a multiple of batch_size, or the epoch's
  * end) -- e.g. a checkpoint saved with another batch size; misuse
  * (CG_ERR_INVALID) for NULL arguments. */
-enum cg_status cg_batches_restore(struct cg_batches *it, const struct cg_batches_state *state);
+CG_API enum cg_status cg_batches_restore(struct cg_batches *it, const struct cg_batches_state *state);
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,8 @@
 #ifndef CGRAD_ERROR_H
 #define CGRAD_ERROR_H
 
+
+#include "export.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -35,16 +37,16 @@ enum cg_status {
 
 /* Short constant name of a status, e.g. "CG_ERR_CORRUPT"; "CG_ERR_UNKNOWN"
  * for a value outside the enum.  A static string: never NULL, never freed. */
-const char *cg_status_str(enum cg_status status);
+CG_API const char *cg_status_str(enum cg_status status);
 
 /* Message of the most recent error in this thread (misuse or recoverable),
  * at most 1023 bytes.  Returns "" if none.  The string is owned by the
  * library (thread-local storage) and valid until the next error in this
  * thread.  Successful calls do not clear it: test the status first. */
-const char *cg_last_error(void);
+CG_API const char *cg_last_error(void);
 
 /* Clears this thread's cg_last_error() (to ""). */
-void cg_clear_error(void);
+CG_API void cg_clear_error(void);
 
 /* Misuse handler.  handler(message, user) is called on every misuse, in the
  * thread that made it; `message` is the cg_last_error() string.  Passing
@@ -54,14 +56,14 @@ void cg_clear_error(void);
  * process-wide and not synchronized: set it before starting threads.  See
  * docs/errors.md. */
 typedef void (*cg_misuse_handler)(const char *message, void *user);
-void cg_set_misuse_handler(cg_misuse_handler handler, void *user,
+CG_API void cg_set_misuse_handler(cg_misuse_handler handler, void *user,
                            cg_misuse_handler *old_handler, void **old_user);
 
 /* Reports misuse from user code (custom layers and ops) exactly like the
  * library does: formats "fn: message", stores it for cg_last_error() and calls
  * the misuse handler (default: print and abort).  Returns only if an
  * installed handler returns; the caller should then return its error value. */
-void cg_misuse(const char *fn, const char *fmt, ...)
+CG_API void cg_misuse(const char *fn, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
@@ -72,7 +74,7 @@ void cg_misuse(const char *fn, const char *fmt, ...)
  * info, 2 warning.  The message is valid during the call only.  Process-wide
  * like the misuse handler; called in the thread that logs. */
 typedef void (*cg_log_handler)(int level, const char *message, void *user);
-void cg_set_log_handler(cg_log_handler handler, void *user);
+CG_API void cg_set_log_handler(cg_log_handler handler, void *user);
 
 #ifdef __cplusplus
 }

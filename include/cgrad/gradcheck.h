@@ -38,6 +38,7 @@
 #ifndef CGRAD_GRADCHECK_H
 #define CGRAD_GRADCHECK_H
 
+#include "export.h"
 #include <stdint.h>
 
 #include "error.h"
@@ -78,7 +79,7 @@ struct cg_gradcheck_report {
  *    message in cg_last_error() only.
  * report may be NULL; otherwise it is always filled (passed = 1 only on
  * CG_OK; input = -1 when no element is named). */
-enum cg_status cg_gradcheck(cg_gradcheck_fn fn, void *user, int n_inputs,
+CG_API enum cg_status cg_gradcheck(cg_gradcheck_fn fn, void *user, int n_inputs,
                             struct cg_tensor *const *inputs,
                             const struct cg_gradcheck_options *opts,
                             struct cg_gradcheck_report *report);

@@ -4,6 +4,7 @@
 #ifndef CGRAD_MEMORY_H
 #define CGRAD_MEMORY_H
 
+#include "export.h"
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -12,11 +13,11 @@ extern "C" {
 
 /* Number of successful heap allocations (malloc/calloc/realloc) made by the
  * library since the program started.  Thread-safe. */
-size_t cg_alloc_count(void);
+CG_API size_t cg_alloc_count(void);
 
 /* Total bytes the library has requested from the heap since the program
  * started (cumulative: frees do not subtract).  Thread-safe. */
-size_t cg_alloc_bytes(void);
+CG_API size_t cg_alloc_bytes(void);
 
 /* Sets how many threads cgrad uses (n >= 1, at most 64): the calling thread
  * plus n - 1 helper threads, started at the first op that splits its work.
@@ -34,10 +35,10 @@ size_t cg_alloc_bytes(void);
  * calling thread at a time gets the helpers, others run their work alone
  * with the same cut (see docs/threading.md).  Never fails; helpers that
  * cannot be started leave their share to the threads that did. */
-void cg_set_num_threads(int n);
+CG_API void cg_set_num_threads(int n);
 /* cgrad's current thread count (1 unless set by cg_set_num_threads or
  * CGRAD_NUM_THREADS). */
-int cg_get_num_threads(void);
+CG_API int cg_get_num_threads(void);
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,7 @@
 #ifndef CGRAD_NN_H
 #define CGRAD_NN_H
 
+#include "export.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -34,9 +35,9 @@ extern "C" {
  * misuse is reported naming the position, and NULL is returned.  Children
  * are named "0", "1", ..., so parameters are "0.weight", "2.bias", ...
  * The array itself is not kept. */
-struct cg_module *cg_sequential_new(int n, struct cg_module *const *modules);
+CG_API struct cg_module *cg_sequential_new(int n, struct cg_module *const *modules);
 /* As cg_sequential_new, except that a NULL last entry is a terminator. */
-struct cg_module *cg_sequential_list(int n, struct cg_module *const *modules);
+CG_API struct cg_module *cg_sequential_list(int n, struct cg_module *const *modules);
 /* cg_sequential(m1, m2, ..., NULL): the variadic form, e.g.
  *     cg_sequential(cg_linear_new(784, 256, true, &rng), cg_hardshrink_new(0.1), NULL)
  * A NULL before the terminating NULL (a failed constructor) is caught: the
@@ -48,8 +49,8 @@ struct cg_module *cg_sequential_list(int n, struct cg_module *const *modules);
 /* Number of children (0 and misuse if seq is not a Sequential) and child i
  * (NULL and misuse if seq is not a Sequential or i is out of range).  The
  * child stays owned by seq. */
-int cg_sequential_size(const struct cg_module *seq);
-struct cg_module *cg_sequential_child(struct cg_module *seq, int i);
+CG_API int cg_sequential_size(const struct cg_module *seq);
+CG_API struct cg_module *cg_sequential_child(struct cg_module *seq, int i);
 
 /* ---- layers ---- */
 
@@ -58,15 +59,15 @@ struct cg_module *cg_sequential_child(struct cg_module *seq, int i);
  * bias (PyTorch's default init, with cgrad's RNG); named "weight"/"bias",
  * requires_grad set.  dtype CG_F32.  Misuse if in or out < 1 or rng NULL.
  * forward: x [N, in] -> [N, out] (misuse names both sizes on mismatch). */
-struct cg_module *cg_linear_new(int64_t in, int64_t out, bool bias, struct cg_rng *rng);
+CG_API struct cg_module *cg_linear_new(int64_t in, int64_t out, bool bias, struct cg_rng *rng);
 /* Same with an explicit dtype (CG_F32 or CG_F64); the same seed gives the
  * same values in both dtypes (up to f32 rounding). */
-struct cg_module *cg_linear_new_dtype(int64_t in, int64_t out, bool bias, enum cg_dtype dtype,
+CG_API struct cg_module *cg_linear_new_dtype(int64_t in, int64_t out, bool bias, enum cg_dtype dtype,
                                       struct cg_rng *rng);
 /* A Linear's weight / bias (NULL without bias).  Owned by the module.  Misuse
  * (NULL) if m is not a Linear.  Same as cg_module_param(m, "weight"). */
-struct cg_tensor *cg_linear_weight(struct cg_module *m);
-struct cg_tensor *cg_linear_bias(struct cg_module *m);
+CG_API struct cg_tensor *cg_linear_weight(struct cg_module *m);
+CG_API struct cg_tensor *cg_linear_bias(struct cg_module *m);
 
 /* Default lambda of the shrink layers, as PyTorch. */
 #define CG_SHRINK_DEFAULT_LAMBDA 0.5
@@ -76,15 +77,15 @@ struct cg_tensor *cg_linear_bias(struct cg_module *m);
  * "ReLU", "Hardshrink", "Softshrink", "Tanhshrink", "Sigmoid", "Tanh".
  * Each returns a new module (free with cg_module_free, or give it to a
  * Sequential), or NULL on out-of-memory. */
-struct cg_module *cg_relu_new(void);
+CG_API struct cg_module *cg_relu_new(void);
 /* Misuse (NULL) if lambda < 0 or NaN. */
-struct cg_module *cg_hardshrink_new(double lambda);
-struct cg_module *cg_softshrink_new(double lambda);
-struct cg_module *cg_tanhshrink_new(void);
-struct cg_module *cg_sigmoid_new(void);
-struct cg_module *cg_tanh_new(void);
+CG_API struct cg_module *cg_hardshrink_new(double lambda);
+CG_API struct cg_module *cg_softshrink_new(double lambda);
+CG_API struct cg_module *cg_tanhshrink_new(void);
+CG_API struct cg_module *cg_sigmoid_new(void);
+CG_API struct cg_module *cg_tanh_new(void);
 /* The lambda of a Hardshrink/Softshrink module (misuse and NaN otherwise). */
-double cg_shrink_lambda(const struct cg_module *m);
+CG_API double cg_shrink_lambda(const struct cg_module *m);
 
 /* ---- losses ---- */
 
@@ -101,15 +102,15 @@ enum cg_reduction { CG_REDUCTION_MEAN = 0, CG_REDUCTION_SUM, CG_REDUCTION_NONE }
  *         d/dt = log(1 - x) - log(x) with the same clamping (finite).
  *   bce_with_logits: max(x, 0) - x t + log1p(exp(-|x|)), stable for any x;
  *         d/dx = sigmoid(x) - t, d/dt = -x. */
-struct cg_tensor *cg_mse_loss(struct cg_tape *tape, struct cg_tensor *input,
+CG_API struct cg_tensor *cg_mse_loss(struct cg_tape *tape, struct cg_tensor *input,
                               struct cg_tensor *target, enum cg_reduction reduction);
 /* cg_mse_loss(tape, a, b, CG_REDUCTION_MEAN). */
-struct cg_tensor *cg_mse_loss_mean(struct cg_tape *tape, struct cg_tensor *a, struct cg_tensor *b);
-struct cg_tensor *cg_l1_loss(struct cg_tape *tape, struct cg_tensor *input,
+CG_API struct cg_tensor *cg_mse_loss_mean(struct cg_tape *tape, struct cg_tensor *a, struct cg_tensor *b);
+CG_API struct cg_tensor *cg_l1_loss(struct cg_tape *tape, struct cg_tensor *input,
                              struct cg_tensor *target, enum cg_reduction reduction);
-struct cg_tensor *cg_bce_loss(struct cg_tape *tape, struct cg_tensor *input,
+CG_API struct cg_tensor *cg_bce_loss(struct cg_tape *tape, struct cg_tensor *input,
                               struct cg_tensor *target, enum cg_reduction reduction);
-struct cg_tensor *cg_bce_with_logits_loss(struct cg_tape *tape, struct cg_tensor *input,
+CG_API struct cg_tensor *cg_bce_with_logits_loss(struct cg_tape *tape, struct cg_tensor *input,
                                           struct cg_tensor *target, enum cg_reduction reduction);
 
 /* Cross entropy of logits [N, C] against class indices targets[N] in [0, C),
@@ -118,12 +119,12 @@ struct cg_tensor *cg_bce_with_logits_loss(struct cg_tape *tape, struct cg_tensor
  * be reused right away).  Misuse if logits is not 2-D, targets is NULL, or a
  * target is out of range (the message names the index, the value and C).
  * No ignore_index: PyTorch's default -100 is out of range here. */
-struct cg_tensor *cg_cross_entropy_loss(struct cg_tape *tape, struct cg_tensor *logits,
+CG_API struct cg_tensor *cg_cross_entropy_loss(struct cg_tape *tape, struct cg_tensor *logits,
                                         const int32_t *targets, enum cg_reduction reduction);
 /* Same, with the class indices as a tensor of N whole numbers (any shape
  * with N elements, logits' dtype), e.g. labels from a dataset.  The target
  * tensor never receives a gradient. */
-struct cg_tensor *cg_cross_entropy_loss_tensor(struct cg_tape *tape, struct cg_tensor *logits,
+CG_API struct cg_tensor *cg_cross_entropy_loss_tensor(struct cg_tape *tape, struct cg_tensor *logits,
                                                struct cg_tensor *targets,
                                                enum cg_reduction reduction);
 
@@ -132,7 +133,7 @@ struct cg_tensor *cg_cross_entropy_loss_tensor(struct cg_tape *tape, struct cg_t
  * batch of each sample's L1 norm, times weight.  Unlike mean(|x|) it does not
  * shrink as the code gets wider.  Gradient weight * sign(x) / B, 0 at 0.
  * Returns shape [].  Misuse if weight < 0 or not finite, or B == 0. */
-struct cg_tensor *cg_l1_penalty(struct cg_tape *tape, struct cg_tensor *x, double weight);
+CG_API struct cg_tensor *cg_l1_penalty(struct cg_tape *tape, struct cg_tensor *x, double weight);
 
 #ifdef __cplusplus
 }

@@ -18,6 +18,7 @@
 #ifndef CGRAD_OP_H
 #define CGRAD_OP_H
 
+#include "export.h"
 #include "tape.h"
 #include "tensor.h"
 
@@ -66,7 +67,7 @@ struct cg_record {
  * op->backward NULL while an input requires grad and grad mode is on.
  * Returns the output (owned by the tape) or NULL after misuse or
  * out-of-memory (CG_ERR_NOMEM in cg_last_error()). */
-struct cg_tensor *cg_op_apply(struct cg_tape *tape, const struct cg_op *op, int n_in,
+CG_API struct cg_tensor *cg_op_apply(struct cg_tape *tape, const struct cg_op *op, int n_in,
                               struct cg_tensor *const *inputs, enum cg_dtype dtype,
                               int out_ndim, const int64_t *out_shape, const double *scalars,
                               int n_scalars);

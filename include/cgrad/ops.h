@@ -14,6 +14,7 @@
 #ifndef CGRAD_OPS_H
 #define CGRAD_OPS_H
 
+#include "export.h"
 #include <stdbool.h>
 
 #include "tape.h"
@@ -27,82 +28,82 @@ extern "C" {
  * a + b, a - b, a * b, a / b; misuse if the shapes cannot broadcast (the
  * message names both shapes and the dim).  The gradient of a broadcast input
  * is summed over the broadcast dims. */
-struct cg_tensor *cg_add(struct cg_tape *tape, struct cg_tensor *a, struct cg_tensor *b);
-struct cg_tensor *cg_sub(struct cg_tape *tape, struct cg_tensor *a, struct cg_tensor *b);
-struct cg_tensor *cg_mul(struct cg_tape *tape, struct cg_tensor *a, struct cg_tensor *b);
-struct cg_tensor *cg_div(struct cg_tape *tape, struct cg_tensor *a, struct cg_tensor *b);
+CG_API struct cg_tensor *cg_add(struct cg_tape *tape, struct cg_tensor *a, struct cg_tensor *b);
+CG_API struct cg_tensor *cg_sub(struct cg_tape *tape, struct cg_tensor *a, struct cg_tensor *b);
+CG_API struct cg_tensor *cg_mul(struct cg_tape *tape, struct cg_tensor *a, struct cg_tensor *b);
+CG_API struct cg_tensor *cg_div(struct cg_tape *tape, struct cg_tensor *a, struct cg_tensor *b);
 
 /* ---- with a scalar: a + s, a * s ---- */
-struct cg_tensor *cg_add_scalar(struct cg_tape *tape, struct cg_tensor *a, double s);
-struct cg_tensor *cg_mul_scalar(struct cg_tape *tape, struct cg_tensor *a, double s);
+CG_API struct cg_tensor *cg_add_scalar(struct cg_tape *tape, struct cg_tensor *a, double s);
+CG_API struct cg_tensor *cg_mul_scalar(struct cg_tape *tape, struct cg_tensor *a, double s);
 /* x^p; gradient p*x^(p-1) (0 when p == 0). */
-struct cg_tensor *cg_pow_scalar(struct cg_tape *tape, struct cg_tensor *a, double p);
+CG_API struct cg_tensor *cg_pow_scalar(struct cg_tape *tape, struct cg_tensor *a, double p);
 
 /* ---- unary elementwise ---- */
-struct cg_tensor *cg_neg(struct cg_tape *tape, struct cg_tensor *a);
+CG_API struct cg_tensor *cg_neg(struct cg_tape *tape, struct cg_tensor *a);
 /* gradient sign(x), 0 at 0 (as PyTorch). */
-struct cg_tensor *cg_abs(struct cg_tape *tape, struct cg_tensor *a);
+CG_API struct cg_tensor *cg_abs(struct cg_tape *tape, struct cg_tensor *a);
 /* e^x, ln x, sqrt x, x^2, tanh x, 1 / (1 + e^-x). */
-struct cg_tensor *cg_exp(struct cg_tape *tape, struct cg_tensor *a);
-struct cg_tensor *cg_log(struct cg_tape *tape, struct cg_tensor *a);
-struct cg_tensor *cg_sqrt(struct cg_tape *tape, struct cg_tensor *a);
-struct cg_tensor *cg_square(struct cg_tape *tape, struct cg_tensor *a);
-struct cg_tensor *cg_tanh(struct cg_tape *tape, struct cg_tensor *a);
-struct cg_tensor *cg_sigmoid(struct cg_tape *tape, struct cg_tensor *a);
+CG_API struct cg_tensor *cg_exp(struct cg_tape *tape, struct cg_tensor *a);
+CG_API struct cg_tensor *cg_log(struct cg_tape *tape, struct cg_tensor *a);
+CG_API struct cg_tensor *cg_sqrt(struct cg_tape *tape, struct cg_tensor *a);
+CG_API struct cg_tensor *cg_square(struct cg_tape *tape, struct cg_tensor *a);
+CG_API struct cg_tensor *cg_tanh(struct cg_tape *tape, struct cg_tensor *a);
+CG_API struct cg_tensor *cg_sigmoid(struct cg_tape *tape, struct cg_tensor *a);
 /* max(x, 0); gradient 0 at x == 0 (as PyTorch). */
-struct cg_tensor *cg_relu(struct cg_tape *tape, struct cg_tensor *a);
+CG_API struct cg_tensor *cg_relu(struct cg_tape *tape, struct cg_tensor *a);
 /* x if |x| > lambda else 0; gradient 1 outside the closed band [-l, l], 0 on
  * it.  Improvement over PyTorch: lambda < 0 (or NaN) is misuse. */
-struct cg_tensor *cg_hardshrink(struct cg_tape *tape, struct cg_tensor *a, double lambda);
+CG_API struct cg_tensor *cg_hardshrink(struct cg_tape *tape, struct cg_tensor *a, double lambda);
 /* x - l if x > l, x + l if x < -l, else 0; gradient as hardshrink.
  * Improvements over PyTorch: lambda < 0 is misuse; NaN propagates (PyTorch
  * returns 0). */
-struct cg_tensor *cg_softshrink(struct cg_tape *tape, struct cg_tensor *a, double lambda);
+CG_API struct cg_tensor *cg_softshrink(struct cg_tape *tape, struct cg_tensor *a, double lambda);
 /* x - tanh(x); gradient tanh(x)^2. */
-struct cg_tensor *cg_tanhshrink(struct cg_tape *tape, struct cg_tensor *a);
+CG_API struct cg_tensor *cg_tanhshrink(struct cg_tape *tape, struct cg_tensor *a);
 /* min(max(x, lo), hi); gradient 1 where lo <= x <= hi (as PyTorch).  Misuse if
  * lo > hi.  Pass -INFINITY/INFINITY for a one-sided clamp. */
-struct cg_tensor *cg_clamp(struct cg_tape *tape, struct cg_tensor *a, double lo, double hi);
+CG_API struct cg_tensor *cg_clamp(struct cg_tape *tape, struct cg_tensor *a, double lo, double hi);
 
 /* ---- linear algebra (OpenBLAS GEMM) ---- */
 /* [M,K] x [K,N] -> [M,N]; batched: [B,M,K] x [B,K,N] -> [B,M,N].  Misuse:
  * other ranks (no broadcasting of the batch), K or B mismatch, a size over
  * INT32_MAX. */
-struct cg_tensor *cg_matmul(struct cg_tape *tape, struct cg_tensor *a, struct cg_tensor *b);
+CG_API struct cg_tensor *cg_matmul(struct cg_tape *tape, struct cg_tensor *a, struct cg_tensor *b);
 /* y = x W^T + b in one GEMM (bias fused).  x [N,in], w [out,in], b [out] or
  * NULL.  Misuse names the mismatching sizes (x not 2-D, in differs, bias not
  * [out]). */
-struct cg_tensor *cg_linear(struct cg_tape *tape, struct cg_tensor *x, struct cg_tensor *w,
+CG_API struct cg_tensor *cg_linear(struct cg_tape *tape, struct cg_tensor *x, struct cg_tensor *w,
                             struct cg_tensor *b);
 
 /* ---- reductions ---- */
 /* Sum / mean of all elements -> shape [] (scalar, numel 1). */
-struct cg_tensor *cg_sum(struct cg_tape *tape, struct cg_tensor *a);
-struct cg_tensor *cg_mean(struct cg_tape *tape, struct cg_tensor *a);
+CG_API struct cg_tensor *cg_sum(struct cg_tape *tape, struct cg_tensor *a);
+CG_API struct cg_tensor *cg_mean(struct cg_tape *tape, struct cg_tensor *a);
 /* Over one dim (negative counts from the end); keepdim keeps it as size 1.
  * Misuse if dim is out of range. */
-struct cg_tensor *cg_sum_dim(struct cg_tape *tape, struct cg_tensor *a, int dim, bool keepdim);
-struct cg_tensor *cg_mean_dim(struct cg_tape *tape, struct cg_tensor *a, int dim, bool keepdim);
+CG_API struct cg_tensor *cg_sum_dim(struct cg_tape *tape, struct cg_tensor *a, int dim, bool keepdim);
+CG_API struct cg_tensor *cg_mean_dim(struct cg_tape *tape, struct cg_tensor *a, int dim, bool keepdim);
 /* Maximum over one dim; the gradient goes to the first maximal element.
  * Misuse if dim is out of range or has size 0. */
-struct cg_tensor *cg_max_dim(struct cg_tape *tape, struct cg_tensor *a, int dim, bool keepdim);
+CG_API struct cg_tensor *cg_max_dim(struct cg_tape *tape, struct cg_tensor *a, int dim, bool keepdim);
 
 /* ---- shape ---- */
 /* Same data, new shape (numel must match; one size may be -1).  The result
  * shares a's data (no copy), so it is valid only while a is; gradients flow
  * back to a.  Misuse: ndim out of range, more than one -1, another negative
  * size, or a different element count. */
-struct cg_tensor *cg_reshape(struct cg_tape *tape, struct cg_tensor *a, int ndim,
+CG_API struct cg_tensor *cg_reshape(struct cg_tape *tape, struct cg_tensor *a, int ndim,
                              const int64_t *shape);
 /* 2-D transpose (copies).  Misuse if a is not 2-D. */
-struct cg_tensor *cg_transpose(struct cg_tape *tape, struct cg_tensor *a);
+CG_API struct cg_tensor *cg_transpose(struct cg_tape *tape, struct cg_tensor *a);
 
 /* ---- the op table, for tools and tests ---- */
 struct cg_op;
 /* Number of built-in ops and the i-th one (NULL if out of range).  The
  * descriptors are static: never free or modify them. */
-int cg_builtin_op_count(void);
-const struct cg_op *cg_builtin_op(int i);
+CG_API int cg_builtin_op_count(void);
+CG_API const struct cg_op *cg_builtin_op(int i);
 
 #ifdef __cplusplus
 }

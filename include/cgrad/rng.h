@@ -8,6 +8,7 @@
 #ifndef CGRAD_RNG_H
 #define CGRAD_RNG_H
 
+#include "export.h"
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -22,16 +23,16 @@ struct cg_rng {
 };
 
 /* Generator for a seed; equals the PCG reference's pcg32_srandom(seed, 54). */
-struct cg_rng cg_rng_seed(uint64_t seed);
+CG_API struct cg_rng cg_rng_seed(uint64_t seed);
 /* Next 32 random bits. */
-uint32_t cg_rng_u32(struct cg_rng *rng);
+CG_API uint32_t cg_rng_u32(struct cg_rng *rng);
 /* Uniform integer in [0, n) without modulo bias (Lemire's method; may draw
  * more than one output).  n must be > 0; n == 0 returns 0. */
-uint32_t cg_rng_below(struct cg_rng *rng, uint32_t n);
+CG_API uint32_t cg_rng_below(struct cg_rng *rng, uint32_t n);
 /* Uniform double in [0, 1) with 53 random bits (uses two outputs). */
-double cg_rng_uniform(struct cg_rng *rng);
+CG_API double cg_rng_uniform(struct cg_rng *rng);
 /* Standard normal (Box-Muller, uses four outputs, no cached state). */
-double cg_rng_normal(struct cg_rng *rng);
+CG_API double cg_rng_normal(struct cg_rng *rng);
 
 #ifdef __cplusplus
 }

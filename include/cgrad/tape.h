@@ -16,6 +16,7 @@
 #ifndef CGRAD_TAPE_H
 #define CGRAD_TAPE_H
 
+#include "export.h"
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -28,21 +29,21 @@ extern "C" {
 
 /* New empty tape (grad mode on).  NULL on out-of-memory (cg_last_error()).
  * Free with cg_tape_free(). */
-struct cg_tape *cg_tape_new(void);
+CG_API struct cg_tape *cg_tape_new(void);
 /* Frees the tape and every tensor it owns (their pointers become invalid).
  * NULL is ignored. */
-void cg_tape_free(struct cg_tape *tape);
+CG_API void cg_tape_free(struct cg_tape *tape);
 /* Releases every step tensor and record (using one afterwards is misuse,
  * reported by the next op that gets it); keeps the memory for reuse.
  * Grad mode and anomaly mode are kept.  NULL is ignored.  Never fails. */
-void cg_tape_reset(struct cg_tape *tape);
+CG_API void cg_tape_reset(struct cg_tape *tape);
 
 /* Grad mode: when off, ops record nothing (evaluation).  Returns the
  * previous setting.  This and the accessors below report a NULL tape as
  * misuse and then return false, 0 or CG_ERR_INVALID. */
-bool cg_tape_set_grad_enabled(struct cg_tape *tape, bool enabled);
+CG_API bool cg_tape_set_grad_enabled(struct cg_tape *tape, bool enabled);
 /* The current grad mode (true after cg_tape_new). */
-bool cg_tape_grad_enabled(const struct cg_tape *tape);
+CG_API bool cg_tape_grad_enabled(const struct cg_tape *tape);
 
 /* Anomaly mode: every op output (forward) and every gradient it produces
  * (backward) is checked for NaN/Inf; the first offender is reported through
@@ -50,11 +51,11 @@ bool cg_tape_grad_enabled(const struct cg_tape *tape);
  * Forward anomalies are reported by cg_tape_anomaly_status() (and to the log
  * handler as a warning).  set_anomaly returns the previous setting (off
  * after cg_tape_new).  Costs one pass over every output and gradient. */
-bool cg_tape_set_anomaly(struct cg_tape *tape, bool enabled);
+CG_API bool cg_tape_set_anomaly(struct cg_tape *tape, bool enabled);
 /* CG_OK, or CG_ERR_NONFINITE once a forward anomaly has been seen in this
  * step (cg_tape_reset clears it; the message is the cg_last_error() of that
  * moment). */
-enum cg_status cg_tape_anomaly_status(const struct cg_tape *tape);
+CG_API enum cg_status cg_tape_anomaly_status(const struct cg_tape *tape);
 
 /* Backpropagates from a scalar (1-element) `loss`: d(loss)/d(loss) = 1.
  * Adds into the grad of every leaf that requires grad (persistent leaves'
@@ -65,25 +66,25 @@ enum cg_status cg_tape_anomaly_status(const struct cg_tape *tape);
  * was off).  Returns CG_OK, CG_ERR_INVALID (misuse, nothing changed),
  * CG_ERR_NOMEM, or CG_ERR_NONFINITE (anomaly mode only); after NOMEM or
  * NONFINITE the grads hold a partial sum: zero them before retrying. */
-enum cg_status cg_backward(struct cg_tape *tape, struct cg_tensor *loss);
+CG_API enum cg_status cg_backward(struct cg_tape *tape, struct cg_tensor *loss);
 /* Backpropagates from any tensor `out` with the upstream gradient `seed`
  * (same shape and dtype as out), like torch's out.backward(seed).  seed is
  * only read.  Misuse and statuses as cg_backward, plus misuse if seed is
  * NULL or differs from out in shape or dtype. */
-enum cg_status cg_backward_seed(struct cg_tape *tape, struct cg_tensor *out,
+CG_API enum cg_status cg_backward_seed(struct cg_tape *tape, struct cg_tensor *out,
                                 const struct cg_tensor *seed);
 
 /* Scratch memory from the arena (64-byte aligned, not zeroed), owned by the
  * tape and released by the next reset.  For custom ops that save extra data.
  * NULL on out-of-memory (CG_ERR_NOMEM in cg_last_error()) or after misuse
  * (tape NULL). */
-void *cg_tape_alloc(struct cg_tape *tape, size_t bytes);
+CG_API void *cg_tape_alloc(struct cg_tape *tape, size_t bytes);
 
 /* Statistics, for tests and benchmarks: records of the current step, and
  * arena bytes. */
-size_t cg_tape_record_count(const struct cg_tape *tape);
-size_t cg_tape_bytes_used(const struct cg_tape *tape);     /* arena bytes in use */
-size_t cg_tape_bytes_reserved(const struct cg_tape *tape); /* arena bytes held */
+CG_API size_t cg_tape_record_count(const struct cg_tape *tape);
+CG_API size_t cg_tape_bytes_used(const struct cg_tape *tape);     /* arena bytes in use */
+CG_API size_t cg_tape_bytes_reserved(const struct cg_tape *tape); /* arena bytes held */
 
 #ifdef __cplusplus
 }

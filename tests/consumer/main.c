@@ -41,7 +41,7 @@ static void check_hand_backward(struct cg_tape *tape)
 {
     struct cg_rng rng = cg_rng_seed(1);
     struct cg_module *lin = cg_linear_new_dtype(2, 1, true, CG_F64, &rng);
-    struct cg_sgd *opt = lin ? cg_sgd_new(lin, (struct cg_sgd_options){.lr = 0.1}) : NULL;
+    struct cg_optimizer *opt = lin ? cg_sgd_new(lin, (struct cg_sgd_options){.lr = 0.1}) : NULL;
     check(lin && opt, "Linear(2,1) and SGD created");
     if (!lin || !opt) goto out;
     struct cg_tensor *w = cg_linear_weight(lin), *b = cg_linear_bias(lin);
@@ -65,19 +65,19 @@ static void check_hand_backward(struct cg_tape *tape)
             break;
         }
         loss_before = cg_tensor_item(loss);
-        cg_sgd_zero_grad(opt);
+        cg_optimizer_zero_grad(opt);
         check(cg_backward(tape, loss) == CG_OK, "cg_backward");
         check(close_to(loss_before, 4.0), "loss = 4");
         check(close_to(cg_tensor_at(w->grad, 0), -4.0) && close_to(cg_tensor_at(w->grad, 1), -8.0),
               "dL/dW = [-4, -8]");
         check(close_to(cg_tensor_at(b->grad, 0), -4.0), "dL/db = -4");
-        check(cg_sgd_step(opt) == CG_OK, "cg_sgd_step");
+        check(cg_optimizer_step(opt) == CG_OK, "cg_optimizer_step");
     }
     /* After W -= 0.1 dW, b -= 0.1 db: y = 0.9 - 1.2 + 0.65 = 0.35, loss 0.16. */
     check(close_to(loss_after, 0.16), "loss after one SGD step = 0.16");
 out:
     cg_tape_reset(tape);
-    cg_sgd_free(opt);
+    cg_optimizer_free(opt);
     cg_module_free(lin);
 }
 
