@@ -60,10 +60,11 @@ static void match_param(const char *name, struct cg_tensor *t, void *user)
     if ((m->st = fits(m->f, e, t)) == CG_OK) m->matched++;
 }
 
-/* Parameters now; buffers join here when modules have them. */
-static void visit_state(struct cg_module *model, struct match *m)
+/* The module's state: parameters, then buffers (like a state_dict). */
+static void visit_state(struct cg_module *model, cg_param_visitor visit, void *user)
 {
-    cg_module_visit_params(model, match_param, m);
+    cg_module_visit_params(model, visit, user);
+    cg_module_visit_buffers(model, visit, user);
 }
 
 struct unexpected {
@@ -89,15 +90,15 @@ enum cg_status cg_safetensors_load(const char *path, struct cg_module *model)
     enum cg_status st = cg_st_read(&f, path);
     if (st != CG_OK) return st;
     struct match m = {.f = &f, .st = CG_OK};
-    visit_state(model, &m);
+    visit_state(model, match_param, &m);
     if (m.st == CG_OK && m.matched != f.n) {
         /* Every model name was found, so some file tensor is not the model's. */
         for (size_t i = 0; i < f.n; i++) {
             struct unexpected u = {.e = &f.entries[i]};
-            cg_module_visit_params(model, find_name, &u);
+            visit_state(model, find_name, &u);
             if (!u.found) {
-                m.st = cg_fail(CG_ERR_MISMATCH, "%s: tensor '%s' is not a parameter of the "
-                               "model (%zu in the file, %zu in the model; hint: build the same "
+                m.st = cg_fail(CG_ERR_MISMATCH, "%s: tensor '%s' is not a parameter or buffer "
+                               "of the model (%zu in the file, %zu in the model; hint: build the same "
                                "architecture as the one that was saved)", path,
                                f.entries[i].name, f.n, m.matched);
                 break;
@@ -106,7 +107,7 @@ enum cg_status cg_safetensors_load(const char *path, struct cg_module *model)
     }
     if (m.st == CG_OK) {
         m.copy = 1;
-        visit_state(model, &m);
+        visit_state(model, match_param, &m);
     }
     cg_st_free(&f);
     return m.st;

@@ -201,6 +201,7 @@ enum cg_status cg_safetensors_save(const char *path, struct cg_module *model,
     }
     struct state s = {0};
     cg_module_visit_params(model, collect, &s);
+    cg_module_visit_buffers(model, collect, &s);
     enum cg_status st = s.nomem ? CG_ERR_NOMEM
                                 : cg_safetensors_save_tensors(path, s.n, (const char *const *)s.names,
                                                               s.tensors, metadata);

@@ -4,6 +4,8 @@
  * with its message, and no change to the model on any error. */
 #include "cg_test.h"
 
+#include "buffer_layer.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +168,52 @@ static void test_f64_tensors_and_conversion(void **s)
     cg_module_free(b);
     cg_tensor_free(t);
     cg_tensor_free(z);
+}
+
+/* Buffers travel with the parameters, in state_dict order and names. */
+static void test_buffers(void **s)
+{
+    (void)s;
+    struct cg_rng rng = cg_rng_seed(11);
+    struct cg_module *la[] = {cg_linear_new(3, 4, true, &rng), cg_test_buffer_layer_new(4)};
+    struct cg_module *lb[] = {cg_linear_new(3, 4, true, &rng), cg_test_buffer_layer_new(4)};
+    struct cg_module *a = cg_sequential_new(2, la), *b = cg_sequential_new(2, lb);
+    /* Two training forwards move a's running mean and batch count. */
+    struct cg_tape *tape = cg_tape_new();
+    struct cg_tensor *x = cg_tensor_randn(tape, CG_F32, CG_SHAPE(5, 3), &rng);
+    cg_module_forward(a, tape, x);
+    cg_module_forward(a, tape, x);
+    cg_tape_reset(tape);
+    const char *path = tmp_path("buf.safetensors");
+    assert_int_equal(cg_safetensors_save(path, a, NULL), CG_OK);
+    size_t size;
+    unsigned char *bytes = slurp(path, &size);
+    const char *hdr = (const char *)bytes + 8;
+    const char *order[] = {"\"0.weight\"", "\"0.bias\"", "\"1.scale\"", "\"1.running_mean\"",
+                           "\"1.num_batches\""};
+    const char *at = hdr;
+    for (int i = 0; i < 5; i++) {
+        const char *p = strstr(hdr, order[i]);
+        if (!p || p < at) fail_msg("%s missing or out of order in %.300s", order[i], hdr);
+        at = p;
+    }
+    free(bytes);
+    assert_int_equal(cg_safetensors_load(path, b), CG_OK);
+    for (int i = 0; i < 4; i++)
+        assert_true(cg_tensor_at(cg_module_buffer(b, "1.running_mean"), i) ==
+                    cg_tensor_at(cg_module_buffer(a, "1.running_mean"), i));
+    CG_ASSERT_CLOSE(cg_tensor_at(cg_module_buffer(b, "1.num_batches"), 0), 2.0, 0, 0);
+    /* A file without the buffers does not fit a model that has them. */
+    struct cg_tensor *ps[3];
+    cg_module_collect_params(a, ps, 3);
+    const char *names[] = {"0.weight", "0.bias", "1.scale"};
+    const struct cg_tensor *ts[] = {ps[0], ps[1], ps[2]};
+    assert_int_equal(cg_safetensors_save_tensors(path, 3, names, ts, NULL), CG_OK);
+    assert_int_equal(cg_safetensors_load(path, b), CG_ERR_MISMATCH);
+    assert_non_null(strstr(cg_last_error(), "no tensor named '1.running_mean'"));
+    cg_tape_free(tape);
+    cg_module_free(a);
+    cg_module_free(b);
 }
 
 /* ---- files that must be rejected ---- */
@@ -360,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_torch_model_gives_torch_outputs),
         cmocka_unit_test(test_round_trip_and_layout),
         cmocka_unit_test(test_f64_tensors_and_conversion),
+        cmocka_unit_test(test_buffers),
         cmocka_unit_test(test_rejects_bad_files),
         cmocka_unit_test(test_mismatch_leaves_model),
         cmocka_unit_test(test_save_errors),

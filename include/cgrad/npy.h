@@ -3,6 +3,8 @@
 #ifndef CGRAD_NPY_H
 #define CGRAD_NPY_H
 
+#include "export.h"
+
 #include "error.h"
 #include "tensor.h"
 
@@ -20,7 +22,7 @@ extern "C" {
  * tensor, persistent or on a tape).  Returns CG_OK, CG_ERR_IO (message
  * names the file and the system error; an existing file is left as it was),
  * CG_ERR_NOMEM, or CG_ERR_INVALID after misuse (path or t NULL). */
-enum cg_status cg_tensor_save_npy(const char *path, const struct cg_tensor *t);
+CG_API enum cg_status cg_tensor_save_npy(const char *path, const struct cg_tensor *t);
 
 #ifdef __cplusplus
 }

@@ -25,6 +25,8 @@
 #ifndef CGRAD_PLOT_H
 #define CGRAD_PLOT_H
 
+#include "export.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -46,25 +48,25 @@ enum cg_plot_style {
 /* A figure of rows x cols panels of panel_width x panel_height pixels each
  * (rows, cols 1..8; panels 160..4000 pixels).  Owned by the caller; free it
  * with cg_figure_free (NULL ignored). */
-struct cg_figure *cg_figure_new(int rows, int cols, int panel_width, int panel_height);
-void cg_figure_free(struct cg_figure *fig);
+CG_API struct cg_figure *cg_figure_new(int rows, int cols, int panel_width, int panel_height);
+CG_API void cg_figure_free(struct cg_figure *fig);
 
 /* Panel title and axis labels (copied; NULL leaves one unset). */
-enum cg_status cg_plot_labels(struct cg_figure *fig, int panel, const char *title,
+CG_API enum cg_status cg_plot_labels(struct cg_figure *fig, int panel, const char *title,
                               const char *xlabel, const char *ylabel);
 /* Adds a line through n points (x, y copied).  label NULL or "": not in the
  * legend.  At most 8 lines per panel.  style: enum cg_plot_style flags. */
-enum cg_status cg_plot_line(struct cg_figure *fig, int panel, const char *label, size_t n,
+CG_API enum cg_status cg_plot_line(struct cg_figure *fig, int panel, const char *label, size_t n,
                             const double *x, const double *y, unsigned style);
 /* Fixed y range (lo < hi, finite) instead of fitting the data. */
-enum cg_status cg_plot_ylim(struct cg_figure *fig, int panel, double lo, double hi);
+CG_API enum cg_status cg_plot_ylim(struct cg_figure *fig, int panel, double lo, double hi);
 /* Logarithmic x axis (ticks at 1, 2, 5 times powers of ten). */
-enum cg_status cg_plot_log_x(struct cg_figure *fig, int panel, bool log_x);
+CG_API enum cg_status cg_plot_log_x(struct cg_figure *fig, int panel, bool log_x);
 
 /* Draws the figure and writes it as an RGB PNG, atomically (temporary name,
  * then rename).  Only reads fig.  CG_OK, CG_ERR_IO, CG_ERR_NOMEM or
  * CG_ERR_INVALID (misuse: fig or path NULL). */
-enum cg_status cg_figure_save_png(const struct cg_figure *fig, const char *path);
+CG_API enum cg_status cg_figure_save_png(const struct cg_figure *fig, const char *path);
 
 #ifdef __cplusplus
 }

@@ -33,6 +33,8 @@
 #ifndef CGRAD_SAFETENSORS_H
 #define CGRAD_SAFETENSORS_H
 
+#include "export.h"
+
 #include <stddef.h>
 
 #include "error.h"
@@ -55,19 +57,21 @@ extern "C" {
  * CG_OK, CG_ERR_IO (message names the file and the system error),
  * CG_ERR_NOMEM, or CG_ERR_INVALID after misuse (NULL arguments, a bad or
  * repeated name, a metadata key without a value). */
-enum cg_status cg_safetensors_save_tensors(const char *path, size_t n, const char *const *names,
+CG_API enum cg_status cg_safetensors_save_tensors(const char *path, size_t n, const char *const *names,
                                            const struct cg_tensor *const *tensors,
                                            const char *const *metadata);
 
-/* Writes every parameter of model, named as cg_module_visit_params names
- * them, with cg_safetensors_save_tensors. */
-enum cg_status cg_safetensors_save(const char *path, struct cg_module *model,
+/* Writes model's state like a PyTorch state_dict: every parameter, then
+ * every buffer (BatchNorm-style running statistics), named as
+ * cg_module_visit_params / cg_module_visit_buffers name them, with
+ * cg_safetensors_save_tensors. */
+CG_API enum cg_status cg_safetensors_save(const char *path, struct cg_module *model,
                                    const char *const *metadata);
 
-/* Loads `path` into model's parameters, like PyTorch's strict
- * load_state_dict: every parameter needs a tensor of the same name and
- * shape (dtype F32 or F64; converted to the parameter's dtype), and every
- * tensor in the file must be a parameter.  The whole file is read and
+/* Loads `path` into model's parameters and buffers, like PyTorch's strict
+ * load_state_dict: every parameter and buffer needs a tensor of the same
+ * name and shape (dtype F32 or F64; converted to the model's dtype), and
+ * every tensor in the file must be one of them.  The whole file is read and
  * checked first: on any error the model is unchanged.  Returns CG_OK or,
  * with a message naming the file and the tensor:
  *   CG_ERR_NOT_FOUND  no file at path
@@ -78,7 +82,7 @@ enum cg_status cg_safetensors_save(const char *path, struct cg_module *model,
  *                     other than F32/F64
  *   CG_ERR_NOMEM      out of memory (a small multiple of the file size)
  *   CG_ERR_INVALID    misuse: path or model NULL */
-enum cg_status cg_safetensors_load(const char *path, struct cg_module *model);
+CG_API enum cg_status cg_safetensors_load(const char *path, struct cg_module *model);
 
 /* Reads the tensor `name` from path as a new persistent tensor (*out; the
  * caller frees it with cg_tensor_free) of dtype CG_F32 (file F32) or CG_F64
@@ -86,7 +90,7 @@ enum cg_status cg_safetensors_load(const char *path, struct cg_module *model);
  * CG_ERR_NOT_FOUND also when the file has no tensor of that name;
  * CG_ERR_MISMATCH for another dtype or more than CG_MAX_DIMS dims.  *out is
  * NULL on any error. */
-enum cg_status cg_safetensors_read_tensor(const char *path, const char *name,
+CG_API enum cg_status cg_safetensors_read_tensor(const char *path, const char *name,
                                           struct cg_tensor **out);
 
 #ifdef __cplusplus
