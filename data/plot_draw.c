@@ -198,7 +198,27 @@ static void draw_line(cairo_t *cr, const struct cg_plot_panel *p, const struct f
         }
 }
 
-/* The legend goes in the corner of the plot area with the fewest points. */
+/* Samples along the line's segments (points and 15 steps between) that
+ * fall inside the box. */
+static size_t covered(const struct cg_plot_panel *p, const struct frame *fr,
+                      const struct cg_plot_line *l, double bx, double by, double bw, double bh)
+{
+    size_t count = 0;
+    for (size_t k = 0; k < l->n; k++) {
+        if (!usable(p, l->x[k], l->y[k])) continue;
+        double x1 = px(fr, l->x[k]), y1 = py(fr, l->y[k]), x0 = x1, y0 = y1;
+        if (k > 0 && usable(p, l->x[k - 1], l->y[k - 1]) && !(l->style & CG_PLOT_NO_LINE))
+            x0 = px(fr, l->x[k - 1]), y0 = py(fr, l->y[k - 1]);
+        for (int j = 0; j <= 15; j++) {
+            double x = x0 + (x1 - x0) * j / 15, y = y0 + (y1 - y0) * j / 15;
+            count += x >= bx && x <= bx + bw && y >= by && y <= by + bh;
+        }
+    }
+    return count;
+}
+
+/* The legend goes in the corner of the plot area that covers the least of
+ * the lines. */
 static void draw_legend(cairo_t *cr, const struct cg_plot_panel *p, const struct frame *fr)
 {
     double w = 0, row = FONT + 7;
@@ -219,11 +239,7 @@ static void draw_legend(cairo_t *cr, const struct cg_plot_panel *p, const struct
         double by = c & 2 ? fr->y0 + fr->h - bh - 8 : fr->y0 + 8;
         size_t count = 0;
         for (int i = 0; i < p->n_lines; i++)
-            for (size_t k = 0; k < p->lines[i].n; k++) {
-                if (!usable(p, p->lines[i].x[k], p->lines[i].y[k])) continue;
-                double x = px(fr, p->lines[i].x[k]), y = py(fr, p->lines[i].y[k]);
-                count += x >= bx && x <= bx + bw && y >= by && y <= by + bh;
-            }
+            count += covered(p, fr, &p->lines[i], bx - 10, by - 10, bw + 20, bh + 20);
         /* On ties the top right wins. */
         if (count < best_count || (count == best_count && c == 1)) best = c, best_count = count;
     }
