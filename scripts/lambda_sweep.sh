@@ -6,11 +6,11 @@
 #   OUT/lambda_sweep.png  test MSE and fraction of zeros against lambda
 # Each run's own outputs (pictures, metrics.csv) go to OUT/lambda_<value>/.
 # Usage: scripts/lambda_sweep.sh [-b BUILD_DIR] [-o OUT] [LAMBDA...] [-- EXTRA_FLAGS...]
-#   defaults: build/dev, out/lambda_sweep, lambdas 0 0.05 0.1 0.2 0.3 0.5;
+#   defaults: build/release (scripts/setup.sh builds it), out/lambda_sweep, lambdas 0 0.05 0.1 0.2 0.3 0.5;
 #   EXTRA_FLAGS go to every run (default: --epochs 5 --lr 0.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=build/dev out=out/lambda_sweep lambdas=() extra=()
+build=build/release out=out/lambda_sweep lambdas=() extra=()
 while (( $# )); do
   case "$1" in
     -b) build=${2:?"-b needs a build directory"}; shift 2 ;;
