@@ -1,6 +1,7 @@
 /* Drawing figures with cairo: axes with round-number ticks, grid, labels,
  * lines, legend.  Text uses cairo's own "sans-serif" face. */
 #include <cairo.h>
+#include <fontconfig/fontconfig.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -314,4 +315,10 @@ enum cg_status cg_plot_render(const struct cg_figure *fig, const char *png_path,
         return cg_fail(CG_ERR_IO, "%s: cannot write the PNG (temporary file '%s'): %s", shown_path,
                        png_path, cairo_status_to_string(cs));
     return CG_OK;
+}
+
+void cg_plot_release_caches(void)
+{
+    cairo_debug_reset_static_data();
+    FcFini();
 }

@@ -24,6 +24,7 @@ static int teardown(void **s)
 {
     (void)s;
     cg_test_remove_tree(dir);
+    cg_plot_release_caches();
     return 0;
 }
 

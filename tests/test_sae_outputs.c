@@ -102,7 +102,7 @@ static void test_noise_repeats_and_resumes(void **s)
 {
     (void)s;
     if (access(BIN, X_OK) != 0) skip();
-    char args[512], straight[4096], clean[4096];
+    char args[512], straight[1 << 14], clean[1 << 14];
     snprintf(args, sizeof args, "--epochs 2 --noise 0.3 --out '%s/n1'", dir);
     assert_int_equal(run(args), 0);
     snprintf(straight, sizeof straight, "%s", file_text("n1/metrics.csv"));

@@ -120,6 +120,7 @@ int main(int argc, char **argv)
         }
     }
     for (size_t i = 0; i < ex.n; i++) cg_tensor_free(ex.tensors[i]);
+    cg_plot_release_caches(); /* a clean exit for leak checkers */
     return rc;
 }
 

@@ -114,7 +114,11 @@ int main(int argc, char **argv)
     memset(&s, 0, sizeof s);
     int rc = sae_parse_options(argc, argv, &s.opt);
     if (rc) return rc == 1 ? 0 : 2;
-    if (s.opt.plot_sweep) return sae_plot_sweep(s.opt.plot_sweep, s.opt.out_dir);
+    if (s.opt.plot_sweep) {
+        rc = sae_plot_sweep(s.opt.plot_sweep, s.opt.out_dir);
+        cg_plot_release_caches();
+        return rc;
+    }
     if (s.opt.threads == 0) { /* no --threads: CGRAD_NUM_THREADS, else 1 */
         const char *env = getenv("CGRAD_NUM_THREADS");
         s.opt.threads = env && atoi(env) > 0 ? atoi(env) : 1;
@@ -122,5 +126,6 @@ int main(int argc, char **argv)
     cg_set_num_threads(s.opt.threads);
     rc = run(&s);
     teardown(&s);
+    cg_plot_release_caches(); /* a clean exit for leak checkers */
     return rc;
 }

@@ -68,6 +68,13 @@ CG_API enum cg_status cg_plot_log_x(struct cg_figure *fig, int panel, bool log_x
  * CG_ERR_INVALID (misuse: fig or path NULL). */
 CG_API enum cg_status cg_figure_save_png(const struct cg_figure *fig, const char *path);
 
+/* Releases the process-wide caches of the drawing libraries (cairo's static
+ * data and fontconfig's configuration), which otherwise live until exit and
+ * show up in leak checkers (ASan, valgrind) as lost memory.  Call it at the
+ * end of a program that plotted, when no thread is drawing a figure.
+ * Plotting afterwards still works (the caches are rebuilt). */
+CG_API void cg_plot_release_caches(void);
+
 #ifdef __cplusplus
 }
 #endif
