@@ -76,7 +76,8 @@ static void find_name(const char *name, struct cg_tensor *t, void *user)
 {
     (void)t;
     struct unexpected *u = user;
-    if (!strcmp(name, u->e->name)) u->found = 1;
+    /* By length too: a file name may hold a NUL (JSON "\u0000"). */
+    if (strlen(name) == u->e->name_len && !memcmp(name, u->e->name, u->e->name_len)) u->found = 1;
 }
 
 enum cg_status cg_safetensors_load(const char *path, struct cg_module *model)

@@ -331,6 +331,14 @@ static void test_mismatch_leaves_model(void **s)
     assert_int_equal(cg_safetensors_save_tensors(path, 6, names, ts, NULL), CG_OK);
     assert_int_equal(cg_safetensors_load(path, m), CG_ERR_MISMATCH);
     assert_non_null(strstr(cg_last_error(), "'2.weight' has shape [5,6], the model's has [4,5]"));
+    /* Every model tensor plus one whose name only starts like a model's
+     * (a JSON \u0000 inside): still an unexpected tensor. */
+    put_st(path, "{\"0.weight\":" W("[5,6]", "[0,120]") ",\"0.bias\":" W("[5]", "[120,140]")
+           ",\"2.weight\":" W("[4,5]", "[140,220]") ",\"2.bias\":" W("[4]", "[220,236]")
+           ",\"4.weight\":" W("[3,4]", "[236,284]") ",\"4.bias\":" W("[3]", "[284,296]")
+           ",\"0.weight\\u0000x\":" W("[1]", "[296,300]") "}", 0, 300);
+    assert_int_equal(cg_safetensors_load(path, m), CG_ERR_MISMATCH);
+    assert_non_null(strstr(cg_last_error(), "is not a parameter"));
     /* A dtype cgrad does not compute in. */
     put_st(path, "{\"0.weight\":{\"dtype\":\"I64\",\"shape\":[5,6],\"data_offsets\":[0,240]}}", 0, 240);
     assert_int_equal(cg_safetensors_load(path, m), CG_ERR_MISMATCH);
