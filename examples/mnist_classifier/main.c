@@ -20,6 +20,7 @@ struct options {
     int epochs, batch, threads;
     double lr, momentum;
     uint64_t seed;
+    const char *export_path; /* --export: the trained model as safetensors */
 };
 
 static const char usage[] =
@@ -34,6 +35,8 @@ static const char usage[] =
     "  --momentum X   SGD momentum [0.9]\n"
     "  --seed N       seed for initialization and shuffling [0]\n"
     "  --threads N    cgrad threads [CGRAD_NUM_THREADS, else 1]\n"
+    "  --export FILE  write the trained model as FILE.safetensors (PyTorch state_dict\n"
+    "                 names: load into torch.nn.Sequential(Linear, ReLU, Linear))\n"
     "  --help         this text\n";
 
 static int bad_flag(const char *flag, const char *why)
@@ -84,7 +87,7 @@ static int parse_options(int argc, char **argv, struct options *o)
             return 1;
         }
         static const char *const flags[] = {"--data", "--epochs", "--batch", "--threads",
-                                            "--seed", "--lr", "--momentum"};
+                                            "--seed", "--lr", "--momentum", "--export"};
         bool known = false;
         for (size_t k = 0; k < sizeof flags / sizeof *flags; k++) known |= !strcmp(a, flags[k]);
         if (!known) return bad_flag(a, strncmp(a, "--", 2) ? "unexpected argument" : "unknown option");
@@ -98,6 +101,12 @@ static int parse_options(int argc, char **argv, struct options *o)
         else if (!strcmp(a, "--threads")) { rc = parse_long(a, v, 1, 256, &n); o->threads = (int)n; }
         else if (!strcmp(a, "--seed")) { rc = parse_long(a, v, 0, 0x7fffffffL, &n); o->seed = (uint64_t)n; }
         else if (!strcmp(a, "--lr")) rc = parse_double(a, v, &o->lr);
+        else if (!strcmp(a, "--export")) {
+            size_t len = strlen(v);
+            if (len < 12 || strcmp(v + len - 12, ".safetensors"))
+                return bad_flag(a, "expected a file name ending in .safetensors");
+            o->export_path = v;
+        }
         else rc = parse_double(a, v, &o->momentum);
         if (rc) return rc;
     }
@@ -225,6 +234,14 @@ static int run(const struct options *o, struct cg_dataset *train, struct cg_data
         fflush(stdout);
     }
     if (o->epochs == 0 && isnan(acc = evaluate(model, tape, test))) goto out;
+    if (o->export_path) {
+        const char *meta[] = {"format", "pt", "program", "mnist_classifier", NULL};
+        if (cg_safetensors_save(o->export_path, model, meta) != CG_OK) {
+            fprintf(stderr, "mnist_classifier: --export: %s\n", cg_last_error());
+            goto out;
+        }
+        printf("wrote %s\n", o->export_path);
+    }
     printf("test_accuracy %.4f\n", acc);
     rc = 0;
 out:

@@ -1,4 +1,6 @@
-/* The sparse autoencoder example's plots, denoising and export:
+/* The examples' new outputs.  mnist_classifier --export gives a file that
+ * loads into the same MLP built in C.  The sparse autoencoder's plots,
+ * denoising and export:
  * training_curves.png and filters.png are written; dead units are counted
  * as hand-derived (Hardshrink(1000) silences all 16 units, Hardshrink(0)
  * none); --noise runs repeat exactly, differ from clean training, and a run
@@ -24,7 +26,7 @@ static char dir[64];
 static int setup(void **s)
 {
     (void)s;
-    snprintf(dir, sizeof dir, "/tmp/cg_saeout_XXXXXX");
+    snprintf(dir, sizeof dir, "/tmp/cg_exout_XXXXXX");
     if (!mkdtemp(dir)) return -1;
     char data[128];
     snprintf(data, sizeof data, "%s/data", dir);
@@ -145,6 +147,28 @@ static void test_export_loads_in_c(void **s)
     cg_module_free(m);
 }
 
+#define CLS_BIN CG_EXAMPLES_BIN_DIR "/mnist_classifier/mnist_classifier"
+
+static void test_classifier_export(void **s)
+{
+    (void)s;
+    if (access(CLS_BIN, X_OK) != 0) skip();
+    char cmd[1024], path[160];
+    snprintf(path, sizeof path, "%s/cls.safetensors", dir);
+    snprintf(cmd, sizeof cmd, "'%s' --data '%s/data' --epochs 1 --export '%s' >'%s/cls.txt' 2>&1",
+             CLS_BIN, dir, path, dir);
+    int ws = system(cmd);
+    assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    struct cg_rng rng = cg_rng_seed(1);
+    struct cg_module *m = cg_sequential(cg_linear_new(784, 256, true, &rng), cg_relu_new(),
+                                        cg_linear_new(256, 10, true, &rng));
+    assert_int_equal(cg_safetensors_load(path, m), CG_OK);
+    cg_module_free(m);
+    snprintf(cmd, sizeof cmd, "'%s' --export x.bin >/dev/null 2>&1", CLS_BIN);
+    ws = system(cmd);
+    assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 2);
+}
+
 static void test_bad_input(void **s)
 {
     (void)s;
@@ -174,6 +198,7 @@ int main(void)
         cmocka_unit_test(test_plots_and_dead_units),
         cmocka_unit_test(test_noise_repeats_and_resumes),
         cmocka_unit_test(test_export_loads_in_c),
+        cmocka_unit_test(test_classifier_export),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
