@@ -44,6 +44,12 @@ static void linear_ticks(struct axis *a)
         a->lo -= pad;
         a->hi += pad;
     }
+    if (!isfinite(a->hi - a->lo)) { /* data near +-DBL_MAX: a tick at each end */
+        a->n_ticks = 2;
+        a->ticks[0] = a->lo, a->ticks[1] = a->hi;
+        a->decimals = 0;
+        return;
+    }
     double raw = (a->hi - a->lo) / 5, e = floor(log10(raw)), f = raw / pow(10, e);
     double step = (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * pow(10, e);
     a->lo = floor(a->lo / step + 1e-9) * step;
@@ -95,15 +101,21 @@ static void fit_axes(const struct cg_plot_panel *p, struct frame *fr)
     }
 }
 
+/* Position of v in [lo, hi] as 0..1; halved first so that a span near
+ * 2 * DBL_MAX does not overflow. */
+static double frac(const struct axis *a, double v)
+{
+    return (0.5 * v - 0.5 * a->lo) / (0.5 * a->hi - 0.5 * a->lo);
+}
+
 static double px(const struct frame *fr, double x)
 {
-    if (fr->ax.log) x = log10(x);
-    return fr->x0 + (x - fr->ax.lo) / (fr->ax.hi - fr->ax.lo) * fr->w;
+    return fr->x0 + frac(&fr->ax, fr->ax.log ? log10(x) : x) * fr->w;
 }
 
 static double py(const struct frame *fr, double y)
 {
-    return fr->y0 + fr->h - (y - fr->ay.lo) / (fr->ay.hi - fr->ay.lo) * fr->h;
+    return fr->y0 + fr->h - frac(&fr->ay, y) * fr->h;
 }
 
 /* Text anchored at (x, y): ax, ay in {0, 0.5, 1} pick the left/centre/right
@@ -128,7 +140,7 @@ static void draw_axes(cairo_t *cr, const struct cg_plot_panel *p, const struct f
     cairo_set_line_width(cr, 1);
     for (int i = 0; i < fr->ax.n_ticks; i++) {
         double t = fr->ax.ticks[i];
-        double x = fr->x0 + (t - fr->ax.lo) / (fr->ax.hi - fr->ax.lo) * fr->w;
+        double x = fr->x0 + frac(&fr->ax, t) * fr->w;
         cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
         cairo_move_to(cr, floor(x) + 0.5, fr->y0);
         cairo_line_to(cr, floor(x) + 0.5, fr->y0 + fr->h);

@@ -126,6 +126,9 @@ static void test_styles(void **s)
     /* x <= 0 or NaN is left out on a log axis; the rest still draws. */
     double lx[] = {-1, NAN, 1, 10, 100};
     assert_true(blue_pixels(0, true, lx, 5) > 200);
+    /* A range too wide for a double still draws (ends of the axis). */
+    double big[] = {-1.7e308, 1.7e308};
+    assert_true(blue_pixels(0, false, big, 2) > 0);
 }
 
 static void test_errors(void **s)

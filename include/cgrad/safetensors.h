@@ -22,8 +22,8 @@
  *
  * A file is rejected (CG_ERR_FORMAT or CG_ERR_CORRUPT, with a message naming
  * the file and the problem) when the header length exceeds 100,000,000
- * bytes or the file; the header is not one strict JSON object (see
- * checkpoint/json_internal.h: duplicate keys, bad UTF-8, trailing commas...);
+ * bytes or the file; the header is not one strict RFC 8259 JSON object
+ * (duplicate keys, bad UTF-8, trailing commas, lone surrogates...);
  * a tensor entry lacks dtype, shape or data_offsets or has a dtype outside
  * BOOL U8 I8 F8_E5M2 F8_E4M3 I16 U16 F16 BF16 I32 U32 F32 F64 I64 U64;
  * offsets are not contiguous from 0 (gaps, overlaps, END < BEGIN); END -
