@@ -3,7 +3,8 @@
 1. cgrad -> PyTorch: st_roundtrip_tool trains a model in cgrad and exports
    it; the file is read here with a reader written from the specification
    (tests/st_spec.py: json + numpy), loaded into the equivalent
-   torch.nn.Sequential with load_state_dict (strict), and PyTorch's outputs
+   torch.nn.Sequential with load_state_dict (strict; parameters and buffers,
+   the model ends in a layer with buffers), and PyTorch's outputs
    on the exported inputs must equal cgrad's to 1e-6.  The .npy export of the
    input must numpy.load to the same array.
 2. PyTorch -> cgrad: a torch model written here with st_spec.write loads
@@ -31,10 +32,24 @@ import st_spec  # noqa: E402
 TOL = 1e-6
 
 
+class BufferLayer(torch.nn.Module):
+    """tests/support/buffer_layer.c in PyTorch: y = (x - running_mean) * scale,
+    with buffers running_mean and num_batches (used here in eval mode)."""
+
+    def __init__(self, features):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.full((features,), 1.5))
+        self.register_buffer("running_mean", torch.zeros(features))
+        self.register_buffer("num_batches", torch.zeros(1))
+
+    def forward(self, x):
+        return (x - self.running_mean) * self.scale
+
+
 def torch_model():
     return torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Hardshrink(0.2),
                                torch.nn.Linear(5, 4), torch.nn.Softshrink(0.1),
-                               torch.nn.Linear(4, 3))
+                               torch.nn.Linear(4, 3), BufferLayer(3)).eval()
 
 
 def worst(a, b):
@@ -47,6 +62,10 @@ def cgrad_to_torch(tool, work):
     io, _ = st_spec.read(os.path.join(work, "cgrad_io.safetensors"))
     m = torch_model()
     m.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
+    # Buffers came along: cgrad's 20 training steps moved the running mean.
+    if m[5].num_batches.item() != 20 or not m[5].running_mean.abs().sum() > 0:
+        sys.exit(f"FAILED: buffers not exported: num_batches {m[5].num_batches.item()}, "
+                 f"running_mean {m[5].running_mean}")
     with torch.no_grad():
         y = m(torch.from_numpy(io["input"])).numpy()
     err = worst(y, io["output"])
@@ -63,6 +82,8 @@ def cgrad_to_torch(tool, work):
 def torch_to_cgrad(tool, work):
     torch.manual_seed(123)
     m = torch_model()
+    m[5].running_mean.copy_(torch.randn(3))
+    m[5].num_batches.fill_(7)
     x = torch.randn(10, 6)
     with torch.no_grad():
         y = m(x).numpy()

@@ -6,19 +6,25 @@
  *   st_roundtrip_tool forward MODEL IO OUT
  *       loads MODEL, runs IO's "input" through it, writes OUT ("output").
  * The model is Sequential(Linear(6,5), Hardshrink(0.2), Linear(5,4),
- * Softshrink(0.1), Linear(4,3)), the same as gen_safetensors_refs.py's. */
+ * Softshrink(0.1), Linear(4,3), BufferLayer(3)): the layers of
+ * gen_safetensors_refs.py's model and the test layer with buffers
+ * (tests/support/buffer_layer.h: y = (x - running_mean) * scale; training
+ * forwards move running_mean and count num_batches), so buffers make the
+ * trip too.  Outputs are computed in eval mode. */
 #include <stdio.h>
 #include <string.h>
 
 #include <cgrad.h>
+
+#include "buffer_layer.h"
 
 static struct cg_module *model(uint64_t seed)
 {
     struct cg_rng rng = cg_rng_seed(seed);
     struct cg_module *layers[] = {cg_linear_new(6, 5, true, &rng), cg_hardshrink_new(0.2),
                                   cg_linear_new(5, 4, true, &rng), cg_softshrink_new(0.1),
-                                  cg_linear_new(4, 3, true, &rng)};
-    return cg_sequential_new(5, layers);
+                                  cg_linear_new(4, 3, true, &rng), cg_test_buffer_layer_new(3)};
+    return cg_sequential_new(6, layers);
 }
 
 static int check(enum cg_status st, const char *what)
@@ -63,6 +69,7 @@ static int export_dir(const char *dir)
     struct cg_module *m = model(7);
     struct cg_tape *tape = cg_tape_new();
     train(m, tape, &rng);
+    cg_module_set_training(m, false);
     struct cg_tensor *x = cg_tensor_randn(NULL, CG_F32, CG_SHAPE(8, 6), &rng);
     struct cg_tensor *y = cg_module_forward(m, tape, x);
     const char *names[] = {"input", "output"};
@@ -82,6 +89,7 @@ static int forward(const char *model_path, const char *io, const char *out)
     struct cg_module *m = model(1);
     struct cg_tensor *x = NULL;
     struct cg_tape *tape = cg_tape_new();
+    cg_module_set_training(m, false);
     int rc = check(cg_safetensors_load(model_path, m), "load model") ||
              check(cg_safetensors_read_tensor(io, "input", &x), "read input");
     if (!rc) {
