@@ -16,15 +16,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # core's internal API for the layers above: allocation, error reporting,
-# per-CPU kernel dispatch, the thread pool and file input/output (whole-file
-# reads, atomic writes).  Everything else in core/ is private to core.
-CORE_API="alloc.h error_internal.h multiarch.h parallel.h file_io.h"
+# per-CPU kernel dispatch, the thread pool, what cg_gradcheck_module (nn)
+# needs of the gradient check, and file input/output (whole-file reads,
+# atomic writes).  Everything else in core/ is private to core.
+CORE_API="alloc.h error_internal.h multiarch.h parallel.h gradcheck_api.h file_io.h"
 
 # The layer of each public header; a new header must be added here.
 declare -A PUBLIC_LAYER=(
   [export.h]=core [error.h]=core [tensor.h]=core [tape.h]=core [ops.h]=core [op.h]=core
   [rng.h]=core [memory.h]=core [gradcheck.h]=core [version.h]=core
-  [module.h]=nn [nn.h]=nn
+  [module.h]=nn [nn.h]=nn [gradcheck_module.h]=nn
   [optim.h]=optim
   [checkpoint.h]=checkpoint [safetensors.h]=checkpoint
   [data.h]=data [image.h]=data [npy.h]=data [plot.h]=data
