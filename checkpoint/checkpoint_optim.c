@@ -28,8 +28,12 @@ static bool item_saved(const struct cg_state_item *it)
 
 static const char *type_name(enum cg_state_type t)
 {
-    return t == CG_STATE_TENSOR ? "a tensor" : t == CG_STATE_U64 ? "u64" : t == CG_STATE_F64 ? "f64"
-                                                                                          : "text";
+    switch (t) {
+    case CG_STATE_TENSOR: return "a tensor";
+    case CG_STATE_U64: return "u64";
+    case CG_STATE_F64: return "f64";
+    default: return "text";
+    }
 }
 
 /* ------------------------------------------------------------------ save */
@@ -105,8 +109,8 @@ static const char *values_str(enum cg_state_type t, const void *v, size_t count,
 
 static bool same_values(const struct cg_state_item *it, const void *file)
 {
-    if (it->type != CG_STATE_F64) return memcmp(it->values, file, it->count * (it->type ==
-                                                CG_STATE_TEXT ? 1 : 8)) == 0;
+    if (it->type != CG_STATE_F64)
+        return memcmp(it->values, file, it->count * (it->type == CG_STATE_TEXT ? 1 : 8)) == 0;
     const double *a = it->values, *b = file;
     for (size_t i = 0; i < it->count; i++)
         if (a[i] != b[i] && !(isnan(a[i]) && isnan(b[i]))) return false;

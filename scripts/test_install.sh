@@ -184,7 +184,7 @@ step "docs/tutorial-training.md"
 d=$work/doc-training
 mkdir -p "$d"
 extract_doc docs/tutorial-training.md "$d"
-for f in train.c mnist_train.c CMakeLists.txt; do [ -s "$d/$f" ] || die "docs: no $f in tutorial-training.md"; done
+for f in train.c mnist_train.c own_data.c CMakeLists.txt; do [ -s "$d/$f" ] || die "docs: no $f in tutorial-training.md"; done
 doc_build "$d" train
 (cd "$d" && run ./train)
 [ -s "$d/circle.ckpt" ] || die "docs: train did not write circle.ckpt"
@@ -194,6 +194,8 @@ if out=$(cd "$d" && ./mnist_train "$d/no-such-dir" 2>&1); then die "docs: mnist_
 printf '%s\n' "$out" | grep "no-such-dir: not found (looked for train-images-idx3-ubyte" >/dev/null ||
   die "docs: mnist_train without data printed: $out"
 echo "    mnist_train without data: $out"
+doc_build "$d" own_data
+(cd "$d" && run ./own_data)
 cmake -S "$d" -B "$d/build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$d/build" >/dev/null
 expect_shared "$d/build/train"

@@ -77,7 +77,7 @@ run_example() { # label, program, args...
   fi
   printf '   %s\n   %s\n' "$(tail -n 1 "$tmp/$label.out")" "$(grep -E 'ERROR SUMMARY' "$tmp/$label.vg")"
 }
-sae=(--data "$tmp/data" --batch 16 --hidden 32 --code 8 --out "$tmp/out" --quiet)
+sae=(--data "$tmp/data" --batch 16 --hidden 32 --bottleneck 8 --out "$tmp/out" --quiet)
 run_example sparse_autoencoder-train sparse_autoencoder "${sae[@]}" --epochs 1 --save "$tmp/x.ckpt"
 run_example sparse_autoencoder-resume sparse_autoencoder "${sae[@]}" --epochs 2 \
   --resume "$tmp/x.ckpt" --save "$tmp/x.ckpt"

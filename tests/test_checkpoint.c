@@ -41,7 +41,9 @@ static const char *in_dir(char *buf, const char *name)
 
 /* Both dtypes; names as nn's Sequential would give them. */
 static const struct pspec base_spec[3] = {
-    {"0.weight", CG_F32, 2, {3, 4}, false}, {"0.bias", CG_F32, 1, {3}, false}, {"1.scale", CG_F64, 2, {2, 2}, false}};
+    {"0.weight", CG_F32, 2, {3, 4}, false},
+    {"0.bias", CG_F32, 1, {3}, false},
+    {"1.scale", CG_F64, 2, {2, 2}, false}};
 
 static const struct cg_sgd_options opts = {.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01};
 
@@ -233,7 +235,7 @@ static struct cg_module *autoencoder(int64_t hidden, uint64_t seed)
     struct cg_rng rng = cg_rng_seed(seed);
     struct cg_module *m = cg_sequential(cg_linear_new(8, hidden, true, &rng),
                                         cg_hardshrink_new(0.1),
-                                        cg_linear_new(hidden, 8, true, &rng), NULL);
+                                        cg_linear_new(hidden, 8, true, &rng));
     assert_non_null(m);
     return m;
 }
@@ -386,10 +388,12 @@ static void test_model_mismatch(void **state)
 {
     (void)state;
     const char *path = save_reference("mismatch.ckpt");
-    const struct pspec other_shape[3] = {{"0.weight", CG_F32, 2, {3, 5}, false}, base_spec[1], base_spec[2]};
+    const struct pspec other_shape[3] = {{"0.weight", CG_F32, 2, {3, 5}, false}, base_spec[1],
+                                         base_spec[2]};
     EXPECT_LOAD_FAILS(path, other_shape, 3, CG_ERR_MISMATCH,
                       "mismatch.ckpt: record '0.weight': shape [3,4] in file, [3,5] in model");
-    const struct pspec other_dtype[3] = {base_spec[0], base_spec[1], {"1.scale", CG_F32, 2, {2, 2}, false}};
+    const struct pspec other_dtype[3] = {base_spec[0], base_spec[1],
+                                         {"1.scale", CG_F32, 2, {2, 2}, false}};
     EXPECT_LOAD_FAILS(path, other_dtype, 3, CG_ERR_MISMATCH,
                       "record '1.scale': dtype f64 in file, f32 in model");
     const struct pspec extra_param[4] = {base_spec[0], base_spec[1], base_spec[2],
@@ -411,17 +415,20 @@ static void test_model_mismatch(void **state)
     cg_optimizer_free(opt);
     opt = cg_sgd_new(&m->base, opts); /* no schedule */
     assert_int_equal(cg_checkpoint_load(path, &m->base, opt, NULL), CG_ERR_MISMATCH);
-    CG_TEST_EXPECT_ERROR(path, "record 'schedule.", "does not have", "create the learning-rate schedule");
+    CG_TEST_EXPECT_ERROR(path, "record 'schedule.", "does not have",
+                         "create the learning-rate schedule");
     assert_non_null(cg_lr_cosine_new(opt, 5, 0)); /* other schedule type */
     assert_int_equal(cg_checkpoint_load(path, &m->base, opt, NULL), CG_ERR_MISMATCH);
-    CG_TEST_EXPECT_ERROR(path, "record 'schedule.type': 'StepLR' in the file, 'CosineAnnealingLR' in "
+    CG_TEST_EXPECT_ERROR(path, "record 'schedule.type': 'StepLR' in the file, "
+                         "'CosineAnnealingLR' in "
                          "the SGD optimizer");
     cg_optimizer_free(opt);
     opt = cg_sgd_new(&m->base, opts); /* other groups */
     assert_true(cg_optimizer_add_group(opt, "*.bias", (struct cg_group_options){0}) == 1);
     assert_non_null(cg_lr_step_new(opt, 2, 0.5));
     assert_int_equal(cg_checkpoint_load(path, &m->base, opt, NULL), CG_ERR_MISMATCH);
-    CG_TEST_EXPECT_ERROR(path, "record 'param_groups': [0, 0, 0] in the file, [0, 1, 0] in the SGD");
+    CG_TEST_EXPECT_ERROR(path,
+                         "record 'param_groups': [0, 0, 0] in the file, [0, 1, 0] in the SGD");
     cg_optimizer_free(opt);
     /* A file without optimizer state cannot restore one. */
     opt = new_opt(m);

@@ -57,7 +57,7 @@ static int run(const char *args)
 {
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
-             "'%s' --data '%s/data' --hidden 16 --code 8 --batch 32 --quiet %s "
+             "'%s' --data '%s/data' --hidden 16 --bottleneck 8 --batch 32 --quiet %s "
              ">'%s/out.txt' 2>'%s/err.txt'", BIN, dir, args, dir, dir);
     int ws = system(cmd);
     assert_true(WIFEXITED(ws));

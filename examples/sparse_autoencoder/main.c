@@ -25,8 +25,8 @@ static int build(struct sae *s)
     int64_t pix = (int64_t)s->train.rows * s->train.cols;
     s->model = cg_sequential(cg_linear_new(pix, s->opt.hidden, true, &rng),
                              cg_hardshrink_new(s->opt.lambda),
-                             cg_linear_new(s->opt.hidden, s->opt.code, true, &rng),
-                             cg_linear_new(s->opt.code, pix, true, &rng));
+                             cg_linear_new(s->opt.hidden, s->opt.bottleneck, true, &rng),
+                             cg_linear_new(s->opt.bottleneck, pix, true, &rng));
     s->sgd = s->model ? cg_sgd_new(s->model, (struct cg_sgd_options){.lr = s->opt.lr,
                                                                      .momentum = s->opt.momentum})
                       : NULL;
@@ -75,11 +75,11 @@ static int sae_export(struct sae *s)
 
 static int run(struct sae *s)
 {
-    if (load_data(s) || build(s)) return 1;
+    if (load_data(s) || sae_check_output_paths(&s->opt) || build(s)) return 1;
     if (s->opt.resume && sae_resume(s, s->opt.resume)) return 1;
     printf("sparse autoencoder %lld-%d-%d-%lld, Hardshrink(%g), %lld training / %lld test images "
            "from %s, batch %d, lr %g, momentum %g, l1 %g, %d thread(s)\n",
-           (long long)s->train.rows * s->train.cols, s->opt.hidden, s->opt.code,
+           (long long)s->train.rows * s->train.cols, s->opt.hidden, s->opt.bottleneck,
            (long long)s->train.rows * s->train.cols, s->opt.lambda, (long long)s->train.count,
            (long long)s->test.count, s->opt.data_dir, s->opt.batch, s->opt.lr, s->opt.momentum,
            s->opt.l1, s->opt.threads);

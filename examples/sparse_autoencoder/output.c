@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "sae.h"
 
@@ -19,10 +20,39 @@ static int make_dir(const char *dir)
         *p = '/';
     }
     if (mkdir(path, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "sparse_autoencoder: cannot create directory %s: %s\n", dir, strerror(errno));
+        fprintf(stderr, "sparse_autoencoder: --out %s: cannot create the directory: %s\n", dir,
+                strerror(errno));
         return 1;
     }
     return 0;
+}
+
+/* 0 if files can be created in dir, else 1 (printed, naming the flag). */
+static int writable_dir(const char *dir, const char *flag, const char *value)
+{
+    if (access(dir, W_OK | X_OK) == 0) return 0;
+    fprintf(stderr, "sparse_autoencoder: %s %s: cannot create files in '%s': %s\n", flag, value,
+            dir, strerror(errno));
+    return 1;
+}
+
+int sae_check_output_paths(const struct sae_options *o)
+{
+    if (make_dir(o->out_dir) || writable_dir(o->out_dir, "--out", o->out_dir)) return 1;
+    if (!o->save) return 0;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", o->save);
+    char *slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = '\0';
+    else *slash = '\0';
+    struct stat st;
+    if (stat(o->save, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "sparse_autoencoder: --save %s: is a directory (give a file name)\n",
+                o->save);
+        return 1;
+    }
+    return writable_dir(dir, "--save", o->save);
 }
 
 int sae_write_pictures(struct sae *s)

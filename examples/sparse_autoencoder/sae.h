@@ -32,6 +32,9 @@ int sae_train_epoch(struct sae *s, struct sae_metrics *m);
 /* Test-set MSE and code sparsity, grad mode off. */
 int sae_evaluate(struct sae *s, struct sae_metrics *m);
 
+/* Before training: creates --out and checks that it and the directory of
+ * --save can take files.  0 or 1 (printed, naming the flag). */
+int sae_check_output_paths(const struct sae_options *o);
 /* reconstructions.png and filters.png in opt.out_dir.  0 or 1 (printed). */
 int sae_write_pictures(struct sae *s);
 /* Appends one row to metrics.csv (header when fresh). 0 or 1 (printed). */
