@@ -18,6 +18,7 @@
 #include "cgrad/nn.h"
 #include "cgrad/optim.h"
 #include "ckpt_model.h"
+#include "optim/optim_internal.h"
 
 static char dir[64];
 
@@ -556,6 +557,33 @@ static void test_save_failures_keep_old_file(void **state)
     cg_module_free(&big->base);
 }
 
+/* Restored values are range-checked: a file with valid CRCs but a negative
+ * lr or an epoch past INT64_MAX is rejected and changes nothing. */
+static void test_out_of_range_values(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        struct tmod *m = tmod_new(base_spec, 3, 1);
+        struct cg_optimizer *opt = new_opt(m);
+        if (k == 0) opt->groups[0].lr = -1; /* what a crafted file could hold */
+        else opt->schedule->epoch = -5;     /* stored as u64 2^64 - 5 */
+        const char *path = path_in_dir("range.ckpt");
+        assert_int_equal(cg_checkpoint_save(path, &m->base, opt, NULL), CG_OK);
+        struct tmod *m2 = tmod_new(base_spec, 3, 2);
+        struct cg_optimizer *opt2 = new_opt(m2);
+        double lr = cg_optimizer_get_lr(opt2);
+        assert_int_equal(cg_checkpoint_load(path, &m2->base, opt2, NULL), CG_ERR_FORMAT);
+        assert_non_null(strstr(cg_last_error(), k == 0 ? "'group.0.lr'" : "'schedule.epoch'"));
+        assert_non_null(strstr(cg_last_error(), "out of range"));
+        assert_float_equal(cg_optimizer_get_lr(opt2), lr, 0);
+        assert_int_equal(cg_lr_schedule_epoch(cg_optimizer_schedule(opt2)), 0);
+        cg_optimizer_free(opt);
+        cg_optimizer_free(opt2);
+        cg_module_free(&m->base);
+        cg_module_free(&m2->base);
+    }
+}
+
 static void test_meta_api(void **state)
 {
     (void)state;
@@ -620,6 +648,7 @@ int main(void)
         cmocka_unit_test(test_exhaustive_damage),
         cmocka_unit_test(test_save_failures_keep_old_file),
         cmocka_unit_test(test_meta_api),
+        cmocka_unit_test(test_out_of_range_values),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }
