@@ -16,10 +16,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # core's internal API for the layers above: allocation, error reporting,
-# per-CPU kernel dispatch, the thread pool, the tape-tensor liveness check
-# and what cg_gradcheck_module (nn) needs of the gradient check.
-# Everything else in core/ is private to core.
-CORE_API="alloc.h error_internal.h multiarch.h parallel.h tensor_live.h gradcheck_api.h"
+# per-CPU kernel dispatch, the thread pool, the tape-tensor liveness check,
+# what cg_gradcheck_module (nn) needs of the gradient check, and file
+# input/output (whole-file reads, atomic writes).  Everything else in core/
+# is private to core.
+CORE_API="alloc.h error_internal.h multiarch.h parallel.h tensor_live.h gradcheck_api.h file_io.h"
 
 # The layer of each public header; a new header must be added here.
 declare -A PUBLIC_LAYER=(
@@ -27,10 +28,9 @@ declare -A PUBLIC_LAYER=(
   [rng.h]=core [memory.h]=core [gradcheck.h]=core [version.h]=core
   [module.h]=nn [nn.h]=nn [gradcheck_module.h]=nn
   [optim.h]=optim
-  [optimizers.h]=optim
-  [schedules.h]=optim
-  [checkpoint.h]=checkpoint
-  [data.h]=data [image.h]=data
+  [optimizers.h]=optim [schedules.h]=optim
+  [checkpoint.h]=checkpoint [safetensors.h]=checkpoint
+  [data.h]=data [image.h]=data [npy.h]=data [plot.h]=data
   [cgrad.h]=all
 )
 

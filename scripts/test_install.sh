@@ -235,4 +235,18 @@ extract_doc docs/threading.md "$d"
 doc_build "$d" threads_demo -pthread
 (cd "$d" && CGRAD_NUM_THREADS=1 run ./threads_demo)
 
+step "docs/interop.md"
+d=$work/doc-interop
+mkdir -p "$d"
+extract_doc docs/interop.md "$d"
+for f in interop.c to_torch.py from_torch.py; do [ -s "$d/$f" ] || die "docs: no $f in interop.md"; done
+doc_build "$d" interop
+(cd "$d" && run ./interop export)
+# The Python halves need torch and numpy (Debian python3-torch, python3-numpy).
+if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch, numpy" 2>/dev/null; then
+  (cd "$d" && run /usr/bin/python3 to_torch.py && run /usr/bin/python3 from_torch.py && run ./interop import)
+else
+  echo "    SKIPPED the Python half of docs/interop.md: /usr/bin/python3 has no torch/numpy"
+fi
+
 echo "== test_install: all install checks passed (cgrad $version) =="

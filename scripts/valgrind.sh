@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every ctest test, and the examples on tiny data (sparse autoencoder:
-# train + checkpoint, resume, evaluate; classifier; custom layer), under
+# train + checkpoint, resume, evaluate, denoising + export; classifier;
+# custom layer; shrink functions with plots), under
 # valgrind memcheck.  Any memory error or leak (definite, indirect or
 # possible) fails the script loudly and names the test or program.  No
 # suppressions are needed.
@@ -84,4 +85,7 @@ run_example sparse_autoencoder-eval sparse_autoencoder "${sae[@]}" --epochs 2 \
   --resume "$tmp/x.ckpt" --eval-only
 run_example mnist_classifier mnist_classifier --data "$tmp/data" --epochs 1 --batch 16
 run_example custom_layer custom_layer "$tmp/custom_layer.ckpt"
+run_example sparse_autoencoder-noise-export sparse_autoencoder "${sae[@]}" --epochs 1 --noise 0.3 \
+  --export "$tmp/sae.safetensors"
+run_example shrink_functions shrink_functions --out "$tmp/shrink" --export "$tmp/shrink.safetensors"
 echo "== valgrind: no memory errors or leaks ($((SECONDS - start)) s) =="

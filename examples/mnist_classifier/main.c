@@ -22,6 +22,7 @@ struct options {
     const char *optimizer;
     double lr, momentum, dropout; /* lr 0: the optimizer's usual start */
     uint64_t seed;
+    const char *export_path; /* --export: the trained model as safetensors */
 };
 
 static const char usage[] =
@@ -38,6 +39,8 @@ static const char usage[] =
     "  --dropout P    dropout probability after the hidden layer, 0 <= P < 1 [0: none]\n"
     "  --seed N       seed for initialization and shuffling [0]\n"
     "  --threads N    cgrad threads [CGRAD_NUM_THREADS, else 1]\n"
+    "  --export FILE  write the trained model as FILE.safetensors (PyTorch state_dict\n"
+    "                 names of the same torch.nn.Sequential)\n"
     "  --help         this text\n";
 
 static int bad_flag(const char *flag, const char *why)
@@ -89,7 +92,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         }
         static const char *const flags[] = {"--data", "--epochs", "--batch", "--threads",
                                             "--seed", "--lr", "--momentum", "--dropout",
-                                            "--optimizer"};
+                                            "--export", "--optimizer"};
         bool known = false;
         for (size_t k = 0; k < sizeof flags / sizeof *flags; k++) known |= !strcmp(a, flags[k]);
         if (!known) return bad_flag(a, strncmp(a, "--", 2) ? "unexpected argument" : "unknown option");
@@ -109,6 +112,11 @@ static int parse_options(int argc, char **argv, struct options *o)
             o->optimizer = v;
             if (strcmp(v, "sgd") && strcmp(v, "adam") && strcmp(v, "adamw") && strcmp(v, "rmsprop"))
                 return bad_flag(a, "expected sgd, adam, adamw or rmsprop");
+        } else if (!strcmp(a, "--export")) {
+            size_t len = strlen(v);
+            if (len < 12 || strcmp(v + len - 12, ".safetensors"))
+                return bad_flag(a, "expected a file name ending in .safetensors");
+            o->export_path = v;
         } else if (!strcmp(a, "--dropout")) {
             rc = parse_double(a, v, &o->dropout);
             if (!rc && o->dropout >= 1) rc = bad_flag(a, "the drop probability must be < 1");
@@ -259,6 +267,14 @@ static int run(const struct options *o, struct cg_dataset *train, struct cg_data
         fflush(stdout);
     }
     if (o->epochs == 0 && isnan(acc = evaluate(model, tape, test))) goto out;
+    if (o->export_path) {
+        const char *meta[] = {"format", "pt", "program", "mnist_classifier", NULL};
+        if (cg_safetensors_save(o->export_path, model, meta) != CG_OK) {
+            fprintf(stderr, "mnist_classifier: --export: %s\n", cg_last_error());
+            goto out;
+        }
+        printf("wrote %s\n", o->export_path);
+    }
     printf("test_accuracy %.4f\n", acc);
     rc = 0;
 out:

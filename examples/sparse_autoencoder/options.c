@@ -34,6 +34,12 @@ static const char usage[] =
     "  --limit N        use only the first N training images [all]\n"
     "  --quiet          no progress bar\n"
     "  --anomaly        check every op for NaN/Inf and name the first offender\n"
+    "  --noise SIGMA    denoising: train on inputs + SIGMA * randn, clean targets [0]\n"
+    "  --export FILE    write the trained model as FILE.safetensors (PyTorch state_dict names)\n"
+    "  --filters-per-unit  stretch each filter in filters.png to its own range\n"
+    "                   (default: one grey scale for all)\n"
+    "  --plot-sweep CSV only draw lambda_sweep.png into --out from a lambda,test_mse,\n"
+    "                   code_zero_frac table (scripts/lambda_sweep.sh writes it)\n"
     "  --help           this text\n";
 
 static int bad(const char *flag, const char *value, const char *why)
@@ -86,6 +92,7 @@ int sae_parse_options(int argc, char **argv, struct sae_options *opt)
         if (!strcmp(a, "--eval-only")) { opt->eval_only = true; continue; }
         if (!strcmp(a, "--quiet")) { opt->quiet = true; continue; }
         if (!strcmp(a, "--anomaly")) { opt->anomaly = true; continue; }
+        if (!strcmp(a, "--filters-per-unit")) { opt->filters_per_unit = true; continue; }
         if (strncmp(a, "--", 2) != 0) return bad(a, NULL, "unexpected argument");
         if (!strcmp(a, "--code"))
             return bad(a, NULL, "is now --bottleneck (the code is the Hardshrink output, "
@@ -93,6 +100,7 @@ int sae_parse_options(int argc, char **argv, struct sae_options *opt)
         static const char *const valued[] = {"--data", "--out", "--save", "--resume", "--epochs",
                                              "--batch", "--threads", "--hidden", "--bottleneck", "--limit",
                                              "--seed", "--lr", "--momentum", "--lambda", "--l1",
+                                             "--noise", "--export", "--plot-sweep",
                                              "--optimizer"};
         bool known = false;
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) known |= !strcmp(a, valued[k]);
@@ -124,6 +132,14 @@ int sae_parse_options(int argc, char **argv, struct sae_options *opt)
         else if (!strcmp(a, "--momentum")) rc = parse_double(a, v, 0.0, &opt->momentum);
         else if (!strcmp(a, "--lambda")) rc = parse_double(a, v, 0.0, &opt->lambda);
         else if (!strcmp(a, "--l1")) { rc = parse_double(a, v, 0.0, &opt->l1); opt->l1_set = true; }
+        else if (!strcmp(a, "--noise")) rc = parse_double(a, v, 0.0, &opt->noise);
+        else if (!strcmp(a, "--plot-sweep")) opt->plot_sweep = v;
+        else if (!strcmp(a, "--export")) {
+            size_t len = strlen(v);
+            if (len < 12 || strcmp(v + len - 12, ".safetensors"))
+                return bad(a, v, "expected a file name ending in .safetensors");
+            opt->export_path = v;
+        }
         else return bad(a, NULL, "unknown option");
         if (rc) return rc;
     }

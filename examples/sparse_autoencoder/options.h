@@ -27,6 +27,10 @@ struct sae_options {
     int limit;             /* use at most this many training images (0: all) */
     bool quiet;            /* no progress bar */
     bool anomaly;          /* name the op that produced the first NaN/Inf */
+    double noise;          /* --noise: sigma of the Gaussian input corruption (0: none) */
+    const char *export_path; /* --export: the trained model as safetensors (NULL: none) */
+    const char *plot_sweep;  /* --plot-sweep: only plot this lambda table (lambda_sweep.sh) */
+    bool filters_per_unit;   /* --filters-per-unit: own grey scale per filter */
 };
 
 /* Parses argv.  Returns 0 to run, 1 if --help was printed (exit 0), 2 after a

@@ -86,8 +86,7 @@ int sae_write_pictures(struct sae *s)
     snprintf(path, sizeof path, "%s/filters.png", s->opt.out_dir);
     int units = (int)w->shape[0], cols = 16;
     while (cols * cols < units && cols < 64) cols *= 2;
-    st = cg_png_write_tiles(path, w->data, units, s->test.rows, s->test.cols, cols, CG_TILE_MINMAX);
-    if (st != CG_OK) goto fail;
+    if (sae_write_filters(s, path, cols)) return 1;
 
     /* What each code unit draws: the decoder is linear after the Hardshrink,
      * so unit j adds column j of W3 W2 to the picture. */
