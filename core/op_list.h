@@ -13,7 +13,8 @@
     X(hardshrink) X(softshrink) X(tanhshrink) X(clamp)                                 \
     X(matmul) X(linear)                                                                \
     X(sum) X(mean) X(sum_dim) X(mean_dim) X(max_dim)                                   \
-    X(reshape) X(transpose)
+    X(reshape) X(transpose)                                                            \
+    X(conv2d) X(max_pool2d) X(avg_pool2d) X(adaptive_avg_pool2d) X(batch_norm2d)
 
 #define CG_DECLARE_OP(name) extern const struct cg_op cg_op_##name;
 CG_BUILTIN_OPS(CG_DECLARE_OP)

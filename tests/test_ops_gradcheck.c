@@ -19,7 +19,7 @@ enum domain {
 
 struct gc_input {
     int ndim;
-    int64_t shape[3];
+    int64_t shape[4];
     enum domain dom;
 };
 
@@ -28,12 +28,13 @@ struct gc_row {
     int n_in;
     struct gc_input in[3];
     int n_s;
-    double s[2];
+    double s[8];
 };
 
 #define IN1(d0) {1, {d0}, ANY}
 #define IN2(d0, d1) {2, {d0, d1}, ANY}
 #define IN3(d0, d1, d2) {3, {d0, d1, d2}, ANY}
+#define IN4(d0, d1, d2, d3) {4, {d0, d1, d2, d3}, ANY}
 
 static const struct gc_row rows[] = {
     {"add", 2, {IN3(4, 1, 3), IN2(2, 1)}, 0, {0}},
@@ -80,6 +81,13 @@ static const struct gc_row rows[] = {
     {"max_dim", 1, {IN2(3, 4)}, 2, {-1, 1}},
     {"reshape", 1, {IN3(2, 3, 4)}, 2, {4, -1}},
     {"transpose", 1, {IN2(3, 4)}, 0, {0}},
+    /* scalars as in tests/gen_conv_refs.py; every reference case of these
+     * ops is also gradchecked in test_conv.c */
+    {"conv2d", 3, {IN4(1, 2, 5, 4), IN4(3, 2, 3, 3), IN1(3)}, 7, {2, 1, 1, 1, 1, 1, 1}},
+    {"max_pool2d", 1, {IN4(1, 2, 5, 4)}, 8, {2, 2, 2, 1, 1, 0, 1, 1}},
+    {"avg_pool2d", 1, {IN4(1, 2, 5, 4)}, 7, {3, 3, 2, 2, 1, 1, 0}},
+    {"adaptive_avg_pool2d", 1, {IN4(1, 2, 5, 4)}, 2, {2, 3}},
+    {"batch_norm2d", 3, {IN4(2, 2, 3, 2), IN1(2), IN1(2)}, 0, {0}},
 };
 #define N_ROWS (int)(sizeof rows / sizeof rows[0])
 
@@ -110,7 +118,7 @@ static struct cg_tensor *draw(const struct gc_row *r, int i, struct cg_rng *rng,
     double v[64], k[2];
     assert_true(n <= 64);
     int nk = kinks(r, k);
-    bool distinct = !strcmp(r->op, "max_dim");
+    bool distinct = !strcmp(r->op, "max_dim") || !strcmp(r->op, "max_pool2d");
     for (int64_t j = 0; j < n;) {
         double u = cg_rng_uniform(rng);
         double x = in->dom == ANY ? 4 * u - 2 : 0.5 + 1.5 * u;

@@ -229,6 +229,32 @@ int cg_opref_load(const char *path, struct cg_opref_file *file, char *err, size_
     return rc;
 }
 
+int cg_opref_append(const char *path, struct cg_opref_file *file, char *err, size_t err_size)
+{
+    struct cg_opref_file more;
+    if (cg_opref_load(path, &more, err, err_size) != 0) return -1;
+    for (int i = 0; i < more.n_cases; i++)
+        for (int j = 0; j < file->n_cases; j++)
+            if (strcmp(more.cases[i].name, file->cases[j].name) == 0) {
+                snprintf(err, err_size, "%s: case '%s' already loaded from another file", path,
+                         more.cases[i].name);
+                cg_opref_free(&more);
+                return -1;
+            }
+    struct cg_opref_case *all =
+        realloc(file->cases, (size_t)(file->n_cases + more.n_cases) * sizeof *all);
+    if (!all) {
+        snprintf(err, err_size, "%s: out of memory", path);
+        cg_opref_free(&more);
+        return -1;
+    }
+    memcpy(all + file->n_cases, more.cases, (size_t)more.n_cases * sizeof *all);
+    file->cases = all;
+    file->n_cases += more.n_cases;
+    free(more.cases); /* the cases' tensors now belong to file */
+    return 0;
+}
+
 void cg_opref_free(struct cg_opref_file *file)
 {
     for (int i = 0; i < file->n_cases; i++) free_case(&file->cases[i]);
@@ -256,7 +282,8 @@ typedef struct cg_tensor *(*bin_fn)(struct cg_tape *, struct cg_tensor *, struct
 typedef struct cg_tensor *(*scal_fn)(struct cg_tape *, struct cg_tensor *, double);
 typedef struct cg_tensor *(*dim_fn)(struct cg_tape *, struct cg_tensor *, int, bool);
 
-enum kind { UNARY, BINARY, SCALAR, CLAMP, DIM, LINEAR, RESHAPE };
+enum kind { UNARY, BINARY, SCALAR, CLAMP, DIM, LINEAR, RESHAPE, CONV2D, CONV1D, MAXPOOL, AVGPOOL,
+            ADAPTIVE, BATCHNORM };
 
 struct entry {
     const char *name;
@@ -297,6 +324,12 @@ static const struct entry entries[] = {
     {"max_dim", DIM, .dim = cg_max_dim},
     {"reshape", RESHAPE, .un = NULL},
     {"transpose", UNARY, .un = cg_transpose},
+    {"conv2d", CONV2D, .un = NULL},
+    {"conv1d", CONV1D, .un = NULL},
+    {"max_pool2d", MAXPOOL, .un = NULL},
+    {"avg_pool2d", AVGPOOL, .un = NULL},
+    {"adaptive_avg_pool2d", ADAPTIVE, .un = NULL},
+    {"batch_norm2d", BATCHNORM, .un = NULL},
 };
 
 static const struct entry *find(const char *op)
@@ -320,7 +353,9 @@ struct cg_tensor *cg_opref_run(struct cg_tape *tape, const char *op, struct cg_t
     static const int arity[][4] = {
         [UNARY] = {1, 1, 0, 0}, [BINARY] = {2, 2, 0, 0}, [SCALAR] = {1, 1, 1, 1},
         [CLAMP] = {1, 1, 2, 2}, [DIM] = {1, 1, 2, 2},    [LINEAR] = {2, 3, 0, 0},
-        [RESHAPE] = {1, 1, 0, CG_MAX_DIMS},
+        [RESHAPE] = {1, 1, 0, CG_MAX_DIMS}, [CONV2D] = {2, 3, 7, 7}, [CONV1D] = {2, 3, 4, 4},
+        [MAXPOOL] = {1, 1, 8, 8},           [AVGPOOL] = {1, 1, 7, 7}, [ADAPTIVE] = {1, 1, 2, 2},
+        [BATCHNORM] = {3, 3, 0, 0},
     };
     const int *a = arity[e->kind];
     if (n_in < a[0] || n_in > a[1] || n_s < a[2] || n_s > a[3]) {
@@ -340,6 +375,23 @@ struct cg_tensor *cg_opref_run(struct cg_tape *tape, const char *op, struct cg_t
         for (int i = 0; i < n_s; i++) shape[i] = (int64_t)s[i];
         return cg_reshape(tape, in[0], n_s, shape);
     }
+    case CONV2D: {
+        struct cg_conv2d_params p = {{(int64_t)s[0], (int64_t)s[1]}, {(int64_t)s[2], (int64_t)s[3]},
+                                     {(int64_t)s[4], (int64_t)s[5]}, (int64_t)s[6]};
+        return cg_conv2d(tape, in[0], in[1], n_in == 3 ? in[2] : NULL, p);
+    }
+    case CONV1D:
+        return cg_conv1d(tape, in[0], in[1], n_in == 3 ? in[2] : NULL, (int64_t)s[0],
+                         (int64_t)s[1], (int64_t)s[2], (int64_t)s[3]);
+    case MAXPOOL:
+        return cg_max_pool2d(tape, in[0], (int64_t)s[0], (int64_t)s[1], (int64_t)s[2],
+                             (int64_t)s[3], (int64_t)s[4], (int64_t)s[5], (int64_t)s[6],
+                             (int64_t)s[7]);
+    case AVGPOOL:
+        return cg_avg_pool2d(tape, in[0], (int64_t)s[0], (int64_t)s[1], (int64_t)s[2],
+                             (int64_t)s[3], (int64_t)s[4], (int64_t)s[5], s[6] != 0);
+    case ADAPTIVE: return cg_adaptive_avg_pool2d(tape, in[0], (int64_t)s[0], (int64_t)s[1]);
+    case BATCHNORM: return cg_batch_norm2d(tape, in[0], in[1], in[2], NULL, NULL, true, 0.1, 1e-5);
     }
     fail_msg("cg_opref_run: bad kind for op '%s'", op);
     return NULL;

@@ -46,6 +46,9 @@ struct cg_opref_file {
 /* Reads `path` into *file.  Returns 0 on success; on any error returns -1,
  * leaves *file empty and writes a message ("path:line: what") into err. */
 int cg_opref_load(const char *path, struct cg_opref_file *file, char *err, size_t err_size);
+/* Reads `path` as cg_opref_load does and appends its cases to *file (case
+ * names must stay unique).  0, or -1 with *file unchanged and a message. */
+int cg_opref_append(const char *path, struct cg_opref_file *file, char *err, size_t err_size);
 /* Frees everything cg_opref_load allocated; *file becomes empty. */
 void cg_opref_free(struct cg_opref_file *file);
 
