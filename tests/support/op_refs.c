@@ -275,6 +275,69 @@ struct cg_tensor *cg_opref_make(const struct cg_opref_tensor *t, enum cg_dtype d
     return cg_tensor_from_doubles(NULL, dtype, t->ndim, t->shape, t->values);
 }
 
+/* ---- checking a case ---- */
+
+static void assert_shape(const struct cg_tensor *t, const struct cg_opref_tensor *ref,
+                         const char *what)
+{
+    bool same = t->ndim == ref->ndim;
+    for (int d = 0; same && d < t->ndim; d++) same = t->shape[d] == ref->shape[d];
+    if (!same) {
+        char got[128];
+        fail_msg("%s: shape %s, torch has rank %d (first dim %lld)", what,
+                 cg_tensor_shape_str(t, got, sizeof got), ref->ndim,
+                 ref->ndim ? (long long)ref->shape[0] : 0LL);
+    }
+}
+
+static void assert_values(const struct cg_tensor *t, const struct cg_opref_tensor *ref,
+                          double tol, const char *what)
+{
+    assert_shape(t, ref, what);
+    for (int64_t i = 0; i < t->numel; i++) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s element %lld", what, (long long)i);
+        cg_test_assert_close(cg_tensor_at(t, i), ref->values[i], tol, tol, msg, __FILE__,
+                             __LINE__);
+    }
+}
+
+void cg_opref_check_case(struct cg_tape *tape, const struct cg_opref_case *c, enum cg_dtype dtype,
+                         double tol)
+{
+    const char *dn = cg_dtype_name(dtype);
+    struct cg_tensor *in[CG_MAX_INPUTS] = {NULL};
+    for (int i = 0; i < c->n_inputs; i++) {
+        in[i] = cg_opref_make(&c->in[i], dtype);
+        assert_non_null(in[i]);
+        assert_int_equal(cg_tensor_requires_grad(in[i], true), CG_OK);
+    }
+    struct cg_tensor *seed = cg_opref_make(&c->gout, dtype);
+    assert_non_null(seed);
+
+    cg_test_misuse_reset();
+    struct cg_tensor *out = cg_opref_run(tape, c->op, in, c->n_inputs, c->scalars, c->n_scalars);
+    if (!out)
+        fail_msg("case %s (%s, line %d): op returned NULL: %s", c->name, dn, c->line,
+                 cg_test_misuse_message());
+    char what[160];
+    snprintf(what, sizeof what, "case %s (%s) output", c->name, dn);
+    assert_values(out, &c->out, tol, what);
+
+    enum cg_status st = cg_backward_seed(tape, out, seed);
+    if (st != CG_OK)
+        fail_msg("case %s (%s): backward returned %s: %s", c->name, dn, cg_status_str(st),
+                 cg_last_error());
+    for (int i = 0; i < c->n_inputs; i++) {
+        snprintf(what, sizeof what, "case %s (%s) grad of input %d", c->name, dn, i);
+        if (!in[i]->grad) fail_msg("%s: missing", what);
+        assert_values(in[i]->grad, &c->grad[i], tol, what);
+    }
+    for (int i = 0; i < c->n_inputs; i++) cg_tensor_free(in[i]);
+    cg_tensor_free(seed);
+    cg_tape_reset(tape);
+}
+
 /* ---- dispatch by name ---- */
 
 typedef struct cg_tensor *(*un_fn)(struct cg_tape *, struct cg_tensor *);

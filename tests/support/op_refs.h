@@ -65,6 +65,12 @@ struct cg_tensor *cg_opref_make(const struct cg_opref_tensor *t, enum cg_dtype d
  * is unknown or the input/scalar counts do not fit the op. */
 struct cg_tensor *cg_opref_run(struct cg_tape *tape, const char *op, struct cg_tensor *const *in,
                                int n_in, const double *scalars, int n_scalars);
+/* Runs case c in `dtype` on `tape` (reset afterwards) and fails the current
+ * cmocka test unless the output and every input gradient (for the case's
+ * gout) match torch's to |a - b| <= tol + tol |b|.  Needs the misuse handler
+ * captured (a misuse fails the case). */
+void cg_opref_check_case(struct cg_tape *tape, const struct cg_opref_case *c, enum cg_dtype dtype,
+                         double tol);
 /* 1 if cg_opref_run knows `op`. */
 int cg_opref_known(const char *op);
 
