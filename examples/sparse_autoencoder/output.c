@@ -2,28 +2,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "cli.h"
 #include "sae.h"
 
 enum { SHOW = 16 }; /* test images shown in reconstructions.png */
 
-static int make_dir(const char *dir)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(path, 0777) != 0 && errno != EEXIST) break;
-        *p = '/';
-    }
-    if (mkdir(path, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "sparse_autoencoder: cannot create directory %s: %s\n", dir, strerror(errno));
-        return 1;
-    }
-    return 0;
-}
+static int make_dir(const char *dir) { return ex_make_dir("sparse_autoencoder", dir); }
 
 int sae_write_pictures(struct sae *s)
 {
