@@ -95,7 +95,7 @@ struct net {
 
 static struct net net_new(struct cg_rng *rng)
 {
-    struct cg_conv2d_params p = CG_CONV2D_PARAMS(1, 0, 1, 1);
+    const struct cg_conv2d_params *p = NULL; /* stride 1, no padding */
     struct net n;
     n.features = cg_sequential(cg_conv2d_new(1, 32, 3, 3, p, true, rng), cg_relu_new(),
                                cg_conv2d_new(32, 64, 3, 3, p, true, rng), cg_relu_new(),

@@ -288,13 +288,14 @@ static struct cg_tensor *conv_apply(struct cg_tape *tape, struct cg_tensor *x,
 }
 
 struct cg_tensor *cg_conv2d(struct cg_tape *tape, struct cg_tensor *x, struct cg_tensor *weight,
-                            struct cg_tensor *bias, struct cg_conv2d_params p)
+                            struct cg_tensor *bias, const struct cg_conv2d_params *p)
 {
     CG_CHECK_NOT_NULL("cg_conv2d", x, "x");
     CG_CHECK_NOT_NULL("cg_conv2d", weight, "weight");
+    struct cg_conv2d_params q = p ? *p : CG_CONV2D_PARAMS(1, 0, 1, 1);
     struct cg_window k;
-    if (!conv_check("cg_conv2d", 2, x, weight, bias, &p, &k)) return NULL;
-    return conv_apply(tape, x, weight, bias, &k, p.groups);
+    if (!conv_check("cg_conv2d", 2, x, weight, bias, &q, &k)) return NULL;
+    return conv_apply(tape, x, weight, bias, &k, q.groups);
 }
 
 struct cg_tensor *cg_conv1d(struct cg_tape *tape, struct cg_tensor *x, struct cg_tensor *weight,

@@ -26,7 +26,7 @@ static struct cg_tensor *conv_forward(struct cg_module *self, struct cg_tape *ta
     if (l->dims == 1)
         return cg_conv1d(tape, x, l->weight, l->bias, l->p.stride[1], l->p.padding[1],
                          l->p.dilation[1], l->p.groups);
-    return cg_conv2d(tape, x, l->weight, l->bias, l->p);
+    return cg_conv2d(tape, x, l->weight, l->bias, &l->p);
 }
 
 static void conv_visit_params(struct cg_module *self, const char *prefix, cg_param_visitor visit,
@@ -102,11 +102,11 @@ fail:
 }
 
 struct cg_module *cg_conv2d_new(int64_t in_channels, int64_t out_channels, int64_t kernel_h,
-                                int64_t kernel_w, struct cg_conv2d_params p, bool bias,
+                                int64_t kernel_w, const struct cg_conv2d_params *p, bool bias,
                                 struct cg_rng *rng)
 {
-    return conv_new("cg_conv2d_new", 2, in_channels, out_channels, kernel_h, kernel_w, p, bias,
-                    rng);
+    return conv_new("cg_conv2d_new", 2, in_channels, out_channels, kernel_h, kernel_w,
+                    p ? *p : CG_CONV2D_PARAMS(1, 0, 1, 1), bias, rng);
 }
 
 struct cg_module *cg_conv1d_new(int64_t in_channels, int64_t out_channels, int64_t kernel,

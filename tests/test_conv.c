@@ -102,7 +102,7 @@ static struct conv_run conv_run(int threads, struct cg_tape *tape)
     assert_int_equal(cg_tensor_requires_grad(r.w, true), CG_OK);
     assert_int_equal(cg_tensor_requires_grad(r.b, true), CG_OK);
     cg_set_num_threads(threads);
-    struct cg_tensor *y = cg_conv2d(tape, r.x, r.w, r.b, CG_CONV2D_PARAMS(2, 1, 1, 2));
+    struct cg_tensor *y = cg_conv2d(tape, r.x, r.w, r.b, &CG_CONV2D_PARAMS(2, 1, 1, 2));
     assert_non_null(y);
     struct cg_tensor *loss = cg_sum(tape, cg_square(tape, y));
     assert_int_equal(cg_backward(tape, loss), CG_OK);
@@ -150,7 +150,7 @@ static void conv_module_init_and_names(void **state)
 {
     (void)state;
     struct cg_rng rng = cg_rng_seed(5);
-    struct cg_module *m = cg_conv2d_new(4, 6, 3, 2, CG_CONV2D_PARAMS(1, 0, 1, 2), true, &rng);
+    struct cg_module *m = cg_conv2d_new(4, 6, 3, 2, &CG_CONV2D_PARAMS(1, 0, 1, 2), true, &rng);
     assert_non_null(m);
     assert_string_equal(cg_module_type(m), "Conv2d");
     struct cg_tensor *w = cg_module_param(m, "weight"), *b = cg_module_param(m, "bias");
@@ -187,17 +187,23 @@ static void mnist_stack_shapes(void **state)
     (void)state;
     struct cg_rng rng = cg_rng_seed(1);
     struct cg_module *net = cg_sequential(
-        cg_conv2d_new(1, 32, 3, 3, CG_CONV2D_PARAMS(1, 0, 1, 1), true, &rng), cg_relu_new(),
-        cg_conv2d_new(32, 64, 3, 3, CG_CONV2D_PARAMS(1, 0, 1, 1), true, &rng), cg_relu_new(),
+        cg_conv2d_new(1, 32, 3, 3, &CG_CONV2D_PARAMS(1, 0, 1, 1), true, &rng), cg_relu_new(),
+        cg_conv2d_new(32, 64, 3, 3, &CG_CONV2D_PARAMS(1, 0, 1, 1), true, &rng), cg_relu_new(),
         cg_max_pool2d_new(2, 0, 0, 1), cg_avg_pool2d_new(3, 1, 1, false),
         cg_adaptive_avg_pool2d_new(6, 4), cg_batch_norm2d_new(64, 1e-5, 0.1));
     assert_non_null(net);
     struct cg_tape *tape = cg_tape_new();
-    struct cg_tensor *x = cg_tensor_ones(tape, CG_F32, CG_SHAPE(2, 1, 28, 28));
-    struct cg_tensor *y = cg_module_forward(net, tape, x);
-    assert_non_null(y);
-    int64_t want[4] = {2, 64, 6, 4};
-    for (int d = 0; d < 4; d++) assert_int_equal(y->shape[d], want[d]);
+    struct cg_tensor *y = cg_tensor_ones(tape, CG_F32, CG_SHAPE(2, 1, 28, 28));
+    /* channels and side after each child */
+    static const int64_t want[8][3] = {{32, 26, 26}, {32, 26, 26}, {64, 24, 24}, {64, 24, 24},
+                                       {64, 12, 12}, {64, 12, 12}, {64, 6, 4},   {64, 6, 4}};
+    for (int i = 0; i < 8; i++) {
+        y = cg_module_forward(cg_sequential_child(net, i), tape, y);
+        assert_non_null(y);
+        assert_int_equal(y->ndim, 4);
+        assert_int_equal(y->shape[0], 2);
+        for (int d = 0; d < 3; d++) assert_int_equal(y->shape[d + 1], want[i][d]);
+    }
     assert_string_equal(cg_module_type(cg_sequential_child(net, 4)), "MaxPool2d");
     assert_int_equal(cg_module_buffer_tensors(net), 3);
     assert_non_null(cg_module_buffer(net, "7.running_var"));
@@ -251,8 +257,8 @@ static void no_allocations_per_step(void **state)
     (void)state;
     struct cg_rng rng = cg_rng_seed(9);
     struct cg_module *net = cg_sequential(
-        cg_conv2d_new(1, 4, 3, 3, CG_CONV2D_PARAMS(1, 1, 1, 1), true, &rng), cg_relu_new(),
-        cg_conv2d_new(4, 4, 3, 3, CG_CONV2D_PARAMS(2, 0, 1, 2), true, &rng),
+        cg_conv2d_new(1, 4, 3, 3, &CG_CONV2D_PARAMS(1, 1, 1, 1), true, &rng), cg_relu_new(),
+        cg_conv2d_new(4, 4, 3, 3, &CG_CONV2D_PARAMS(2, 0, 1, 2), true, &rng),
         cg_max_pool2d_new(2, 0, 0, 1), cg_batch_norm2d_new(4, 1e-5, 0.1),
         cg_avg_pool2d_new(2, 1, 1, true), cg_adaptive_avg_pool2d_new(1, 1));
     assert_non_null(net);
@@ -302,25 +308,25 @@ static struct cg_tape *row_tape(void)
     return t;
 }
 
-#define P1 CG_CONV2D_PARAMS(1, 0, 1, 1)
+#define P1 NULL
 #define ROWS_CONV(X)                                                                          \
     X(kernel_larger_than_padded_input, 1,                                                     \
-      !cg_conv2d(row_tape(), t4(1, 1, 4, 4), t4(1, 1, 7, 3), NULL, CG_CONV2D_PARAMS(1, 1, 1, 1)), \
+      !cg_conv2d(row_tape(), t4(1, 1, 4, 4), t4(1, 1, 7, 3), NULL, &CG_CONV2D_PARAMS(1, 1, 1, 1)), \
       "cg_conv2d", "kernel 7", "larger than the padded input", "[1,1,4,4]")                 \
     X(dilated_kernel_too_large, 1,                                                            \
-      !cg_conv2d(row_tape(), t4(1, 1, 4, 4), t4(1, 1, 3, 3), NULL, CG_CONV2D_PARAMS(1, 0, 2, 1)), \
+      !cg_conv2d(row_tape(), t4(1, 1, 4, 4), t4(1, 1, 3, 3), NULL, &CG_CONV2D_PARAMS(1, 0, 2, 1)), \
       "dilation 2", "spans 5")                                                                \
     X(in_channels_not_divisible_by_groups, 1,                                                 \
-      !cg_conv2d(row_tape(), t4(1, 3, 5, 5), t4(2, 1, 3, 3), NULL, CG_CONV2D_PARAMS(1, 0, 1, 2)), \
+      !cg_conv2d(row_tape(), t4(1, 3, 5, 5), t4(2, 1, 3, 3), NULL, &CG_CONV2D_PARAMS(1, 0, 1, 2)), \
       "in_channels 3", "divisible by groups = 2")                                             \
     X(stride_zero, 1,                                                                         \
-      !cg_conv2d(row_tape(), t4(1, 1, 5, 5), t4(1, 1, 3, 3), NULL, CG_CONV2D_PARAMS(0, 0, 1, 1)), \
+      !cg_conv2d(row_tape(), t4(1, 1, 5, 5), t4(1, 1, 3, 3), NULL, &CG_CONV2D_PARAMS(0, 0, 1, 1)), \
       "stride 0", "stride and dilation >= 1")                                                 \
     X(negative_padding, 1,                                                                    \
-      !cg_conv2d(row_tape(), t4(1, 1, 5, 5), t4(1, 1, 3, 3), NULL, CG_CONV2D_PARAMS(1, -1, 1, 1)), \
+      !cg_conv2d(row_tape(), t4(1, 1, 5, 5), t4(1, 1, 3, 3), NULL, &CG_CONV2D_PARAMS(1, -1, 1, 1)), \
       "padding -1")                                                                           \
     X(groups_zero, 1,                                                                         \
-      !cg_conv2d(row_tape(), t4(1, 1, 5, 5), t4(1, 1, 3, 3), NULL, CG_CONV2D_PARAMS(1, 0, 1, 0)), \
+      !cg_conv2d(row_tape(), t4(1, 1, 5, 5), t4(1, 1, 3, 3), NULL, &CG_CONV2D_PARAMS(1, 0, 1, 0)), \
       "groups = 0")                                                                           \
     X(weight_channels_mismatch, 1,                                                            \
       !cg_conv2d(row_tape(), t4(1, 3, 5, 5), t4(2, 2, 3, 3), NULL, P1),                       \
@@ -357,7 +363,7 @@ static struct cg_tape *row_tape(void)
       !cg_batch_norm2d(row_tape(), t4(2, 2, 1, 1), cg_tensor_ones(row_tape(), CG_F32, CG_SHAPE(3)), \
                        cg_tensor_zeros(row_tape(), CG_F32, CG_SHAPE(2)), NULL, NULL, true, 0.1, 1e-5), \
       "weight [3]", "need [2]")                                                               \
-    X(conv2d_new_groups, 1, !cg_conv2d_new(3, 4, 3, 3, CG_CONV2D_PARAMS(1, 0, 1, 2), true, &(struct cg_rng){0}), \
+    X(conv2d_new_groups, 1, !cg_conv2d_new(3, 4, 3, 3, &CG_CONV2D_PARAMS(1, 0, 1, 2), true, &(struct cg_rng){0}), \
       "cg_conv2d_new", "in_channels 3", "groups 2")                                           \
     X(max_pool2d_new_padding, 1, !cg_max_pool2d_new(2, 2, 3, 1), "cg_max_pool2d_new",         \
       "padding 3")                                                                            \

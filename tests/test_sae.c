@@ -24,6 +24,7 @@
 #include <zlib.h>
 
 #include "idx_writer.h"
+#include "run_program.h"
 
 #define SAE_BIN CG_EXAMPLES_BIN_DIR "/sparse_autoencoder/sparse_autoencoder"
 
@@ -45,83 +46,11 @@ static const char *tpath(char *buf, size_t size, const char *name)
 }
 #define TPATH(buf, name) tpath((buf), sizeof(buf), (name))
 
-/* Whole file as a NUL-terminated string (*len bytes, not counting the NUL);
- * NULL if it cannot be read.  Caller frees. */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    for (size_t got; buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
-        n += got;
-        if (cap - n - 1 == 0) {
-            char *bigger = realloc(buf, cap * 2);
-            if (!bigger) free(buf);
-            buf = bigger;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (buf) buf[n] = '\0';
-    if (len) *len = n;
-    return buf;
-}
+static char *slurp(const char *path, size_t *len) { return cg_test_slurp(path, len); }
 
-struct run {
-    int status;  /* exit code */
-    char *out;   /* stdout */
-    char *err;   /* stderr */
-};
-
-static void run_free(struct run *r)
+static struct cg_test_run run_sae(const char *const *args)
 {
-    free(r->out);
-    free(r->err);
-}
-
-/* Runs the example with the NULL-terminated arguments, stdout and stderr to
- * log files in tmpdir (so the program sees no terminal).  Fails the test if
- * the program dies from a signal (a crash, or a sanitizer abort). */
-static struct run run_sae(const char *const *args)
-{
-    char out_path[128], err_path[128];
-    TPATH(out_path, "stdout.log");
-    TPATH(err_path, "stderr.log");
-    const char *argv[32] = {SAE_BIN};
-    int argc = 1;
-    for (; args[argc - 1]; argc++) {
-        assert_true(argc < 31);
-        argv[argc] = args[argc - 1];
-    }
-    argv[argc] = NULL;
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        /* only async-signal-safe calls between fork and exec */
-        int fo = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fo < 0 || fe < 0 || dup2(fo, STDOUT_FILENO) < 0 || dup2(fe, STDERR_FILENO) < 0)
-            _exit(126);
-        execv(SAE_BIN, (char *const *)argv);
-        _exit(127);
-    }
-    int ws = 0;
-    assert_int_equal(waitpid(pid, &ws, 0), pid);
-    if (!WIFEXITED(ws)) {
-        char *err = slurp(err_path, NULL);
-        fail_msg("%s died from signal %d; stderr:\n%s", SAE_BIN, WTERMSIG(ws), err ? err : "");
-    }
-    struct run r = {WEXITSTATUS(ws), slurp(out_path, NULL), slurp(err_path, NULL)};
-    assert_non_null(r.out);
-    assert_non_null(r.err);
-    /* Sanitizers exit with a status (1, or 23 for leaks) rather than a
-     * signal, which an expected exit 1 would hide. */
-    if (strstr(r.err, "Sanitizer") || strstr(r.err, "runtime error:"))
-        fail_msg("%s reported a sanitizer error:\n%s", SAE_BIN, r.err);
-    return r;
+    return cg_test_run_program(SAE_BIN, tmpdir, args);
 }
 #define RUN(...) run_sae((const char *const[]){__VA_ARGS__, NULL})
 
@@ -374,7 +303,7 @@ static bool same_file(const char *a, const char *b)
     return same;
 }
 
-static void expect_success(const struct run *r, const char *what)
+static void expect_success(const struct cg_test_run *r, const char *what)
 {
     if (r->status != 0) fail_msg("%s exited %d; stderr:\n%s", what, r->status, r->err);
 }
@@ -382,7 +311,7 @@ static void expect_success(const struct run *r, const char *what)
 /* ---- 2. resume equals the uninterrupted run bitwise ---- */
 
 /* Runs the example with `flags` then `extra` (both NULL-terminated). */
-static struct run run_with(const char *const *flags, const char *const *extra)
+static struct cg_test_run run_with(const char *const *flags, const char *const *extra)
 {
     const char *args[32];
     int n = 0;
@@ -411,18 +340,18 @@ static void full_and_resumed(const char *tag, const char *const *flags, const ch
     snprintf(p->a, sizeof p->a, "%s/a.ckpt", p->full);
     snprintf(p->b, sizeof p->b, "%s/b.ckpt", p->split);
     const char *full = p->full, *split = p->split, *a = p->a, *b = p->b;
-    struct run r = run_with(flags, (const char *const[]){"--epochs", epochs, "--out", full,
+    struct cg_test_run r = run_with(flags, (const char *const[]){"--epochs", epochs, "--out", full,
                                                           "--save", a, NULL});
     expect_success(&r, "the uninterrupted run");
-    run_free(&r);
+    cg_test_run_free(&r);
     r = run_with(flags, (const char *const[]){"--epochs", "1", "--out", split, "--save", b, NULL});
     expect_success(&r, "the first epoch");
-    run_free(&r);
+    cg_test_run_free(&r);
     r = run_with(flags, (const char *const[]){"--epochs", epochs, "--out", split, "--resume", b,
                                               "--save", b, NULL});
     expect_success(&r, "the resumed run");
     expect_contains(r.out, "after epoch 1", "resumed run stdout");
-    run_free(&r);
+    cg_test_run_free(&r);
 }
 
 static void test_resume_equals_uninterrupted_run(void **state)
@@ -490,13 +419,13 @@ static void test_help(void **state)
     (void)state;
     skip_without_binary();
     for (int i = 0; i < 2; i++) {
-        struct run r = i ? RUN("--epochs", "2", "-h") : RUN("--help");
+        struct cg_test_run r = i ? RUN("--epochs", "2", "-h") : RUN("--help");
         assert_int_equal(r.status, 0);
         expect_contains(r.out, "usage: sparse_autoencoder", "--help stdout");
         expect_contains(r.out, "--resume FILE", "--help stdout");
         expect_contains(r.out, "--eval-only", "--help stdout");
         assert_string_equal(r.err, "");
-        run_free(&r);
+        cg_test_run_free(&r);
     }
 }
 
@@ -521,14 +450,14 @@ static void test_bad_flags_exit_2_with_usage(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *const *a = cases[i].args;
-        struct run r = run_sae((const char *const[]){"--data", datadir, a[0], a[1], a[2], NULL});
+        struct cg_test_run r = run_sae((const char *const[]){"--data", datadir, a[0], a[1], a[2], NULL});
         char ctx[96];
         snprintf(ctx, sizeof ctx, "stderr for %s %s", a[0], a[1] ? a[1] : "");
         if (r.status != 2) fail_msg("%s: exit %d, expected 2; stderr:\n%s", ctx, r.status, r.err);
         expect_contains(r.err, "usage: sparse_autoencoder", ctx);
         for (int k = 0; k < 2 && cases[i].says[k]; k++) expect_contains(r.err, cases[i].says[k], ctx);
         assert_string_equal(r.out, ""); /* nothing ran */
-        run_free(&r);
+        cg_test_run_free(&r);
     }
 }
 
@@ -539,12 +468,12 @@ static void test_missing_data_exits_1_naming_it(void **state)
     char nowhere[128], partial[128], out[128], file[192];
     TPATH(nowhere, "no_such_dir");
     TPATH(out, "missing_out");
-    struct run r = RUN("--data", nowhere, "--epochs", "1", "--quiet", "--out", out);
+    struct cg_test_run r = RUN("--data", nowhere, "--epochs", "1", "--quiet", "--out", out);
     assert_int_equal(r.status, 1);
     expect_contains(r.err, nowhere, "stderr");
     expect_contains(r.err, "train-images-idx3-ubyte", "stderr");
     expect_contains(r.err, "--data DIR", "stderr"); /* says how to fix it */
-    run_free(&r);
+    cg_test_run_free(&r);
     assert_int_not_equal(access(out, F_OK), 0); /* nothing written */
 
     /* Training files present, test images gone: that file is named. */
@@ -557,7 +486,7 @@ static void test_missing_data_exits_1_naming_it(void **state)
     assert_int_equal(r.status, 1);
     expect_contains(r.err, partial, "stderr");
     expect_contains(r.err, "t10k-images-idx3-ubyte", "stderr");
-    run_free(&r);
+    cg_test_run_free(&r);
 }
 
 static void test_run_writes_metrics_and_pictures(void **state)
@@ -566,7 +495,7 @@ static void test_run_writes_metrics_and_pictures(void **state)
     skip_without_binary();
     char out[128];
     TPATH(out, "outputs");
-    struct run r = RUN(SMALL, "--epochs", "2", "--out", out);
+    struct cg_test_run r = RUN(SMALL, "--epochs", "2", "--out", out);
     expect_success(&r, "a 2-epoch run");
     /* Not a terminal: plain progress lines, no carriage returns. */
     if (strchr(r.out, '\r')) fail_msg("stdout has a carriage return:\n%s", r.out);
@@ -574,7 +503,7 @@ static void test_run_writes_metrics_and_pictures(void **state)
     expect_contains(r.out, "epoch 2/2: 512/512 samples, loss ", "stdout");
     expect_contains(r.out, "epoch 2/2  train_mse ", "stdout");
     expect_contains(r.out, "metrics.csv", "stdout");
-    run_free(&r);
+    cg_test_run_free(&r);
 
     struct metrics_row rows[4];
     assert_int_equal(read_metrics(out, rows, 4), 2);
@@ -595,9 +524,9 @@ static void test_eval_only_prints_test_mse(void **state)
     TPATH(out, "eval_train");
     TPATH(eval, "eval_only");
     snprintf(ckpt, sizeof ckpt, "%s/e.ckpt", out);
-    struct run r = RUN(SMALL, "--quiet", "--epochs", "1", "--out", out, "--save", ckpt);
+    struct cg_test_run r = RUN(SMALL, "--quiet", "--epochs", "1", "--out", out, "--save", ckpt);
     expect_success(&r, "a 1-epoch run");
-    run_free(&r);
+    cg_test_run_free(&r);
     struct metrics_row row;
     assert_int_equal(read_metrics(out, &row, 1), 1);
 
@@ -607,7 +536,7 @@ static void test_eval_only_prints_test_mse(void **state)
     if (!at) fail_msg("--eval-only printed no test_mse:\n%s", r.out);
     expect_contains(r.out, "eval after 1 epochs", "stdout");
     double mse = strtod(at + strlen("test_mse "), NULL);
-    run_free(&r);
+    cg_test_run_free(&r);
     /* The same model on the same test set: the figure of the training run
      * (printed with 5 decimals, stored with 6). */
     CG_ASSERT_CLOSE(mse, row.test_mse, 6e-6, 0.0);

@@ -32,7 +32,12 @@ extern "C" {
 
 /* Stride, zero padding and dilation per spatial dim ([0] height, [1]
  * width), and the group count.  Every field must be set: a zero stride is
- * misuse, not a default.  CG_CONV2D_PARAMS(s, p, d, g) gives square ones. */
+ * misuse, not a default.  CG_CONV2D_PARAMS(s, p, d, g) gives square ones
+ * (a C compound literal: pass &CG_CONV2D_PARAMS(2, 1, 1, 1)).  Functions
+ * take a pointer, and NULL means stride 1, no padding, dilation 1, one
+ * group.  (A pointer rather than the struct by value: GCC 12 with
+ * -march=native on AVX-512 was seen to pass this struct by value with a
+ * wrong field.) */
 struct cg_conv2d_params {
     int64_t stride[2];
     int64_t padding[2];
@@ -50,7 +55,7 @@ struct cg_conv2d_params {
  * summed per thread, then over threads in a fixed order, so results repeat
  * bit for bit for a given thread count.  Scratch comes from the tape. */
 CG_API struct cg_tensor *cg_conv2d(struct cg_tape *tape, struct cg_tensor *x, struct cg_tensor *weight,
-                                   struct cg_tensor *bias, struct cg_conv2d_params p);
+                                   struct cg_tensor *bias, const struct cg_conv2d_params *p);
 /* x [N, C, L] (*) weight [O, C / groups, k] + bias [O] -> [N, O, oL]; runs
  * the Conv2d code as a convolution of height 1. */
 CG_API struct cg_tensor *cg_conv1d(struct cg_tape *tape, struct cg_tensor *x, struct cg_tensor *weight,
@@ -102,7 +107,7 @@ CG_API struct cg_tensor *cg_batch_norm2d(struct cg_tape *tape, struct cg_tensor 
  * Misuse (NULL): sizes < 1, in or out not divisible by groups, bad params
  * as above, rng NULL. */
 CG_API struct cg_module *cg_conv2d_new(int64_t in_channels, int64_t out_channels, int64_t kernel_h,
-                                       int64_t kernel_w, struct cg_conv2d_params p, bool bias,
+                                       int64_t kernel_w, const struct cg_conv2d_params *p, bool bias,
                                        struct cg_rng *rng);
 /* Conv1d, type "Conv1d", weight [out, in / groups, k]; init as Conv2d. */
 CG_API struct cg_module *cg_conv1d_new(int64_t in_channels, int64_t out_channels, int64_t kernel,

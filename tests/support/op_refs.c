@@ -441,7 +441,7 @@ struct cg_tensor *cg_opref_run(struct cg_tape *tape, const char *op, struct cg_t
     case CONV2D: {
         struct cg_conv2d_params p = {{(int64_t)s[0], (int64_t)s[1]}, {(int64_t)s[2], (int64_t)s[3]},
                                      {(int64_t)s[4], (int64_t)s[5]}, (int64_t)s[6]};
-        return cg_conv2d(tape, in[0], in[1], n_in == 3 ? in[2] : NULL, p);
+        return cg_conv2d(tape, in[0], in[1], n_in == 3 ? in[2] : NULL, &p);
     }
     case CONV1D:
         return cg_conv1d(tape, in[0], in[1], n_in == 3 ? in[2] : NULL, (int64_t)s[0],
