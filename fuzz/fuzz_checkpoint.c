@@ -1,15 +1,17 @@
 /* libFuzzer target: the checkpoint loader.
  *
- * The input is a checkpoint file.  It is loaded into a fixed small model
- * (Linear(3,4), ReLU, Linear(4,2)) three ways: with an SGD optimizer with
- * momentum and a metadata object, with an SGD optimizer that has a StepLR
- * schedule, and parameters only.  Then again after the harness has
- * recomputed every CRC it can find (header and records), so mutations get
- * past the checksums into the record checks and the model matching.
+ * The input is a checkpoint file (version 1 or 2).  It is loaded into a
+ * fixed small model (Linear(3,4), ReLU, Linear(4,2)) five ways: with an SGD
+ * optimizer with momentum and a metadata object, with an SGD optimizer
+ * that has a StepLR schedule, parameters only, the model followed by a
+ * module with a buffer (SGD, metadata), and the optimizer alone (model
+ * NULL).  Then again after the harness has recomputed every CRC it can find
+ * (header and records), so mutations get past the checksums into the
+ * record checks and the model and optimizer matching.
  *
  * Checked: a failed load has a message and changes nothing (parameters,
- * lr, step count, metadata); a successful load can be saved and loaded back
- * with the same result. */
+ * buffers, every optimizer state item, metadata); a successful load can be
+ * saved and loaded back with the same result. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,41 +25,56 @@
 #include "ckpt_setup.h"
 #include "fuzz_util.h"
 
-enum { MAX_PARAMS = 8, MAX_FLOATS = 64 };
-
-/* Everything a load may change, flattened for comparison. */
+/* Everything a load may change, flattened for comparison: the bytes of
+ * every parameter and buffer and of every optimizer state item (with its
+ * present flag), and the metadata count. */
 struct snapshot {
-    float p[MAX_FLOATS];
-    size_t n;
-    double lr;
-    uint64_t steps;
+    unsigned char *bytes;
+    size_t n, cap;
     size_t meta_n;
 };
 
+static void put(struct snapshot *snap, const void *p, size_t n)
+{
+    if (snap->n + n > snap->cap) {
+        snap->cap = 2 * (snap->n + n) + 64;
+        snap->bytes = realloc(snap->bytes, snap->cap);
+        if (!snap->bytes) fuzz_fail("out of memory");
+    }
+    if (n) memcpy(snap->bytes + snap->n, p, n);
+    snap->n += n;
+}
+
+static void put_tensor(const char *name, struct cg_tensor *t, void *user)
+{
+    (void)name;
+    put(user, t->data, (size_t)t->numel * cg_dtype_size(t->dtype));
+}
+
+static void put_item(const struct cg_state_item *it, void *user)
+{
+    bool present = !it->present || *it->present;
+    put(user, &present, 1);
+    if (it->type == CG_STATE_TENSOR) put_tensor(it->name, it->tensor, user);
+    else put(user, it->values, it->count * (it->type == CG_STATE_TEXT ? 1 : 8));
+}
+
 static struct snapshot take(const struct setup *s)
 {
-    struct snapshot snap;
-    memset(&snap, 0, sizeof snap);
-    struct cg_tensor *ps[MAX_PARAMS];
-    size_t np = cg_module_collect_params(s->model, ps, MAX_PARAMS);
-    for (size_t i = 0; i < np; i++) {
-        if (snap.n + (size_t)ps[i]->numel > MAX_FLOATS) fuzz_fail("snapshot too small");
-        memcpy(snap.p + snap.n, ps[i]->data, (size_t)ps[i]->numel * sizeof(float));
-        snap.n += (size_t)ps[i]->numel;
-    }
-    if (s->opt) {
-        snap.lr = cg_optimizer_get_lr(s->opt);
-        snap.steps = cg_optimizer_step_count(s->opt);
-    }
+    struct snapshot snap = {0};
+    cg_module_visit_params(s->model, put_tensor, &snap);
+    cg_module_visit_buffers(s->model, put_tensor, &snap);
+    cg_optimizer_visit_state(s->opt, put_item, &snap);
     if (s->meta) snap.meta_n = cg_checkpoint_meta_count(s->meta);
     return snap;
 }
 
-static bool same(const struct snapshot *a, const struct snapshot *b)
+/* Compares and frees b. */
+static bool same(const struct snapshot *a, struct snapshot *b)
 {
-    return a->n == b->n && !memcmp(a->p, b->p, a->n * sizeof(float)) &&
-           (a->lr == b->lr || (a->lr != a->lr && b->lr != b->lr)) && a->steps == b->steps &&
-           a->meta_n == b->meta_n;
+    bool eq = a->n == b->n && a->meta_n == b->meta_n && !memcmp(a->bytes, b->bytes, a->n);
+    free(b->bytes);
+    return eq;
 }
 
 static volatile unsigned sink;
@@ -83,25 +100,31 @@ static void load(const char *path, int variant)
     struct setup s = setup_make(variant);
     struct snapshot before = take(&s);
     cg_clear_error();
-    enum cg_status st = cg_checkpoint_load(path, s.model, s.opt, s.meta);
+    enum cg_status st = cg_checkpoint_load(path, setup_model(&s), s.opt, s.meta);
     struct snapshot after = take(&s);
     if (st != CG_OK) {
         if (!*cg_last_error()) fuzz_fail("failed load without a message");
         if (!same(&before, &after)) fuzz_fail("failed load changed the model or optimizer");
+        free(before.bytes);
         uint64_t keep = 0;
         if (s.meta && (cg_checkpoint_meta_get_u64(s.meta, "keep", &keep) != CG_OK || keep != 7))
             fuzz_fail("failed load changed the metadata");
         setup_free(&s);
         return;
     }
+    free(before.bytes);
     if (s.meta) walk_meta(s.meta);
     /* Round trip: what loaded must save, and load again to the same state. */
     const char *again = fuzz_path(1, "again.ckpt");
-    if (cg_checkpoint_save(again, s.model, s.opt, s.meta) != CG_OK) fuzz_fail("re-save failed");
+    if (cg_checkpoint_save(again, setup_model(&s), s.opt, s.meta) != CG_OK)
+        fuzz_fail("re-save failed");
     struct setup t = setup_make(variant);
-    if (cg_checkpoint_load(again, t.model, t.opt, t.meta) != CG_OK) fuzz_fail("reload failed");
+    if (cg_checkpoint_load(again, setup_model(&t), t.opt, t.meta) != CG_OK)
+        fuzz_fail("reload failed");
     struct snapshot back = take(&t);
+    /* (opt_only: both models are fresh copies the file never touched.) */
     if (!same(&after, &back)) fuzz_fail("reload gave a different state");
+    free(after.bytes);
     setup_free(&t);
     setup_free(&s);
 }

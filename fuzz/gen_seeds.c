@@ -1,6 +1,7 @@
 /* Writes the committed seed corpora under DIR (normally fuzz/corpus):
  * small valid IDX files (raw and gzip) and real checkpoints saved from the
- * set-ups fuzz_checkpoint loads into.  Not run by scripts/fuzz.sh; rerun it
+ * set-ups fuzz_checkpoint loads into.  The version-1 seeds (v1_*.ckpt) were
+ * written by cgrad 0.1's gen_seeds from the same set-ups and are kept.  Not run by scripts/fuzz.sh; rerun it
  * by hand after a format change:  build/fuzz/gen_seeds fuzz/corpus */
 #include <stdbool.h>
 #include <stdio.h>
@@ -95,7 +96,7 @@ static void train_step(struct setup *s)
 
 static void save(struct setup *s, const char *name)
 {
-    if (cg_checkpoint_save(path("fuzz_checkpoint", name), s->model, s->opt, s->meta) != CG_OK)
+    if (cg_checkpoint_save(path("fuzz_checkpoint", name), setup_model(s), s->opt, s->meta) != CG_OK)
         fuzz_fail(cg_last_error());
     setup_free(s);
 }
@@ -121,6 +122,15 @@ static void checkpoint_seeds(void)
 
     s = setup_make(SETUP_PARAMS_META);
     save(&s, "params_meta.ckpt");
+
+    s = setup_make(SETUP_BUFFERS_SGD);
+    train_step(&s);
+    save(&s, "buffers_sgd.ckpt");
+
+    s = setup_make(SETUP_OPT_ONLY);
+    train_step(&s);
+    cg_lr_schedule_step(cg_optimizer_schedule(s.opt));
+    save(&s, "opt_only.ckpt");
 }
 
 int main(int argc, char **argv)

@@ -5,8 +5,11 @@
 # valgrind memcheck; fuzzes the IDX reader and the checkpoint loader
 # (CGRAD_FUZZ_SECONDS per target, default 60); installs into a temporary
 # prefix and builds a consumer with find_package and with pkg-config.
+# First of all, the include graph must follow the layering.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+echo "== layering (scripts/check_layers.sh) =="
+bash scripts/check_layers.sh
 bash scripts/install_deps.sh test
 
 jobs=$(nproc)

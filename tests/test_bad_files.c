@@ -111,12 +111,12 @@ X(meta_name_oob, 0, !cg_checkpoint_meta_name(G.meta, 99) && !cg_checkpoint_meta_
 X(meta_free_null, 0, (cg_checkpoint_meta_free(NULL), cg_checkpoint_meta_clear(NULL), 1), NULL) \
 X(save_null_path, 1, cg_checkpoint_save(NULL, G.ck_model, NULL, NULL) == CG_ERR_INVALID, \
   "cg_checkpoint_save") \
-X(save_null_model, 1, cg_checkpoint_save(P("never.ckpt"), NULL, NULL, NULL) == CG_ERR_INVALID, \
-  "cg_checkpoint_save") \
+X(save_null_model_and_opt, 1, cg_checkpoint_save(P("never.ckpt"), NULL, NULL, NULL) == \
+  CG_ERR_INVALID, "model and opt are both NULL") \
 X(load_null_path, 1, cg_checkpoint_load(NULL, G.ck_model, NULL, NULL) == CG_ERR_INVALID, \
   "cg_checkpoint_load") \
-X(load_null_model, 1, cg_checkpoint_load(P("ck_ok"), NULL, NULL, NULL) == CG_ERR_INVALID, \
-  "cg_checkpoint_load")
+X(load_null_model_and_opt, 1, cg_checkpoint_load(P("ck_ok"), NULL, NULL, NULL) == \
+  CG_ERR_INVALID, "model and opt are both NULL")
 
 /* IDX/MNIST loading arguments and the batch iterator. */
 #define ROWS_DATA(X) \
@@ -237,6 +237,7 @@ CKPT(X, ck_trailing, "ck_trailing", G.ck_model, G.ck_opt, CG_ERR_CORRUPT) \
 CKPT(X, ck_version, "ck_version", G.ck_model, G.ck_opt, CG_ERR_FORMAT) \
 CKPT(X, ck_other_model, "ck_ok", G.ck_model5, NULL, CG_ERR_MISMATCH) \
 CKPT(X, ck_other_momentum, "ck_ok", G.ck_model, G.ck_opt_other, CG_ERR_MISMATCH) \
+CKPT(X, ck_opt_only_other_momentum, "ck_ok", NULL, G.ck_opt_other, CG_ERR_MISMATCH) \
 X(ck_save_over_dir, 0, cg_checkpoint_save(P("adir"), G.ck_model, G.ck_opt, NULL) == CG_ERR_IO \
   && no_temp_files(), "adir") \
 X(ck_save_no_dir, 0, cg_checkpoint_save(P("nodir/x.ckpt"), G.ck_model, G.ck_opt, NULL) == \
@@ -341,7 +342,7 @@ static int make_files(void)
     buf[n / 2] ^= 0x10;
     rc |= put("ck_flipped", buf, n);
     buf[n / 2] ^= 0x10;
-    put_le32(buf + 8, 2); /* version 2, with a valid header CRC */
+    put_le32(buf + 8, 3); /* version 3 (unknown), with a valid header CRC */
     put_le32(buf + 16, crc32_of(buf, 16));
     rc |= put("ck_version", buf, n);
     return rc;

@@ -412,6 +412,35 @@ static void test_resume_with_two_threads(void **state)
     assert_true(same_file(p.a, p.b));
 }
 
+/* A checkpoint that cgrad 0.1's example wrote after one epoch
+ * (tests/data/ckpt_v1_sae.ckpt; tests/data/README.md has the command, on
+ * the data group_setup writes): 0.2 resumes it and ends with the same file
+ * as an uninterrupted 0.2 run, so 0.1 and 0.2 train bit for bit alike. */
+static void test_resume_a_0_1_checkpoint(void **state)
+{
+    (void)state;
+    skip_without_binary();
+    char full[128], split[128], a[160], b[160];
+    TPATH(full, "v1_full");
+    TPATH(split, "v1_split");
+    snprintf(a, sizeof a, "%s/a.ckpt", full);
+    snprintf(b, sizeof b, "%s/b.ckpt", split);
+#define V1_FLAGS "--data", datadir, "--batch", "16", "--hidden", "4", "--code", "2", "--seed", \
+                 "5", "--limit", "64", "--epochs", "3", "--quiet"
+    struct run r = RUN(V1_FLAGS, "--resume", CG_TEST_DATA_DIR "/ckpt_v1_sae.ckpt", "--out",
+                       split, "--save", b);
+    expect_success(&r, "resuming the 0.1 checkpoint");
+    expect_contains(r.out, "ckpt_v1_sae.ckpt after epoch 1", "resumed run stdout");
+    expect_contains(r.out, "epoch 2/3", "resumed run stdout");
+    expect_contains(r.out, "epoch 3/3", "resumed run stdout");
+    run_free(&r);
+    r = RUN(V1_FLAGS, "--out", full, "--save", a);
+#undef V1_FLAGS
+    expect_success(&r, "the uninterrupted run");
+    run_free(&r);
+    assert_true(same_file(a, b));
+}
+
 /* ---- 3. the program's command line, errors and outputs ---- */
 
 static void test_help(void **state)
@@ -556,6 +585,7 @@ int main(void)
         cmocka_unit_test(test_seed_model_learns_without_allocating),
         cmocka_unit_test(test_resume_equals_uninterrupted_run),
         cmocka_unit_test(test_resume_with_two_threads),
+        cmocka_unit_test(test_resume_a_0_1_checkpoint),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_bad_flags_exit_2_with_usage),
         cmocka_unit_test(test_missing_data_exits_1_naming_it),

@@ -12,7 +12,7 @@
  *     cg_checkpoint_meta_get_u64(meta, "epoch", &epoch);
  *     cg_checkpoint_meta_get_rng(meta, "rng", &rng);
  *
- * FILE FORMAT (version 1)
+ * FILE FORMAT (version 2; docs/checkpoint-format.md has the full story)
  *
  * Every integer is unsigned little-endian; f32/f64 values are IEEE-754
  * binary32/binary64 stored little-endian.  This holds on every host (the
@@ -21,7 +21,7 @@
  *
  *   header (20 bytes)
  *     offset 0   8 bytes  magic "CGRADCKP"
- *     offset 8   u32      format version, 1
+ *     offset 8   u32      format version, 2
  *     offset 12  u32      record count N
  *     offset 16  u32      CRC32 of bytes 0..15
  *   then N records back to back; nothing follows the last record.
@@ -29,7 +29,8 @@
  *   record
  *     u16        name length L, 1..65535
  *     L bytes    name (no NUL byte, not NUL-terminated)
- *     u8         kind:  1 model parameter, 2 optimizer state, 3 user metadata
+ *     u8         kind:  1 model parameter, 2 optimizer state, 3 user metadata,
+ *                       4 model buffer
  *     u8         dtype: 1 f32, 2 f64, 3 u64, 4 raw bytes (1 byte per element)
  *     u8         ndim, 0..8 (0: a scalar, one element)
  *     ndim x u64 shape, C order (shape[0] outermost)
@@ -37,26 +38,27 @@
  *     payload    the elements, row-major
  *     u32        CRC32 of the record from its name length through its payload
  *
- *   (kind, name) pairs are unique.  Allowed dtypes per kind: parameters
- *   f32/f64; optimizer state f32/f64/u64; metadata u64 scalars (ndim 0) or
- *   raw-byte blobs (ndim 1, shape [size]).
+ *   (kind, name) pairs are unique.  Allowed dtypes per kind: parameters and
+ *   buffers f32/f64; optimizer state f32/f64/u64, or raw bytes with ndim 1
+ *   (text); metadata u64 scalars (ndim 0) or raw-byte blobs (ndim 1, shape
+ *   [size]).
  *
  *   records written by cg_checkpoint_save, in this order
  *     kind 1  one per parameter, in cg_module_visit_params order, named like
  *             a PyTorch state_dict ("0.weight"), the parameter's dtype/shape
- *     kind 2  only when an optimizer is given:
- *             "sgd.options"  f64 [6]: lr (current), momentum, dampening,
- *                            weight_decay, nesterov (0/1), maximize (0/1)
- *             "sgd.step"     u64 scalar: number of steps taken
- *             "sgd.momentum_buffer.<param name>"  parameter dtype/shape; one
- *                            per parameter whose momentum buffer exists
- *             "lr_schedule.config"  f64 [4], only with a schedule: type
- *                            (1 StepLR, 2 cosine), base_lr, step_size or
- *                            t_max, gamma or eta_min
- *             "lr_schedule.epoch"   u64 scalar: the schedule's epoch
+ *     kind 4  one per buffer, in cg_module_visit_buffers order ("1.running_mean")
+ *     kind 2  one per item of cg_optimizer_visit_state, named like the item
+ *             ("type", "step", "group.0.lr", "momentum",
+ *             "state.0.weight.momentum_buffer", "schedule.epoch", ...):
+ *             a tensor item has its tensor's dtype/shape (and is left out
+ *             while its present flag is false); a u64/f64 item of count n
+ *             is u64/f64 [n]; a text item is raw bytes [length]
  *     kind 3  one per metadata entry, sorted by name
  *
- * A reader must reject a version it does not know, unknown kinds and dtypes.
+ * Version 1 (cgrad 0.1) had kinds 1-3 and SGD's own record names; such
+ * files still load (their optimizer records are read as the items of an
+ * SGD optimizer with one parameter group).  A reader must reject a version
+ * it does not know, unknown kinds and dtypes.
  */
 #ifndef CGRAD_CHECKPOINT_H
 #define CGRAD_CHECKPOINT_H
@@ -74,7 +76,7 @@
 extern "C" {
 #endif
 
-#define CG_CHECKPOINT_VERSION 1
+#define CG_CHECKPOINT_VERSION 2
 
 /* User metadata: named uint64 values and byte blobs (epoch, RNG state,
  * anything a program needs to resume).  Names are 1..65535 bytes; setting an
@@ -117,32 +119,42 @@ CG_API enum cg_status cg_checkpoint_meta_get_rng(const struct cg_checkpoint_meta
 CG_API size_t cg_checkpoint_meta_count(const struct cg_checkpoint_meta *meta);
 CG_API const char *cg_checkpoint_meta_name(const struct cg_checkpoint_meta *meta, size_t i);
 
-/* Saves model's parameters, and when non-NULL the optimizer's state
- * (options, step count, momentum buffers, lr schedule) and the metadata, to
- * `path`.  Atomic: writes "<path>.tmp.<pid>", flushes and fsyncs it, renames
- * it over `path` and fsyncs the directory, so `path` is either the old file
- * or the complete new one.  Returns CG_OK; CG_ERR_IO (cannot create, write
- * -- e.g. disk full --, sync or rename; the temp file is removed and an
- * existing `path` is left intact) with a message naming the file and the
- * system error; CG_ERR_NOMEM; CG_ERR_INVALID after misuse (path or model
- * NULL) or when the module's parameters change while saving. */
+/* Saves model's parameters and buffers (when model is non-NULL), opt's
+ * state (when non-NULL: every item cg_optimizer_visit_state yields -- its
+ * settings, step count, groups, schedule, momentum buffers, ...) and the
+ * metadata (when non-NULL) to `path`.  Atomic: writes "<path>.tmp.<pid>",
+ * flushes and fsyncs it, renames it over `path` and fsyncs the directory, so
+ * `path` is either the old file or the complete new one.  Returns CG_OK;
+ * CG_ERR_IO (cannot create, write -- e.g. disk full --, sync or rename; the
+ * temp file is removed and an existing `path` is left intact) with a message
+ * naming the file and the system error; CG_ERR_NOMEM; CG_ERR_INVALID after
+ * misuse (path NULL, or model and opt both NULL) or when the module's
+ * tensors change while saving. */
 CG_API enum cg_status cg_checkpoint_save(const char *path, struct cg_module *model,
-                                  struct cg_optimizer *opt,
-                                  const struct cg_checkpoint_meta *meta);
+                                         struct cg_optimizer *opt,
+                                         const struct cg_checkpoint_meta *meta);
 
-/* Loads `path` into model (and opt / meta_out when non-NULL).
+/* Loads `path` into model, opt and meta_out, each when non-NULL (model and
+ * opt may not both be NULL).
  *
  * The whole file is read and checked first; nothing is changed unless every
  * check passes, so a failed load leaves model, opt and meta_out untouched.
- * Every parameter of the model must have a record of the same name, shape
- * and dtype, and every parameter record must belong to the model.  With
- * opt: the file must hold optimizer state with the same momentum, dampening,
- * weight_decay, nesterov and maximize; momentum buffers must match opt's
- * parameters; the file has a schedule exactly when opt has one, of the same
- * type and settings.  Loading restores the parameters, the lr, the step
- * count, the momentum buffers (absent ones start fresh) and the schedule's
- * epoch.  opt NULL ignores optimizer state in the file.  meta_out (if
- * non-NULL) is replaced by the file's metadata.
+ *   model: every parameter and buffer of the model must have a record of
+ *     the same name, shape and dtype, and every parameter or buffer record
+ *     must belong to the model.  model NULL restores only the optimizer
+ *     (the file's parameters and buffers are ignored).
+ *   opt: the file must hold the state of an optimizer of the same type
+ *     (cg_optimizer_type).  Each item of cg_optimizer_visit_state is matched
+ *     to the record of its name: a config item (momentum, weight decay, the
+ *     parameters' groups, the schedule and its settings) must hold the same
+ *     values; any other item is restored (lr, step count, schedule epoch,
+ *     momentum buffers).  An item with a present flag that has no record
+ *     starts fresh (not present, zero-filled); any other missing item, and
+ *     an optimizer record that matches no item, is an error.  opt NULL
+ *     ignores the optimizer state in the file.
+ *   meta_out (if non-NULL) is replaced by the file's metadata.
+ * Version-1 files (cgrad 0.1) load too; their SGD state restores an SGD
+ * optimizer with one parameter group.
  *
  * Returns CG_OK or, with a message naming the file and the record:
  *   CG_ERR_NOT_FOUND  no file at `path`
@@ -151,12 +163,15 @@ CG_API enum cg_status cg_checkpoint_save(const char *path, struct cg_module *mod
  *                     dtype, inconsistent sizes, duplicate names
  *   CG_ERR_CORRUPT    CRC mismatch, truncated file, bytes after the end
  *   CG_ERR_MISMATCH   the file does not fit model/opt: missing or unknown
- *                     names, different shapes, dtypes or optimizer settings
+ *                     names, different shapes or dtypes, another optimizer
+ *                     type, different settings (naming the item and both
+ *                     values)
  *   CG_ERR_NOMEM      out of memory (memory use is bounded by a small
  *                     multiple of the file size)
- *   CG_ERR_INVALID    misuse: path or model NULL */
-CG_API enum cg_status cg_checkpoint_load(const char *path, struct cg_module *model, struct cg_optimizer *opt,
-                                  struct cg_checkpoint_meta *meta_out);
+ *   CG_ERR_INVALID    misuse: path NULL, or model and opt both NULL */
+CG_API enum cg_status cg_checkpoint_load(const char *path, struct cg_module *model,
+                                         struct cg_optimizer *opt,
+                                         struct cg_checkpoint_meta *meta_out);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,171 @@
+/* Version-1 checkpoints written by cgrad 0.1 (tests/data/ckpt_v1_*.ckpt,
+ * made by tests/gen_ckpt_v1.c) load into 0.2: the same parameters,
+ * momentum buffers, step count, lr and schedule epoch as 0.2 computes for
+ * the same training, bit for bit, and training continues identically.
+ * Files that do not fit are refused with a message, changing nothing. */
+#include "cg_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt_model.h"
+
+#define FIXTURE(name) CG_TEST_DATA_DIR "/" name
+
+static const struct cg_test_pspec spec[3] = {{"0.weight", CG_F32, 2, {3, 4}, false},
+                                             {"0.bias", CG_F32, 1, {3}, false},
+                                             {"1.scale", CG_F64, 2, {2, 2}, false}};
+
+/* The two fixtures, as tests/gen_ckpt_v1.c made them. */
+struct fixture {
+    const char *path;
+    uint64_t seed;
+    struct cg_sgd_options options;
+    bool cosine; /* CosineAnnealingLR(4, 0.01), else StepLR(2, 0.5) */
+    int steps;
+};
+
+static const struct fixture step_fixture = {
+    FIXTURE("ckpt_v1_step.ckpt"), 11,
+    {.lr = 0.1, .momentum = 0.9, .dampening = 0.1, .weight_decay = 0.01}, false, 5};
+static const struct fixture cosine_fixture = {
+    FIXTURE("ckpt_v1_cosine.ckpt"), 12,
+    {.lr = 0.2, .momentum = 0.5, .nesterov = true, .maximize = true}, true, 3};
+
+static struct cg_optimizer *fixture_opt(struct cg_test_tmod *m, const struct fixture *fx)
+{
+    struct cg_optimizer *opt = cg_sgd_new(&m->base, fx->options);
+    assert_non_null(opt);
+    if (fx->cosine) assert_non_null(cg_lr_cosine_new(opt, 4, 0.01));
+    else assert_non_null(cg_lr_step_new(opt, 2, 0.5));
+    return opt;
+}
+
+static void check_fixture(const struct fixture *fx)
+{
+    /* 0.2 redoes 0.1's training ... */
+    struct cg_test_tmod *ref = cg_test_tmod_new(spec, 3, fx->seed);
+    struct cg_optimizer *oref = fixture_opt(ref, fx);
+    cg_test_tmod_train(ref, oref, fx->steps);
+    /* ... and loads 0.1's file into another model. */
+    struct cg_test_tmod *m = cg_test_tmod_new(spec, 3, 99);
+    struct cg_optimizer *opt = fixture_opt(m, fx);
+    cg_test_tmod_train(m, opt, 1); /* state to overwrite */
+    struct cg_checkpoint_meta *meta = cg_checkpoint_meta_new();
+    if (cg_checkpoint_load(fx->path, &m->base, opt, meta) != CG_OK)
+        fail_msg("%s: %s", fx->path, cg_last_error());
+    cg_test_assert_same_state(ref, oref, m, opt);
+    assert_int_equal(cg_optimizer_step_count(opt), (uint64_t)fx->steps);
+    assert_int_equal(cg_lr_schedule_epoch(cg_optimizer_schedule(opt)), fx->steps);
+    assert_true(cg_optimizer_get_lr(opt) == cg_optimizer_get_lr(oref));
+    for (size_t i = 0; i < 3; i++) {
+        assert_non_null(cg_sgd_momentum_buffer(opt, i));
+        assert_true(cg_test_same_bits(cg_sgd_momentum_buffer(opt, i),
+                                      cg_sgd_momentum_buffer(oref, i)));
+    }
+    uint64_t epoch = 0;
+    assert_int_equal(cg_checkpoint_meta_get_u64(meta, "epoch", &epoch), CG_OK);
+    assert_int_equal(epoch, (uint64_t)fx->steps);
+    /* Weights only ... */
+    struct cg_test_tmod *w = cg_test_tmod_new(spec, 3, 98);
+    assert_int_equal(cg_checkpoint_load(fx->path, &w->base, NULL, NULL), CG_OK);
+    cg_test_assert_same_state(ref, NULL, w, NULL);
+    /* ... and training goes on as if never interrupted. */
+    cg_test_tmod_train(ref, oref, 3);
+    cg_test_tmod_train(m, opt, 3);
+    cg_test_assert_same_state(ref, oref, m, opt);
+
+    /* Optimizer only. */
+    struct cg_test_tmod *o = cg_test_tmod_new(spec, 3, 97), *o_copy = cg_test_tmod_new(spec, 3, 97);
+    struct cg_optimizer *oo = fixture_opt(o, fx);
+    assert_int_equal(cg_checkpoint_load(fx->path, NULL, oo, NULL), CG_OK);
+    cg_test_assert_same_state(o, NULL, o_copy, NULL); /* parameters untouched */
+    assert_int_equal(cg_optimizer_step_count(oo), (uint64_t)fx->steps);
+
+    cg_checkpoint_meta_free(meta);
+    cg_optimizer_free(oref);
+    cg_optimizer_free(opt);
+    cg_optimizer_free(oo);
+    cg_module_free(&ref->base);
+    cg_module_free(&m->base);
+    cg_module_free(&w->base);
+    cg_module_free(&o->base);
+    cg_module_free(&o_copy->base);
+}
+
+static void test_v1_step_schedule_fixture(void **state)
+{
+    (void)state;
+    check_fixture(&step_fixture);
+}
+
+static void test_v1_cosine_nesterov_fixture(void **state)
+{
+    (void)state;
+    check_fixture(&cosine_fixture);
+}
+
+/* A version-1 file into an optimizer it does not fit: the status, a
+ * message naming the file, the item, the version-1 record and both
+ * values, and nothing changed. */
+static void expect_refused(const struct fixture *fx, struct cg_sgd_options o, int schedule,
+                           bool bias_group, const char *const *subs)
+{
+    struct cg_test_tmod *m = cg_test_tmod_new(spec, 3, 5), *copy = cg_test_tmod_new(spec, 3, 5);
+    struct cg_optimizer *opt = cg_sgd_new(&m->base, o), *opt_copy = cg_sgd_new(&copy->base, o);
+    struct cg_optimizer *both[2] = {opt, opt_copy};
+    for (int k = 0; k < 2; k++) {
+        if (bias_group)
+            assert_int_equal(cg_optimizer_add_group(both[k], "*.bias", (struct cg_group_options){0}), 1);
+        if (schedule == 1) assert_non_null(cg_lr_step_new(both[k], 2, 0.5));
+        if (schedule == 2) assert_non_null(cg_lr_cosine_new(both[k], 4, 0.01));
+    }
+    cg_test_tmod_train(m, opt, 2);
+    cg_test_tmod_train(copy, opt_copy, 2);
+    assert_int_equal(cg_checkpoint_load(fx->path, &m->base, opt, NULL), CG_ERR_MISMATCH);
+    cg_test_expect_error_(fx->path, subs);
+    cg_test_assert_same_state(m, opt, copy, opt_copy);
+    cg_optimizer_free(opt);
+    cg_optimizer_free(opt_copy);
+    cg_module_free(&m->base);
+    cg_module_free(&copy->base);
+}
+#define EXPECT_REFUSED(fx, o, schedule, group, ...) \
+    expect_refused(fx, o, schedule, group, (const char *const[]){__VA_ARGS__, NULL})
+
+static void test_v1_mismatches(void **state)
+{
+    (void)state;
+    struct cg_sgd_options o = step_fixture.options;
+    o.momentum = 0.5;
+    EXPECT_REFUSED(&step_fixture, o, 1, false,
+                   "record 'momentum, from version-1 record sgd.options': 0.90000000000000002 in "
+                   "the file, 0.5 in the SGD optimizer");
+    o = step_fixture.options;
+    o.weight_decay = 0;
+    EXPECT_REFUSED(&step_fixture, o, 1, false, "record 'group.0.weight_decay, from version-1 "
+                   "record sgd.options': 0.01 in the file, 0 in the SGD optimizer");
+    EXPECT_REFUSED(&step_fixture, step_fixture.options, 1, true,
+                   "record 'param_groups, from version-1 record sgd.options': [0, 0, 0] in the "
+                   "file, [0, 1, 0]");
+    EXPECT_REFUSED(&step_fixture, step_fixture.options, 0, false,
+                   "from version-1 record lr_schedule", "create the learning-rate schedule");
+    EXPECT_REFUSED(&step_fixture, step_fixture.options, 2, false,
+                   "record 'schedule.type, from version-1 record lr_schedule.config': 'StepLR' "
+                   "in the file, 'CosineAnnealingLR' in the SGD optimizer");
+    o = cosine_fixture.options;
+    o.nesterov = false;
+    EXPECT_REFUSED(&cosine_fixture, o, 2, false, "record 'nesterov, from version-1 record "
+                   "sgd.options': 1 in the file, 0 in the SGD optimizer");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_v1_step_schedule_fixture),
+        cmocka_unit_test(test_v1_cosine_nesterov_fixture),
+        cmocka_unit_test(test_v1_mismatches),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
