@@ -11,7 +11,7 @@
 
 #include "error_internal.h"
 #include "op_list.h"
-#include "cgrad/conv.h"
+#include "cgrad/conv_ops.h"
 #include "cgrad/op.h"
 
 struct bn {

@@ -19,7 +19,7 @@
 #include "im2col.h"
 #include "op_list.h"
 #include "parallel.h"
-#include "cgrad/conv.h"
+#include "cgrad/conv_ops.h"
 #include "cgrad/op.h"
 #include "cgrad/ops.h"
 

@@ -12,7 +12,7 @@
 #include "conv_geom.h"
 #include "error_internal.h"
 #include "op_list.h"
-#include "cgrad/conv.h"
+#include "cgrad/conv_ops.h"
 #include "cgrad/op.h"
 
 struct plane {

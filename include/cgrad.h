@@ -14,6 +14,7 @@
 #include "cgrad/gradcheck.h"
 #include "cgrad/module.h"
 #include "cgrad/nn.h"
+#include "cgrad/conv_ops.h"
 #include "cgrad/conv.h"
 #include "cgrad/optim.h"
 #include "cgrad/checkpoint.h"

@@ -427,17 +427,17 @@ static void test_resume_a_0_1_checkpoint(void **state)
     snprintf(b, sizeof b, "%s/b.ckpt", split);
 #define V1_FLAGS "--data", datadir, "--batch", "16", "--hidden", "4", "--code", "2", "--seed", \
                  "5", "--limit", "64", "--epochs", "3", "--quiet"
-    struct run r = RUN(V1_FLAGS, "--resume", CG_TEST_DATA_DIR "/ckpt_v1_sae.ckpt", "--out",
+    struct cg_test_run r = RUN(V1_FLAGS, "--resume", CG_TEST_DATA_DIR "/ckpt_v1_sae.ckpt", "--out",
                        split, "--save", b);
     expect_success(&r, "resuming the 0.1 checkpoint");
     expect_contains(r.out, "ckpt_v1_sae.ckpt after epoch 1", "resumed run stdout");
     expect_contains(r.out, "epoch 2/3", "resumed run stdout");
     expect_contains(r.out, "epoch 3/3", "resumed run stdout");
-    run_free(&r);
+    cg_test_run_free(&r);
     r = RUN(V1_FLAGS, "--out", full, "--save", a);
 #undef V1_FLAGS
     expect_success(&r, "the uninterrupted run");
-    run_free(&r);
+    cg_test_run_free(&r);
     assert_true(same_file(a, b));
 }
 
