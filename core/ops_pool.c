@@ -55,6 +55,32 @@ static int64_t first_tap(int64_t start, int64_t d)
 CG_MAX_WINNER(float, f32)
 CG_MAX_WINNER(double, f64)
 
+/* Windows without padding or dilation (MaxPool2d(2) and most others):
+ * no bounds to work out, and the same first-max / NaN rule. */
+#define CG_MAX_PLAIN(T, S)                                                                  \
+    static void max_plain_##S(T *restrict y, int32_t *restrict idx, const T *restrict x,    \
+                              const struct plane *p, const struct cg_window *k)             \
+    {                                                                                       \
+        for (int64_t q = 0; q < p->planes; q++) {                                           \
+            const T *xp = x + q * p->h * p->w;                                              \
+            for (int64_t oy = 0; oy < p->oh; oy++)                                          \
+                for (int64_t ox = 0; ox < p->ow; ox++) {                                    \
+                    int64_t base = oy * k->sh * p->w + ox * k->sw, at = base;               \
+                    T best = -INFINITY;                                                     \
+                    for (int64_t i = 0; i < k->kh; i++)                                     \
+                        for (int64_t j = 0; j < k->kw; j++) {                               \
+                            T v = xp[base + i * p->w + j];                                  \
+                            if (v > best || isnan(v)) best = v, at = base + i * p->w + j;   \
+                        }                                                                   \
+                    int64_t o = (q * p->oh + oy) * p->ow + ox;                              \
+                    y[o] = best;                                                            \
+                    if (idx) idx[o] = (int32_t)at;                                          \
+                }                                                                           \
+        }                                                                                   \
+    }
+CG_MAX_PLAIN(float, f32)
+CG_MAX_PLAIN(double, f64)
+
 static int32_t winner(enum cg_dtype dt, const void *plane, const struct plane *p,
                       const struct cg_window *k, int64_t oy, int64_t ox)
 {
@@ -71,6 +97,13 @@ static void max_pool_forward(struct cg_record *r)
     if (r->out->flags & CG_REQUIRES_GRAD)
         idx = cg_tape_alloc(r->tape, (size_t)(p.planes * p.oh * p.ow) * sizeof *idx);
     r->aux = idx;
+    if (k.ph == 0 && k.pw == 0 && k.dh == 1 && k.dw == 1) {
+        if (dt == CG_F64)
+            max_plain_f64(r->out->data, idx, r->in[0]->data, &p, &k);
+        else
+            max_plain_f32(r->out->data, idx, r->in[0]->data, &p, &k);
+        return;
+    }
     for (int64_t q = 0; q < p.planes; q++) {
         const char *x = (const char *)r->in[0]->data + (size_t)(q * p.h * p.w) * es;
         for (int64_t oy = 0; oy < p.oh; oy++)
