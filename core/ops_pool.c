@@ -8,6 +8,7 @@
  * Sums are accumulated in double. */
 #include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
 
 #include "conv_geom.h"
 #include "error_internal.h"
@@ -69,8 +70,11 @@ CG_MAX_WINNER(double, f64)
                     T best = -INFINITY;                                                     \
                     for (int64_t i = 0; i < k->kh; i++)                                     \
                         for (int64_t j = 0; j < k->kw; j++) {                               \
+                            /* selects, not branches: the winner is unpredictable */        \
                             T v = xp[base + i * p->w + j];                                  \
-                            if (v > best || isnan(v)) best = v, at = base + i * p->w + j;   \
+                            bool take = v > best || v != v;                                 \
+                            best = take ? v : best;                                         \
+                            at = take ? base + i * p->w + j : at;                           \
                         }                                                                   \
                     int64_t o = (q * p->oh + oy) * p->ow + ox;                              \
                     y[o] = best;                                                            \
