@@ -13,6 +13,7 @@
 #include "cgrad/ops.h"
 #include "cgrad/gradcheck.h"
 #include "cgrad/module.h"
+#include "cgrad/gradcheck_module.h"
 #include "cgrad/nn.h"
 #include "cgrad/conv_ops.h"
 #include "cgrad/conv.h"

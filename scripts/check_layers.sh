@@ -17,16 +17,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # core's internal API for the layers above: allocation, error reporting,
-# per-CPU kernel dispatch and the thread pool.  Everything else in core/ is
+# per-CPU kernel dispatch, the thread pool, and what cg_gradcheck_module
+# (nn) needs of the gradient check.  Everything else in core/ is
 # private to core.
-CORE_API="alloc.h error_internal.h multiarch.h parallel.h"
+CORE_API="alloc.h error_internal.h multiarch.h parallel.h gradcheck_api.h"
 
 # The layer of each public header; a new header must be added here.
 declare -A PUBLIC_LAYER=(
   [export.h]=core [error.h]=core [tensor.h]=core [tape.h]=core [ops.h]=core [op.h]=core
   [rng.h]=core [memory.h]=core [gradcheck.h]=core [version.h]=core
   [conv_ops.h]=core
-  [module.h]=nn [nn.h]=nn [conv.h]=nn
+  [module.h]=nn [nn.h]=nn [conv.h]=nn [gradcheck_module.h]=nn
   [optim.h]=optim
   [checkpoint.h]=checkpoint
   [data.h]=data [image.h]=data

@@ -202,9 +202,12 @@ static void assert_passed(enum cg_status st, const struct cg_gradcheck_report *r
     if (st != CG_OK) fail_msg("%s: %s", cg_status_str(st), r->message);
     assert_int_equal(r->passed, 1);
     assert_int_equal(r->checked, n);
-    assert_true(r->input >= 0);
+    assert_int_equal(r->failed, 0);
     assert_true(r->abs_err <= 1e-5 + 1e-3 * fabs(r->numeric) || r->abs_err <= 1e-2 + 1e-2 * fabs(r->numeric));
-    assert_non_null(strstr(r->message, "gradcheck passed: worst input"));
+    assert_true(r->max_abs_err == r->abs_err);
+    assert_non_null(strstr(r->message, "gradcheck passed: "));
+    assert_non_null(strstr(r->message, " elements checked in "));
+    if (r->input >= 0) assert_non_null(strstr(r->message, "largest error"));
 }
 
 /* ---- passing checks ---- */
@@ -279,6 +282,9 @@ static void test_identity_and_zero_gradient(void **state)
     x = vec(CG_F64, 3, (const double[]){-1, -0.5, -2});
     assert_passed(cg_gradcheck(relu_fn, NULL, 1, &x, NULL, &r), &r, 3);
     assert_true(r.analytic == 0 && r.numeric == 0 && r.abs_err == 0 && r.rel_err == 0);
+    /* Nothing to name: a passing check does not invent a "worst" element. */
+    assert_int_equal(r.input, -1);
+    assert_non_null(strstr(r.message, "every analytic value equals its numeric one"));
     cg_tensor_free(x);
 }
 
@@ -303,14 +309,26 @@ static void test_wrong_backward_reported_exactly(void **state)
     CG_ASSERT_CLOSE(r.abs_err, 1.0, 1e-9, 0);
     CG_ASSERT_CLOSE(r.rel_err, 2.0, 1e-8, 0);
     assert_int_equal(r.checked, 12);
-    assert_string_equal(r.message, "gradcheck failed: input 1 element 5: analytic 1.5 numeric 0.5 "
-                                   "(abs err 1, rel err 2, atol 1e-05 rtol 0.001)");
+    assert_int_equal(r.failed, 1);
+    assert_int_equal(r.n_worst, 1);
+    assert_string_equal(r.worst[0].name, "input 1[5]");
+    assert_int_equal(r.worst[0].ndim, 1);
+    assert_int_equal(r.worst[0].index[0], 5);
+    assert_true(r.worst[0].err_est < 1e-8); /* f64: the 4-point estimate is tiny */
+    assert_non_null(strstr(r.message, "gradcheck failed: 1 of 12 elements checked fail; worst "
+                                      "input 1[5]: analytic 1.5 numeric 0.5 (abs err 1, rel err 2, "
+                                      "est "));
+    assert_non_null(strstr(r.message, "atol 1e-05 rtol 0.001)"));
+    /* One wrong element is no constant factor over the failing ones?  It is:
+     * the only failing element is 3x off, and the hint says so. */
+    assert_true(r.hints & CG_GRADCHECK_HINT_SCALE);
+    CG_ASSERT_CLOSE(r.scale, 3.0, 1e-6, 0);
     assert_string_equal(cg_last_error(), r.message);
 
     /* A tensor name shows up in the message; f32 catches it too. */
     cg_tensor_set_name(b, "weight");
     assert_int_equal(cg_gradcheck(dot_fn, &p, 2, in, NULL, &r), CG_ERR_GRADCHECK);
-    assert_non_null(strstr(r.message, "input 1 ('weight') element 5"));
+    assert_non_null(strstr(r.message, "input 1 ('weight')[5]"));
     cg_tensor_free(a);
     cg_tensor_free(b);
     a = vec(CG_F32, 6, av);
@@ -323,7 +341,7 @@ static void test_wrong_backward_reported_exactly(void **state)
     assert_non_null(strstr(r.message, "atol 0.01 rtol 0.01"));
     /* report may be NULL */
     assert_int_equal(cg_gradcheck(dot_fn, &p, 2, in32, NULL, NULL), CG_ERR_GRADCHECK);
-    assert_non_null(strstr(cg_last_error(), "input 1 element 5"));
+    assert_non_null(strstr(cg_last_error(), "worst input 1[5]"));
     cg_tensor_free(a);
     cg_tensor_free(b);
 }
@@ -342,7 +360,7 @@ static void test_wrong_backward_weighted(void **state)
     assert_int_equal(cg_gradcheck(cube_fn, &bad, 1, &x, &o, &r), CG_ERR_GRADCHECK);
     struct cg_rng rng = cg_rng_seed(77);
     double w[4];
-    for (int j = 0; j < 4; j++) w[j] = 2 * cg_rng_uniform(&rng) - 1;
+    for (int j = 0; j < 4; j++) w[j] = (double)(float)(2 * cg_rng_uniform(&rng) - 1);
     assert_int_equal(r.input, 0);
     assert_int_equal(r.element, 2);
     CG_ASSERT_CLOSE(r.numeric, 3 * w[2] * 1.44, 1e-8, 1e-8);
@@ -401,7 +419,9 @@ static void test_no_gradient(void **state)
     CG_ASSERT_CLOSE(r.numeric, -2, 1e-9, 0);
     assert_true(r.analytic == 0);
     assert_non_null(strstr(r.message, "gradcheck failed: input 1 got no gradient"));
-    assert_non_null(strstr(r.message, "element 1 numeric -2 "));
+    assert_non_null(strstr(r.message, "input 1[1] numeric -2;"));
+    assert_true(r.hints & CG_GRADCHECK_HINT_NO_GRADIENT);
+    assert_int_equal(r.failed, 3);
     assert_string_equal(cg_last_error(), r.message);
 
     /* The output depends on x only through an unrecorded copy. */
@@ -420,7 +440,9 @@ static void test_nondeterminism(void **state)
     backward_calls = 0;
     assert_int_equal(cg_gradcheck(drift_fn, NULL, 1, &x, NULL, &r), CG_ERR_GRADCHECK);
     assert_int_equal(backward_calls, 2); /* stopped after the two backward passes */
-    assert_non_null(strstr(r.message, "backward is not deterministic: input 0 element 0"));
+    assert_non_null(strstr(r.message, "backward is not deterministic: input 0[0]"));
+    assert_true(r.hints & CG_GRADCHECK_HINT_NONDETERMINISTIC);
+    assert_non_null(strstr(r.message, "hint: nondeterministic backward"));
     assert_int_equal(r.input, 0);
     assert_int_equal(r.element, 0);
     CG_ASSERT_CLOSE(r.numeric - r.analytic, 0.1, 1e-12, 0); /* second minus first */
@@ -430,6 +452,43 @@ static void test_nondeterminism(void **state)
     assert_int_equal(cg_gradcheck(drifting_forward_fn, NULL, 1, &x, NULL, &r), CG_ERR_GRADCHECK);
     assert_non_null(strstr(r.message, "fn is not deterministic"));
     assert_int_equal(r.input, -1);
+    cg_tensor_free(x);
+}
+
+/* y = x^2 whose backward gives NaN for element 0 */
+static void nan_backward(struct cg_record *rec)
+{
+    struct cg_tensor *x = rec->in[0];
+    for (int64_t i = 0; i < x->numel; i++) {
+        double g = i == 0 ? NAN : 2 * cg_tensor_at(x, i) * cg_tensor_at(rec->out->grad, i);
+        cg_tensor_set_at(x->grad, i, cg_tensor_at(x->grad, i) + g);
+    }
+}
+
+static const struct cg_op nan_op = {.name = "nan_square", .forward = drift_forward,
+                                    .backward = nan_backward};
+
+static struct cg_tensor *nan_fn(struct cg_tape *t, struct cg_tensor *const *in, void *user)
+{
+    (void)user;
+    return cg_op_apply(t, &nan_op, 1, in, in[0]->dtype, in[0]->ndim, in[0]->shape, NULL, 0);
+}
+
+/* A NaN gradient fails in full mode and in fast mode (where it reaches the
+ * probe's dot product) and is named. */
+static void test_nan_gradient(void **state)
+{
+    (void)state;
+    struct cg_tensor *x = randn(CG_F64, CG_SHAPE(2, 3), 11);
+    struct cg_gradcheck_report r;
+    struct cg_gradcheck_options o[2] = {{.mode = CG_GRADCHECK_FULL}, {.mode = CG_GRADCHECK_FAST}};
+    for (int m = 0; m < 2; m++) {
+        assert_int_equal(cg_gradcheck(nan_fn, NULL, 1, &x, &o[m], &r), CG_ERR_GRADCHECK);
+        assert_int_equal(r.fast, m);
+        assert_true(r.failed >= 1);
+        assert_string_equal(r.worst[0].name, "input 0[0,0]");
+        assert_true(isnan(r.worst[0].analytic));
+    }
     cg_tensor_free(x);
 }
 
@@ -496,9 +555,11 @@ static void test_fn_errors(void **state)
     assert_string_equal(cg_last_error(),
                         "cg_gradcheck: fn returned NULL on its first call (last error: none)");
     assert_string_equal(r.message, cg_last_error());
-    calls_left = 2 + 3; /* two analytic calls, then x0+, x0-, x1+, fail at x1- */
+    /* four backward passes (first, again, pre-filled, doubled seed; the
+     * sample-0 pass needs a 2-D output), then x0+, x0-, x1+, fail at x1- */
+    calls_left = 4 + 3;
     assert_int_equal(cg_gradcheck(null_on_call_fn, &calls_left, 1, &x, NULL, &r), CG_ERR_INVALID);
-    assert_non_null(strstr(cg_last_error(), "call with input 0 element 1 at x-eps"));
+    assert_non_null(strstr(cg_last_error(), "call with input 0[1] at x-eps"));
     assert_int_equal(cg_tensor_at(x, 1), 0.2); /* the perturbed element was put back */
 
     int calls = 0;
@@ -511,7 +572,7 @@ static void test_fn_errors(void **state)
     struct cg_tensor *big = vec(CG_F32, 2, (const double[]){1e5, 1});
     struct cg_gradcheck_options o = {.eps = 1e-4};
     assert_int_equal(cg_gradcheck(relu_fn, NULL, 1, &big, &o, &r), CG_ERR_INVALID);
-    assert_non_null(strstr(r.message, "eps 0.0001 is below the resolution of input 0 element 0"));
+    assert_non_null(strstr(r.message, "eps 0.0001 is below the resolution of input 0[0]"));
     cg_tensor_free(big);
 }
 
@@ -574,6 +635,7 @@ int main(void)
         cmocka_unit_test(test_tolerances),
         cmocka_unit_test(test_no_gradient),
         cmocka_unit_test(test_nondeterminism),
+        cmocka_unit_test(test_nan_gradient),
         cmocka_unit_test(test_misuse),
         cmocka_unit_test(test_fn_errors),
         cmocka_unit_test(test_inputs_restored),

@@ -69,6 +69,15 @@ void cg_test_assert_tensor(const struct cg_tensor *t, const double *expected, do
     }
 }
 
+struct cg_tensor *cg_test_randn(enum cg_dtype dtype, int ndim, const int64_t *shape,
+                                uint64_t seed)
+{
+    struct cg_rng rng = cg_rng_seed(seed);
+    struct cg_tensor *t = cg_tensor_randn(NULL, dtype, ndim, shape, &rng);
+    assert_non_null(t);
+    return t;
+}
+
 void cg_test_remove_tree(const char *path)
 {
     struct stat st;

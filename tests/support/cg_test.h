@@ -43,6 +43,11 @@ void cg_test_assert_tensor(const struct cg_tensor *t, const double *expected, do
 #define CG_ASSERT_TENSOR(t, expected, atol, rtol) \
     cg_test_assert_tensor((t), (expected), (atol), (rtol), __FILE__, __LINE__)
 
+/* A persistent tensor of normal(0, 1) values drawn from cg_rng_seed(seed);
+ * fails the test if it cannot be made. */
+struct cg_tensor *cg_test_randn(enum cg_dtype dtype, int ndim, const int64_t *shape,
+                                uint64_t seed);
+
 /* Removes a file or a directory tree (without following symlinks); errors
  * are ignored.  For tests' temporary directories. */
 void cg_test_remove_tree(const char *path);
