@@ -180,23 +180,32 @@ static void add_into(enum cg_dtype dt, void *dst, const void *src, int64_t n)
     }
 }
 
-/* db[o] += sum over samples and pixels of dy[n, o, :], summed in double. */
+/* db[o] += sum over samples and pixels of dy[n, o, :], in double with
+ * independent lanes (one running sum would be a chain of dependent adds). */
+enum { BIAS_LANES = 8 };
+#define CG_CONV_BIAS_GRAD(T)                                                                \
+    do {                                                                                    \
+        const T *d = dy;                                                                    \
+        for (int64_t o = 0; o < g->o; o++) {                                                \
+            double lane[BIAS_LANES] = {0}, acc = 0;                                         \
+            for (int64_t n = 0; n < g->n; n++) {                                            \
+                const T *row = d + (n * g->o + o) * g->ohw;                                 \
+                int64_t i = 0;                                                              \
+                for (; i + BIAS_LANES <= g->ohw; i += BIAS_LANES)                           \
+                    for (int l = 0; l < BIAS_LANES; l++) lane[l] += (double)row[i + l];     \
+                for (; i < g->ohw; i++) acc += (double)row[i];                              \
+            }                                                                               \
+            for (int l = 0; l < BIAS_LANES; l++) acc += lane[l];                            \
+            ((T *)db)[o] += (T)acc;                                                         \
+        }                                                                                   \
+    } while (0)
+
 static void bias_grad(const struct conv *g, void *db, const void *dy)
 {
-    for (int64_t o = 0; o < g->o; o++) {
-        double acc = 0;
-        for (int64_t n = 0; n < g->n; n++) {
-            int64_t base = (n * g->o + o) * g->ohw;
-            if (g->dt == CG_F64)
-                for (int64_t i = 0; i < g->ohw; i++) acc += ((const double *)dy)[base + i];
-            else
-                for (int64_t i = 0; i < g->ohw; i++) acc += ((const float *)dy)[base + i];
-        }
-        if (g->dt == CG_F64)
-            ((double *)db)[o] += acc;
-        else
-            ((float *)db)[o] += (float)acc;
-    }
+    if (g->dt == CG_F64)
+        CG_CONV_BIAS_GRAD(double);
+    else
+        CG_CONV_BIAS_GRAD(float);
 }
 
 static void conv_backward(struct cg_record *r)
