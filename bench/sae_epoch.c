@@ -1,8 +1,8 @@
-/* One epoch of the seed sparse autoencoder (784-H-C-784, Hardshrink 0.1, MSE,
+/* One epoch of the seed sparse autoencoder (784-H-B-784, Hardshrink 0.1 on the H-wide code, MSE,
  * SGD momentum 0.9) against the bare OpenBLAS GEMMs of the same epoch, timed
  * in the same process with the same thread count.
  *
- *   sae_epoch [--data DIR] [--batch 64] [--threads 1] [--hidden 256] [--code 64]
+ *   sae_epoch [--data DIR] [--batch 64] [--threads 1] [--hidden 256] [--bottleneck 64]
  *             [--repeat 5] [--limit IMAGES]
  * prints: epoch_seconds gemm_floor_seconds ratio allocs_per_step peak_rss_mb
  * (best of --repeat for both timings, so machine noise inflates neither). */
@@ -17,7 +17,7 @@
 
 struct cfg {
     const char *data;
-    int batch, threads, hidden, code, repeat;
+    int batch, threads, hidden, bottleneck, repeat;
     long limit; /* use only the first N images (0: all), for quick scaling runs */
 };
 
@@ -30,12 +30,12 @@ static int parse(int argc, char **argv, struct cfg *c)
         else if (!strcmp(k, "--batch")) c->batch = atoi(v);
         else if (!strcmp(k, "--threads")) c->threads = atoi(v);
         else if (!strcmp(k, "--hidden")) c->hidden = atoi(v);
-        else if (!strcmp(k, "--code")) c->code = atoi(v);
+        else if (!strcmp(k, "--bottleneck")) c->bottleneck = atoi(v);
         else if (!strcmp(k, "--repeat")) c->repeat = atoi(v);
         else if (!strcmp(k, "--limit")) c->limit = atol(v);
         else return 1;
     }
-    if ((argc - 1) % 2 || c->batch < 1 || c->threads < 1 || c->hidden < 1 || c->code < 1 ||
+    if ((argc - 1) % 2 || c->batch < 1 || c->threads < 1 || c->hidden < 1 || c->bottleneck < 1 ||
         c->repeat < 1 || c->limit < 0)
         return 1;
     return 0;
@@ -61,8 +61,8 @@ static void gemm_step(int n, const int *in, const int *out, float *const *act, f
 
 static double time_floor(const struct cfg *c, int64_t count, int pix)
 {
-    int in[3] = {pix, c->hidden, c->code}, out[3] = {c->hidden, c->code, pix};
-    int dims[4] = {pix, c->hidden, c->code, pix};
+    int in[3] = {pix, c->hidden, c->bottleneck}, out[3] = {c->hidden, c->bottleneck, pix};
+    int dims[4] = {pix, c->hidden, c->bottleneck, pix};
     float *act[4], *grad[4], *w[3], *dw[3];
     for (int l = 0; l < 4; l++) {
         act[l] = calloc((size_t)c->batch * (size_t)dims[l], sizeof(float));
@@ -93,8 +93,8 @@ static double time_epoch(const struct cfg *c, const struct cg_dataset *train, do
     struct cg_rng rng = cg_rng_seed(0);
     int64_t pix = (int64_t)train->rows * train->cols;
     struct cg_module *model = cg_sequential(cg_linear_new(pix, c->hidden, true, &rng), cg_hardshrink_new(0.1),
-                                            cg_linear_new(c->hidden, c->code, true, &rng),
-                                            cg_linear_new(c->code, pix, true, &rng));
+                                            cg_linear_new(c->hidden, c->bottleneck, true, &rng),
+                                            cg_linear_new(c->bottleneck, pix, true, &rng));
     struct cg_optimizer *sgd = cg_sgd_new(model, (struct cg_sgd_options){.lr = 0.05, .momentum = 0.9});
     struct cg_tape *tape = cg_tape_new();
     struct cg_batches it;
@@ -128,7 +128,7 @@ int main(int argc, char **argv)
     struct cfg c;
     if (parse(argc, argv, &c)) {
         fprintf(stderr, "usage: sae_epoch [--data DIR] [--batch N] [--threads N] [--hidden N] "
-                        "[--code N] [--repeat N] [--limit IMAGES]\n");
+                        "[--bottleneck N] [--repeat N] [--limit IMAGES]\n");
         return 2;
     }
     cg_set_num_threads(c.threads);

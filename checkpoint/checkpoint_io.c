@@ -177,17 +177,23 @@ static void drop_temp(struct cg_ckpt_writer *w)
 
 void cg_ckpt_writer_abort(struct cg_ckpt_writer *w) { drop_temp(w); }
 
-/* fsync the directory holding path so the rename itself is durable. */
-static int sync_dir(const char *path)
+/* The directory holding path (heap), or NULL on out-of-memory. */
+static char *dir_of(const char *path)
 {
     size_t len = strlen(path);
     char *dir = cg_malloc(len + 2, "checkpoint directory name");
-    if (!dir) return ENOMEM;
+    if (!dir) return NULL;
     memcpy(dir, path, len + 1);
     char *slash = strrchr(dir, '/');
     if (!slash) strcpy(dir, ".");
     else if (slash == dir) dir[1] = '\0';
     else *slash = '\0';
+    return dir;
+}
+
+/* fsync the directory so the rename itself is durable; frees dir. */
+static int sync_dir(char *dir)
+{
     int err = 0;
     int fd = open(dir, O_RDONLY);
     if (fd < 0) {
@@ -222,17 +228,26 @@ enum cg_status cg_ckpt_writer_commit(struct cg_ckpt_writer *w)
         drop_temp(w);
         return st;
     }
+    /* Allocated before the rename: once the new file is in place, nothing
+     * may fail for want of memory. */
+    char *dir = dir_of(w->path);
+    if (!dir) {
+        drop_temp(w);
+        return cg_fail(CG_ERR_NOMEM, "%s: out of memory before replacing the file; the "
+                       "previous file is left unchanged", w->path);
+    }
     if (rename(w->tmp_path, w->path) != 0) {
         err = errno;
         enum cg_status st = cg_fail(CG_ERR_IO, "%s: cannot rename '%s' over it: %s; the "
                                     "previous file is left unchanged",
                                     w->path, w->tmp_path, strerror(err));
+        cg_free(dir);
         drop_temp(w);
         return st;
     }
     cg_free(w->tmp_path);
     w->tmp_path = NULL;
-    if ((err = sync_dir(w->path)) != 0)
+    if ((err = sync_dir(dir)) != 0)
         return cg_fail(CG_ERR_IO, "%s: written, but syncing its directory failed: %s", w->path,
                        strerror(err));
     return CG_OK;

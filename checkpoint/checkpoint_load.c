@@ -8,8 +8,6 @@
 #include "checkpoint_internal.h"
 #include "error_internal.h"
 
-/* ------------------------------------------------------------------ load */
-
 struct match {
     struct cg_tensor *t;
     const struct cg_ckpt_record *r;

@@ -28,8 +28,12 @@ static bool item_saved(const struct cg_state_item *it)
 
 static const char *type_name(enum cg_state_type t)
 {
-    return t == CG_STATE_TENSOR ? "a tensor" : t == CG_STATE_U64 ? "u64" : t == CG_STATE_F64 ? "f64"
-                                                                                          : "text";
+    switch (t) {
+    case CG_STATE_TENSOR: return "a tensor";
+    case CG_STATE_U64: return "u64";
+    case CG_STATE_F64: return "f64";
+    default: return "text";
+    }
 }
 
 /* ------------------------------------------------------------------ save */
@@ -105,8 +109,8 @@ static const char *values_str(enum cg_state_type t, const void *v, size_t count,
 
 static bool same_values(const struct cg_state_item *it, const void *file)
 {
-    if (it->type != CG_STATE_F64) return memcmp(it->values, file, it->count * (it->type ==
-                                                CG_STATE_TEXT ? 1 : 8)) == 0;
+    if (it->type != CG_STATE_F64)
+        return memcmp(it->values, file, it->count * (it->type == CG_STATE_TEXT ? 1 : 8)) == 0;
     const double *a = it->values, *b = file;
     for (size_t i = 0; i < it->count; i++)
         if (a[i] != b[i] && !(isnan(a[i]) && isnan(b[i]))) return false;
@@ -131,6 +135,30 @@ static enum cg_status check_config(struct check_ctx *c, const struct cg_state_it
                      c->f->path, cg_ckpt_record_name(r, nm, sizeof nm),
                      values_str(it->type, file, (size_t)r->numel, a, sizeof a),
                      values_str(it->type, it->values, it->count, b, sizeof b), c->type);
+    }
+    if (file != small) cg_free(file);
+    return st;
+}
+
+/* A bounded item: every value in the file must lie in [min, max]. */
+static enum cg_status check_bounds(struct check_ctx *c, const struct cg_state_item *it,
+                                   const struct cg_ckpt_record *r)
+{
+    unsigned char small[256];
+    size_t bytes = (size_t)r->numel * 8;
+    unsigned char *file = bytes <= sizeof small ? small : cg_malloc(bytes, "checkpoint values");
+    if (!file) return CG_ERR_NOMEM;
+    cg_ckpt_decode(r, file);
+    enum cg_status st = CG_OK;
+    for (uint64_t i = 0; i < r->numel && st == CG_OK; i++) {
+        double v = it->type == CG_STATE_U64 ? (double)((const uint64_t *)(const void *)file)[i]
+                                            : ((const double *)(const void *)file)[i];
+        if (!(v >= it->min && v <= it->max)) {
+            char nm[300];
+            st = cg_fail(CG_ERR_FORMAT, "%s: record '%s': value %.17g is out of range [%g, %g]",
+                         c->f->path, cg_ckpt_record_name(r, nm, sizeof nm), v, it->min,
+                         it->max);
+        }
     }
     if (file != small) cg_free(file);
     return st;
@@ -172,6 +200,8 @@ static void check_item(const struct cg_state_item *it, void *user)
                         type_name(it->type));
         return;
     } else if (it->config && (c->st = check_config(c, it, r)) != CG_OK) {
+        return;
+    } else if (!it->config && it->bounded && (c->st = check_bounds(c, it, r)) != CG_OK) {
         return;
     }
     r->used = true;

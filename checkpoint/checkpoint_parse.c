@@ -13,6 +13,7 @@
 #include "alloc.h"
 #include "checkpoint_internal.h"
 #include "error_internal.h"
+#include "file_io.h"
 
 /* Record names are only trusted after their CRC; print them defanged. */
 static const char *printable(const char *name, size_t len, char *buf, size_t size)
@@ -255,29 +256,7 @@ enum cg_status cg_ckpt_read(struct cg_ckpt_file *f, const char *path)
 {
     memset(f, 0, sizeof *f);
     f->path = path;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        int e = errno;
-        if (e == ENOENT) return cg_fail(CG_ERR_NOT_FOUND, "%s: not found", path);
-        return cg_fail(CG_ERR_IO, "%s: cannot open: %s", path, strerror(e));
-    }
-    struct stat st;
-    enum cg_status status = CG_OK;
-    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        status = cg_fail(CG_ERR_IO, "%s: not a regular file", path);
-    } else if ((uintmax_t)st.st_size > SIZE_MAX / 2) {
-        status = cg_fail(CG_ERR_NOMEM, "%s: file too large (%jd bytes)", path,
-                         (intmax_t)st.st_size);
-    } else {
-        f->size = (size_t)st.st_size;
-        if (!(f->bytes = cg_malloc(f->size, "checkpoint file contents"))) {
-            status = CG_ERR_NOMEM;
-        } else if (fread(f->bytes, 1, f->size, fp) != f->size) {
-            status = cg_fail(CG_ERR_IO, "%s: read error: %s", path,
-                             ferror(fp) ? strerror(errno) : "file shrank while reading");
-        }
-    }
-    fclose(fp);
+    enum cg_status status = cg_read_file(path, &f->bytes, &f->size);
     if (status == CG_OK) status = parse(f);
     if (status != CG_OK) cg_ckpt_file_free(f);
     return status;

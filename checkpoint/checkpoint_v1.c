@@ -196,6 +196,7 @@ static enum cg_status translate(struct v1_out *o, const struct cg_ckpt_record *r
             return cg_fail(CG_ERR_FORMAT, "%s: version-1 record '" V1_BUF_PREFIX "%.*s...': "
                            "name too long", o->f->path, 40, r->name + plen);
         struct cg_ckpt_record *t = add(o, r, "state.", r->name + plen, len);
+        /* the arena is used in order: these bytes extend the name just taken */
         memcpy(take(o, strlen(what)), what, strlen(what));
         t->name_len = (uint16_t)(t->name_len + strlen(what));
         t->dtype = r->dtype;

@@ -2,6 +2,7 @@
 #ifndef CG_CORE_ALLOC_H
 #define CG_CORE_ALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Like malloc/calloc/realloc/free, but counted (cg_alloc_count).  On failure
@@ -14,5 +15,15 @@ void *cg_realloc(void *p, size_t bytes, const char *what);
 void *cg_malloc_aligned(size_t bytes, const char *what);
 void cg_free(void *p);
 void cg_free_aligned(void *p);
+
+/* Allocation-failure injection, for tests only (internal: not exported by
+ * the shared library; tests link the static one).  After
+ * cg_alloc_fail_nth(n), the n-th allocation from now (n >= 1) fails as if
+ * the system were out of memory; the others succeed.  n = 0 cancels.  A
+ * test loops n = 1, 2, ... over a sequence until the injected failure no
+ * longer happens, so every allocation of the sequence fails once. */
+void cg_alloc_fail_nth(size_t n);
+/* True once the injected failure has happened (reset by cg_alloc_fail_nth). */
+bool cg_alloc_fail_fired(void);
 
 #endif

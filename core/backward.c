@@ -4,6 +4,7 @@
 
 #include "error_internal.h"
 #include "tape_internal.h"
+#include "tensor_live.h"
 
 /* Makes sure t->grad exists: zeroed on the arena for tape tensors, on the heap
  * for persistent leaves (normally allocated by cg_tensor_requires_grad). */
@@ -31,33 +32,109 @@ static void add_into(struct cg_tensor *dst, const struct cg_tensor *src)
     }
 }
 
-static enum cg_status sweep(struct cg_tape *tape, struct cg_tensor *out, const struct cg_tensor *seed)
-{
-    /* Gradients of intermediates are per-backward: forget earlier ones. */
-    for (size_t r = 0; r < tape->n_records; r++) tape->records[r].out->grad = NULL;
-    if (!ensure_grad(tape, out)) return CG_ERR_NOMEM;
-    add_into(out->grad, seed);
-    if (out->record < 0) return CG_OK; /* a leaf: nothing to propagate */
+/* sweep_state bits of a record: released by a backward that did not retain
+ * the records (a later backward through it would double-count), and, during
+ * one call, on a path to the output. */
+enum { CG_REC_SWEPT = 1u << 0, CG_REC_REACHED = 1u << 1 };
 
+/* Marks the records `out` depends on; returns the first of them that an
+ * earlier backward has released, or -1. */
+static int32_t mark_reached(struct cg_tape *tape, const struct cg_tensor *out)
+{
+    int32_t released = -1;
+    tape->records[out->record].sweep_state |= CG_REC_REACHED;
     for (int32_t r = out->record; r >= 0; r--) {
         struct cg_record *rec = &tape->records[r];
-        if (!rec->out->grad) continue; /* not on a path to `out` */
+        if (!(rec->sweep_state & CG_REC_REACHED)) continue;
+        if ((rec->sweep_state & CG_REC_SWEPT) && released < 0) released = r;
         for (int i = 0; i < rec->n_in; i++) {
-            struct cg_tensor *in = rec->in[i];
-            if ((in->flags & CG_REQUIRES_GRAD) && !ensure_grad(tape, in)) return CG_ERR_NOMEM;
-        }
-        rec->op->backward(rec);
-        if (!tape->anomaly) continue;
-        for (int i = 0; i < rec->n_in; i++) {
-            struct cg_tensor *g = rec->in[i]->grad;
-            if (g && (rec->in[i]->flags & CG_REQUIRES_GRAD) && !cg_tensor_all_finite(g))
-                return cg_fail(CG_ERR_NONFINITE,
-                               "anomaly: backward of op '%s' (record %d) produced a non-finite "
-                               "gradient for its input %d ('%s')",
-                               rec->op->name, r, i, rec->in[i]->name);
+            const struct cg_tensor *in = rec->in[i];
+            if (in->tape == tape && in->record >= 0)
+                tape->records[in->record].sweep_state |= CG_REC_REACHED;
         }
     }
-    return CG_OK;
+    return released;
+}
+
+static void clear_reached(struct cg_tape *tape, int32_t last)
+{
+    for (int32_t r = last; r >= 0; r--) tape->records[r].sweep_state &= ~(unsigned)CG_REC_REACHED;
+}
+
+/* Records growing across backward calls without a reset mean a training loop
+ * that forgot cg_tape_reset: memory grows and every step sweeps more. */
+enum { CG_GROWING_BACKWARDS_LIMIT = 64 };
+
+static bool growth_ok(struct cg_tape *tape, const char *fn)
+{
+    size_t prev = tape->records_at_last_backward;
+    tape->records_at_last_backward = tape->n_records;
+    if (tape->n_records <= prev) {
+        tape->growing_backwards = 0;
+        return true;
+    }
+    if (++tape->growing_backwards < CG_GROWING_BACKWARDS_LIMIT) return true;
+    tape->growing_backwards = 0;
+    cg_misuse(fn, "%d backward calls in a row without cg_tape_reset, and the tape keeps "
+              "growing (%zu records now); memory grows and each step re-sweeps the old "
+              "records (hint: call cg_tape_reset(tape) after each optimizer step; parameter "
+              "gradients persist across resets, so accumulating micro-batches works with a "
+              "reset after each backward)",
+              CG_GROWING_BACKWARDS_LIMIT, tape->n_records);
+    return false;
+}
+
+static enum cg_status sweep(struct cg_tape *tape, struct cg_tensor *out, const struct cg_tensor *seed,
+                            bool retain, const char *fn)
+{
+    if (out->record >= 0) {
+        int32_t released = mark_reached(tape, out);
+        if (released >= 0) {
+            clear_reached(tape, out->record);
+            const struct cg_record *rec = &tape->records[released];
+            cg_misuse(fn, "trying to backward through the records a second time: record %d "
+                      "(op '%s'%s%s%s) was already swept and released by an earlier "
+                      "backward of this step, so its gradients would be added twice (hint: "
+                      "to backward through shared records again, call cg_backward_retain for "
+                      "the earlier backward (PyTorch's retain_graph=True), or backward once "
+                      "through the sum of the losses; call cg_tape_reset between steps)",
+                      (int)released, rec->op->name, rec->out->name[0] ? ", output '" : "",
+                      rec->out->name, rec->out->name[0] ? "'" : "");
+            return CG_ERR_INVALID;
+        }
+    }
+    if (!growth_ok(tape, fn)) {
+        if (out->record >= 0) clear_reached(tape, out->record);
+        return CG_ERR_INVALID;
+    }
+    /* Gradients of intermediates are per-backward: forget earlier ones. */
+    for (size_t r = 0; r < tape->n_records; r++) tape->records[r].out->grad = NULL;
+    enum cg_status st = CG_OK;
+    if (!ensure_grad(tape, out)) st = CG_ERR_NOMEM;
+    else add_into(out->grad, seed);
+
+    for (int32_t r = out->record; r >= 0 && st == CG_OK; r--) {
+        struct cg_record *rec = &tape->records[r];
+        if (!(rec->sweep_state & CG_REC_REACHED)) continue; /* not on a path to `out` */
+        for (int i = 0; i < rec->n_in; i++) {
+            struct cg_tensor *in = rec->in[i];
+            if ((in->flags & CG_REQUIRES_GRAD) && !ensure_grad(tape, in)) st = CG_ERR_NOMEM;
+        }
+        if (st != CG_OK) break;
+        rec->op->backward(rec);
+        if (!retain) rec->sweep_state |= CG_REC_SWEPT;
+        if (!tape->anomaly) continue;
+        for (int i = 0; i < rec->n_in && st == CG_OK; i++) {
+            struct cg_tensor *g = rec->in[i]->grad;
+            if (g && (rec->in[i]->flags & CG_REQUIRES_GRAD) && !cg_tensor_all_finite(g))
+                st = cg_fail(CG_ERR_NONFINITE,
+                             "anomaly: backward of op '%s' (record %d) produced a non-finite "
+                             "gradient for its input %d ('%s')",
+                             rec->op->name, r, i, rec->in[i]->name);
+        }
+    }
+    if (out->record >= 0) clear_reached(tape, out->record);
+    return st;
 }
 
 static bool check_out(struct cg_tape *tape, struct cg_tensor *out, const char *fn)
@@ -66,7 +143,7 @@ static bool check_out(struct cg_tape *tape, struct cg_tensor *out, const char *f
         cg_misuse(fn, "%s is NULL", tape ? "output tensor" : "tape");
         return false;
     }
-    if (out->tape && (out->tape != tape || out->tape_gen != tape->gen)) {
+    if (!cg_tensor_is_live(tape, out)) {
         cg_misuse(fn, "tensor '%s' is not from this tape's current step (it belongs to %s)",
                   out->name,
                   out->tape != tape ? "another tape" : "a step released by cg_tape_reset");
@@ -81,12 +158,13 @@ static bool check_out(struct cg_tape *tape, struct cg_tensor *out, const char *f
     return true;
 }
 
-enum cg_status cg_backward(struct cg_tape *tape, struct cg_tensor *loss)
+static enum cg_status backward_scalar(struct cg_tape *tape, struct cg_tensor *loss, bool retain,
+                                      const char *fn)
 {
-    if (!check_out(tape, loss, "cg_backward")) return CG_ERR_INVALID;
+    if (!check_out(tape, loss, fn)) return CG_ERR_INVALID;
     if (loss->numel != 1) {
         char s[128];
-        cg_misuse("cg_backward", "loss %s has %" PRId64 " elements; backward needs a scalar "
+        cg_misuse(fn, "loss %s has %" PRId64 " elements; backward needs a scalar "
                   "(hint: reduce with cg_sum or cg_mean, or use cg_backward_seed)",
                   cg_tensor_shape_str(loss, s, sizeof s), loss->numel);
         return CG_ERR_INVALID;
@@ -95,18 +173,40 @@ enum cg_status cg_backward(struct cg_tape *tape, struct cg_tensor *loss)
     float one_f = 1.0f;
     struct cg_tensor seed = *loss;
     seed.data = loss->dtype == CG_F64 ? (void *)&one_d : (void *)&one_f;
-    return sweep(tape, loss, &seed);
+    return sweep(tape, loss, &seed, retain, fn);
+}
+
+static enum cg_status backward_seeded(struct cg_tape *tape, struct cg_tensor *out,
+                                      const struct cg_tensor *seed, bool retain, const char *fn)
+{
+    if (!check_out(tape, out, fn)) return CG_ERR_INVALID;
+    if (!seed || seed->dtype != out->dtype || !cg_tensor_same_shape(seed, out)) {
+        char a[128], b[128];
+        cg_misuse(fn, "seed %s must match output %s in shape and dtype",
+                  cg_tensor_shape_str(seed, a, sizeof a), cg_tensor_shape_str(out, b, sizeof b));
+        return CG_ERR_INVALID;
+    }
+    return sweep(tape, out, seed, retain, fn);
+}
+
+enum cg_status cg_backward(struct cg_tape *tape, struct cg_tensor *loss)
+{
+    return backward_scalar(tape, loss, false, "cg_backward");
+}
+
+enum cg_status cg_backward_retain(struct cg_tape *tape, struct cg_tensor *loss)
+{
+    return backward_scalar(tape, loss, true, "cg_backward_retain");
 }
 
 enum cg_status cg_backward_seed(struct cg_tape *tape, struct cg_tensor *out,
                                 const struct cg_tensor *seed)
 {
-    if (!check_out(tape, out, "cg_backward_seed")) return CG_ERR_INVALID;
-    if (!seed || seed->dtype != out->dtype || !cg_tensor_same_shape(seed, out)) {
-        char a[128], b[128];
-        cg_misuse("cg_backward_seed", "seed %s must match output %s in shape and dtype",
-                  cg_tensor_shape_str(seed, a, sizeof a), cg_tensor_shape_str(out, b, sizeof b));
-        return CG_ERR_INVALID;
-    }
-    return sweep(tape, out, seed);
+    return backward_seeded(tape, out, seed, false, "cg_backward_seed");
+}
+
+enum cg_status cg_backward_seed_retain(struct cg_tape *tape, struct cg_tensor *out,
+                                       const struct cg_tensor *seed)
+{
+    return backward_seeded(tape, out, seed, true, "cg_backward_seed_retain");
 }

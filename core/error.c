@@ -9,7 +9,10 @@ static _Thread_local char last_error[1024];
 static void default_misuse(const char *message, void *user)
 {
     (void)user;
+    /* abort() does not flush stdio: the program's last output would be lost. */
+    fflush(stdout);
     fprintf(stderr, "cgrad: %s\n", message);
+    fflush(NULL);
     abort();
 }
 

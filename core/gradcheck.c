@@ -12,6 +12,7 @@
 #include "error_internal.h"
 #include "gradcheck_internal.h"
 #include "tape_internal.h"
+#include "tensor_live.h"
 
 #define FN CG_GC_FN
 
@@ -113,7 +114,7 @@ static enum cg_status run_fn(struct gc_check *c, const char *when, struct cg_ten
     }
     bool is_input = false;
     for (int i = 0; i < c->n; i++) is_input |= o == c->in[i];
-    if ((o->tape != c->tape || o->tape_gen != c->tape->gen) && !is_input) {
+    if (!(o->tape && cg_tensor_is_live(c->tape, o)) && !is_input) {
         cg_misuse(FN, "fn returned tensor '%s' that is neither from the current step of the tape "
                   "it was given nor one of the inputs (hint: build the output with ops on that "
                   "tape, in that call)", o->name);

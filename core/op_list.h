@@ -7,13 +7,16 @@
 #include "cgrad/op.h"
 
 #define CG_BUILTIN_OPS(X)                                                              \
-    X(add) X(sub) X(mul) X(div)                                                        \
+    X(add) X(sub) X(mul) X(div) X(maximum) X(minimum)                                  \
     X(add_scalar) X(mul_scalar) X(pow_scalar)                                          \
     X(neg) X(abs) X(exp) X(log) X(sqrt) X(square) X(tanh) X(sigmoid) X(relu)           \
     X(hardshrink) X(softshrink) X(tanhshrink) X(clamp)                                 \
+    X(erf) X(leaky_relu) X(elu) X(gelu) X(gelu_tanh) X(silu) X(softplus)               \
     X(matmul) X(linear)                                                                \
-    X(sum) X(mean) X(sum_dim) X(mean_dim) X(max_dim)                                   \
-    X(reshape) X(transpose)                                                            \
+    X(sum) X(mean) X(sum_dim) X(mean_dim) X(max_dim) X(var_dim)                        \
+    X(softmax) X(log_softmax) X(logsumexp)                                             \
+    X(reshape) X(transpose) X(permute) X(cat) X(narrow) X(narrow_view)                 \
+    X(index_select) X(gather) X(where) X(embedding)                        \
     X(conv2d) X(max_pool2d) X(avg_pool2d) X(adaptive_avg_pool2d) X(batch_norm2d)
 
 #define CG_DECLARE_OP(name) extern const struct cg_op cg_op_##name;

@@ -15,102 +15,29 @@
 
 /* name, forward z(x, y), dz/dx * g, dz/dy * g; the backward expressions may
  * use g (upstream gradient), x, y and z (the forward output).  div's
- * y-gradient -g * (x/y)/y reuses z = x/y and rounds like PyTorch's. */
-#define CG_BINARY_OPS(X)                                                                    \
-    X(add, x + y, g, g)                                                                     \
-    X(sub, x - y, g, -g)                                                                    \
-    X(mul, x * y, g * y, g * x)                                                             \
-    X(div, x / y, g / y, -(g * (z / y)))
+ * y-gradient -g * (x/y)/y reuses z = x/y and rounds like PyTorch's.
+ * maximum/minimum propagate NaN and split the gradient evenly at a tie;
+ * with a NaN both sides get all of it (PyTorch's rules). */
+#define CG_BINARY_OPS(X)                                                                   \
+    X(add, x + y, g, g)                                                                    \
+    X(sub, x - y, g, -g)                                                                   \
+    X(mul, x * y, g * y, g * x)                                                            \
+    X(div, x / y, g / y, -(g * (z / y)))                                                   \
+    X(maximum, (x > y) | (x != x) ? x : y, x < y ? (T)0 : x == y ? g / 2 : g,              \
+      x > y ? (T)0 : x == y ? g / 2 : g)                                                   \
+    X(minimum, (x < y) | (x != x) ? x : y, x > y ? (T)0 : x == y ? g / 2 : g,              \
+      x < y ? (T)0 : x == y ? g / 2 : g)
 
 /* Lanes for stride-0 sums: independent partial sums the compiler can keep
  * in vector registers, also more accurate than one running sum. */
 #define CG_LANES 8
 
-/* One forward row: z[i] = F(x[i*SX], y[i*SY]) for i < n. */
-#define CG_FWD_ROW(T, F, SX, SY)                                                            \
-    for (int64_t i = 0; i < n; i++) {                                                       \
-        T x = xs[i * (SX)], y = ys[i * (SY)];                                               \
-        zs[i] = (F);                                                                        \
-    }
-
-/* One backward row into gt, whose stride within the row is ST (SX or SY). */
-#define CG_BWD_ROW(T, E, SX, SY, ST)                                                        \
-    if (ST) {                                                                               \
-        for (int64_t i = 0; i < n; i++) {                                                   \
-            T g = gs[i], x = xs[i * (SX)], y = ys[i * (SY)], z = zs[i];                     \
-            (void)x, (void)y, (void)z;                                                      \
-            gt[i] += (E);                                                                   \
-        }                                                                                   \
-    } else {                                                                                \
-        T acc[CG_LANES] = {0};                                                              \
-        int64_t i = 0;                                                                      \
-        for (; i + CG_LANES <= n; i += CG_LANES) {                                          \
-            for (int k = 0; k < CG_LANES; k++) {                                            \
-                T g = gs[i + k], x = xs[(i + k) * (SX)], y = ys[(i + k) * (SY)],            \
-                  z = zs[i + k];                                                            \
-                (void)x, (void)y, (void)z;                                                  \
-                acc[k] += (E);                                                              \
-            }                                                                               \
-        }                                                                                   \
-        T s = 0;                                                                            \
-        for (; i < n; i++) {                                                                \
-            T g = gs[i], x = xs[i * (SX)], y = ys[i * (SY)], z = zs[i];                     \
-            (void)x, (void)y, (void)z;                                                      \
-            s += (E);                                                                       \
-        }                                                                                   \
-        for (int k = 0; k < CG_LANES; k++) s += acc[k];                                     \
-        gt[0] += s;                                                                         \
-    }
-
-/* Dispatches on the row strides (sx, sy) in {0,1}^2 so each loop sees
- * constants.  ST_OF(SX, SY) picks the stride of the grad being written. */
-#define CG_BWD_SWITCH(T, E, ST_OF)                                                          \
-    switch (sx * 2 + sy) {                                                                  \
-    case 3: { CG_BWD_ROW(T, E, 1, 1, ST_OF(1, 1)) } break;                                  \
-    case 2: { CG_BWD_ROW(T, E, 1, 0, ST_OF(1, 0)) } break;                                  \
-    case 1: { CG_BWD_ROW(T, E, 0, 1, ST_OF(0, 1)) } break;                                  \
-    default: { CG_BWD_ROW(T, E, 0, 0, ST_OF(0, 0)) } break;                                 \
-    }
-#define CG_ST_A(sx, sy) (sx)
-#define CG_ST_B(sx, sy) (sy)
-
 typedef void (*cg_fwd_row_fn)(void *z, const void *x, const void *y, int64_t n, int sx, int sy);
 typedef void (*cg_bwd_row_fn)(void *gt, const void *g, const void *x, const void *y,
                               const void *z, int64_t n, int sx, int sy);
 
-#define CG_BINARY_ROWS(name, fwd, da, db, T, SFX)                                           \
-    static void name##_fwd_##SFX(void *zv, const void *xv, const void *yv, int64_t n,       \
-                                 int sx, int sy)                                            \
-    {                                                                                       \
-        T *restrict zs = zv;                                                                \
-        const T *restrict xs = xv;                                                          \
-        const T *restrict ys = yv;                                                          \
-        switch (sx * 2 + sy) {                                                              \
-        case 3: CG_FWD_ROW(T, fwd, 1, 1) break;                                             \
-        case 2: CG_FWD_ROW(T, fwd, 1, 0) break;                                             \
-        case 1: CG_FWD_ROW(T, fwd, 0, 1) break;                                             \
-        default: CG_FWD_ROW(T, fwd, 0, 0) break;                                            \
-        }                                                                                   \
-    }                                                                                       \
-    static void name##_bwda_##SFX(void *gtv, const void *gv, const void *xv, const void *yv, \
-                                  const void *zv, int64_t n, int sx, int sy)                \
-    {                                                                                       \
-        T *restrict gt = gtv;                                                               \
-        const T *restrict gs = gv, *restrict xs = xv, *restrict ys = yv, *restrict zs = zv; \
-        CG_BWD_SWITCH(T, da, CG_ST_A)                                                       \
-    }                                                                                       \
-    static void name##_bwdb_##SFX(void *gtv, const void *gv, const void *xv, const void *yv, \
-                                  const void *zv, int64_t n, int sx, int sy)                \
-    {                                                                                       \
-        T *restrict gt = gtv;                                                               \
-        const T *restrict gs = gv, *restrict xs = xv, *restrict ys = yv, *restrict zs = zv; \
-        CG_BWD_SWITCH(T, db, CG_ST_B)                                                       \
-    }
-
-#define CG_BINARY_ROWS_F32(name, fwd, da, db) CG_BINARY_ROWS(name, fwd, da, db, float, f32)
-#define CG_BINARY_ROWS_F64(name, fwd, da, db) CG_BINARY_ROWS(name, fwd, da, db, double, f64)
-CG_BINARY_OPS(CG_BINARY_ROWS_F32)
-CG_BINARY_OPS(CG_BINARY_ROWS_F64)
+#define CG_KERNELS_INC "binary_kernels.inc"
+#include "per_dtype.inc"
 
 /* Row kernels of one op, by dtype. */
 struct binary_kernels {
@@ -172,11 +99,11 @@ static void binary_backward(struct cg_record *r, const struct binary_kernels *k)
     if (r->in[1]->grad) binary_backward_one(r, &p, 1, k->bwdb[d]);
 }
 
-#define CG_BINARY_DESCRIPTOR(name, fwd, da, db)                                             \
-    static const struct binary_kernels name##_kernels = {                                   \
-        {name##_fwd_f32, name##_fwd_f64},                                                   \
-        {name##_bwda_f32, name##_bwda_f64},                                                 \
-        {name##_bwdb_f32, name##_bwdb_f64}};                                                \
+#define CG_BINARY_DESCRIPTOR(name, fwd, da, db)                                            \
+    static const struct binary_kernels name##_kernels = {                                  \
+        {name##_fwd_f32, name##_fwd_f64},                                                  \
+        {name##_bwda_f32, name##_bwda_f64},                                                \
+        {name##_bwdb_f32, name##_bwdb_f64}};                                               \
     static void name##_forward(struct cg_record *r) { binary_forward(r, &name##_kernels); } \
     static void name##_backward(struct cg_record *r) { binary_backward(r, &name##_kernels); } \
     const struct cg_op cg_op_##name = {#name, name##_forward, name##_backward, 0};
@@ -202,3 +129,5 @@ struct cg_tensor *cg_add(struct cg_tape *t, struct cg_tensor *a, struct cg_tenso
 struct cg_tensor *cg_sub(struct cg_tape *t, struct cg_tensor *a, struct cg_tensor *b) { return binary(t, &cg_op_sub, a, b); }
 struct cg_tensor *cg_mul(struct cg_tape *t, struct cg_tensor *a, struct cg_tensor *b) { return binary(t, &cg_op_mul, a, b); }
 struct cg_tensor *cg_div(struct cg_tape *t, struct cg_tensor *a, struct cg_tensor *b) { return binary(t, &cg_op_div, a, b); }
+struct cg_tensor *cg_maximum(struct cg_tape *t, struct cg_tensor *a, struct cg_tensor *b) { return binary(t, &cg_op_maximum, a, b); }
+struct cg_tensor *cg_minimum(struct cg_tape *t, struct cg_tensor *a, struct cg_tensor *b) { return binary(t, &cg_op_minimum, a, b); }

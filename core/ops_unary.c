@@ -9,42 +9,55 @@
 
 /* name, forward(x, a, b), derivative(x, y, a, b).  Semantics at kinks follow
  * PyTorch: relu'(0) = 0, |x|'(0) = 0, clamp passes the gradient on the closed
- * interval, the shrink ops have gradient 0 on the closed band [-a, a]. */
+ * interval, the shrink ops have gradient 0 on the closed band [-a, a]; relu
+ * and the shrink ops pass the upstream gradient at NaN. */
 /* x outside the closed band [-a, a], NaN included.  Written with < > != and
  * | (not >= <= &&) so GCC vectorizes the select without -ffast-math. */
 #define CG_OUTSIDE(x, lo, hi) (((x) < (lo)) | ((x) > (hi)) | ((x) != (x)))
 
-#define CG_UNARY_OPS(X)                                                                   \
-    X(add_scalar, x + a, (T)1)                                                            \
-    X(mul_scalar, x * a, a)                                                               \
-    X(pow_scalar, pow(x, a), a == 0 ? (T)0 : a * pow(x, a - 1))                           \
-    X(neg, -x, (T)-1)                                                                     \
-    X(abs, fabs(x), (T)((x > 0) - (x < 0)))                                               \
-    X(exp, exp(x), y)                                                                     \
-    X(log, log(x), 1 / x)                                                                 \
-    X(sqrt, sqrt(x), (T)0.5 / y)                                                          \
-    X(square, x * x, 2 * x)                                                               \
-    X(tanh, tanh(x), 1 - y * y)                                                           \
-    X(sigmoid, 1 / (1 + exp(-x)), y * (1 - y))                                            \
-    X(relu, ((x > 0) | (x != x)) ? x : (T)0, x > 0 ? (T)1 : (T)0)                                \
-    X(hardshrink, CG_OUTSIDE(x, -a, a) ? x : (T)0, (T)CG_OUTSIDE(x, -a, a))               \
-    X(softshrink, CG_OUTSIDE(x, -a, a) ? (x > 0 ? x - a : x + a) : (T)0,                  \
-      (T)CG_OUTSIDE(x, -a, a))                                                            \
-    X(tanhshrink, x - tanh(x), tanh(x) * tanh(x))                                         \
-    X(clamp, x < a ? a : (x > b ? b : x), CG_OUTSIDE(x, a, b) ? (T)0 : (T)1)
+#define CG_UNARY_OPS(X)                                                                    \
+    X(add_scalar, x + a, (T)1)                                                             \
+    X(mul_scalar, x * a, a)                                                                \
+    X(pow_scalar, pow(x, a), a == 0 ? (T)0 : a * pow(x, a - 1))                            \
+    X(neg, -x, (T)-1)                                                                      \
+    X(abs, fabs(x), (T)((x > 0) - (x < 0)))                                                \
+    X(exp, exp(x), y)                                                                      \
+    X(log, log(x), 1 / x)                                                                  \
+    X(sqrt, sqrt(x), (T)0.5 / y)                                                           \
+    X(square, x * x, 2 * x)                                                                \
+    X(tanh, tanh(x), 1 - y * y)                                                            \
+    X(sigmoid, 1 / (1 + exp(-x)), y * (1 - y))                                             \
+    X(relu, ((x > 0) | (x != x)) ? x : (T)0, ((x > 0) | (x != x)) ? (T)1 : (T)0)         \
+    X(hardshrink, CG_OUTSIDE(x, -a, a) ? x : (T)0, (T)CG_OUTSIDE(x, -a, a))                \
+    X(softshrink, CG_OUTSIDE(x, -a, a) ? (x > 0 ? x - a : x + a) : (T)0,                   \
+      (T)CG_OUTSIDE(x, -a, a))                                                             \
+    X(tanhshrink, x - tanh(x), tanh(x) * tanh(x))                                          \
+    X(clamp, x < a ? a : (x > b ? b : x), CG_OUTSIDE(x, a, b) ? (T)0 : (T)1)               \
+    X(erf, erf(x), (T)CG_2_SQRTPI * exp(-x * x))                                           \
+    X(leaky_relu, x > 0 ? x : a * x, x > 0 ? (T)1 : a)                                     \
+    X(elu, x > 0 ? x : a * expm1(x), x > 0 ? (T)1 : a * exp(x))                            \
+    X(gelu, x * (T)0.5 * (1 + erf(x * (T)CG_SQRT1_2)),                                     \
+      (T)0.5 * (1 + erf(x * (T)CG_SQRT1_2)) + x * (T)CG_INV_SQRT_2PI * exp(-(T)0.5 * x * x)) \
+    X(gelu_tanh, (T)0.5 * x * (1 + tanh(CG_GELU_U(x))),                                    \
+      (T)0.5 * (1 + tanh(CG_GELU_U(x))) +                                                  \
+          (T)0.5 * x * (1 - tanh(CG_GELU_U(x)) * tanh(CG_GELU_U(x))) * (T)CG_SQRT_2_PI *   \
+              (1 + 3 * (T)0.044715 * x * x))                                               \
+    X(silu, x / (1 + exp(-x)), (1 / (1 + exp(-x))) * (1 + x * (1 - 1 / (1 + exp(-x)))))    \
+    X(softplus, x * a > b ? x : log1p(exp(x * a)) / a,                                     \
+      x * a > b ? (T)1 : exp(x * a) / (exp(x * a) + 1))
 
-#define T float
-#define SFX f32
-#include "unary_kernels.inc"
-#undef T
-#undef SFX
-#define T double
-#define SFX f64
-#include "unary_kernels.inc"
-#undef T
-#undef SFX
+/* Constants of erf and GELU (M_* are not ISO C). */
+#define CG_2_SQRTPI 1.12837916709551257390     /* 2 / sqrt(pi) */
+#define CG_SQRT1_2 0.70710678118654752440      /* 1 / sqrt(2) */
+#define CG_INV_SQRT_2PI 0.39894228040143267794 /* 1 / sqrt(2 pi) */
+#define CG_SQRT_2_PI 0.79788456080286535588    /* sqrt(2 / pi) */
+/* The tanh approximation's argument sqrt(2/pi) (x + 0.044715 x^3). */
+#define CG_GELU_U(x) ((T)CG_SQRT_2_PI * ((x) + (T)0.044715 * (x) * (x) * (x)))
 
-#define CG_UNARY_WRAPPERS(name, fwd, deriv)                                                 \
+#define CG_KERNELS_INC "unary_kernels.inc"
+#include "per_dtype.inc"
+
+#define CG_UNARY_WRAPPERS(name, fwd, deriv)                                                \
     static void name##_forward(struct cg_record *r)                                        \
     {                                                                                      \
         struct cg_tensor *x = r->in[0], *y = r->out;                                       \
@@ -93,6 +106,41 @@ struct cg_tensor *cg_tanh(struct cg_tape *t, struct cg_tensor *a) { return unary
 struct cg_tensor *cg_sigmoid(struct cg_tape *t, struct cg_tensor *a) { return unary(t, &cg_op_sigmoid, a, 0, 0); }
 struct cg_tensor *cg_relu(struct cg_tape *t, struct cg_tensor *a) { return unary(t, &cg_op_relu, a, 0, 0); }
 struct cg_tensor *cg_tanhshrink(struct cg_tape *t, struct cg_tensor *a) { return unary(t, &cg_op_tanhshrink, a, 0, 0); }
+struct cg_tensor *cg_erf(struct cg_tape *t, struct cg_tensor *a) { return unary(t, &cg_op_erf, a, 0, 0); }
+struct cg_tensor *cg_silu(struct cg_tape *t, struct cg_tensor *a) { return unary(t, &cg_op_silu, a, 0, 0); }
+
+struct cg_tensor *cg_gelu(struct cg_tape *t, struct cg_tensor *a, bool tanh_approximation)
+{
+    return unary(t, tanh_approximation ? &cg_op_gelu_tanh : &cg_op_gelu, a, 0, 0);
+}
+
+static bool finite_ok(const char *fn, const char *what, double v)
+{
+    if (isfinite(v)) return true;
+    cg_misuse(fn, "%s = %g: must be finite", what, v);
+    return false;
+}
+
+struct cg_tensor *cg_leaky_relu(struct cg_tape *t, struct cg_tensor *a, double negative_slope)
+{
+    return finite_ok("leaky_relu", "negative_slope", negative_slope)
+               ? unary(t, &cg_op_leaky_relu, a, negative_slope, 0) : NULL;
+}
+
+struct cg_tensor *cg_elu(struct cg_tape *t, struct cg_tensor *a, double alpha)
+{
+    return finite_ok("elu", "alpha", alpha) ? unary(t, &cg_op_elu, a, alpha, 0) : NULL;
+}
+
+struct cg_tensor *cg_softplus(struct cg_tape *t, struct cg_tensor *a, double beta, double threshold)
+{
+    if (!(beta > 0) || isinf(beta) || isnan(threshold)) {
+        cg_misuse("softplus", "beta = %g, threshold = %g: need a finite beta > 0 and a threshold "
+                  "that is not NaN (PyTorch's defaults: beta 1, threshold 20)", beta, threshold);
+        return NULL;
+    }
+    return unary(t, &cg_op_softplus, a, beta, threshold);
+}
 
 static bool lambda_ok(const char *fn, double lambda)
 {

@@ -2,7 +2,12 @@
  *
  * Helpers wait for a job by spinning briefly on a generation counter (jobs
  * inside one training step come every few tens of microseconds, faster than
- * a futex wake-up), then sleep on a condition variable.  The caller takes
+ * a futex wake-up), then sleep on a condition variable; the caller waiting
+ * for its helpers does the same.  The spinning is bounded (50 us) so that on
+ * a machine where another process keeps a core busy, waiting threads do not
+ * take the time of the threads doing the work; and when helpers make the
+ * caller wait longer than its own share took, the next jobs run serially
+ * for a while (see serial_backoff_seconds).  The caller takes
  * part in its own job; every thread starts with its own tasks and then
  * claims any task nobody has started, so a helper that is slow to wake
  * delays nothing (its share just loses cache locality).  One caller at a
@@ -12,7 +17,6 @@
 #include "parallel.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -35,6 +39,9 @@ static struct {
     pthread_mutex_t owner;     /* held by the caller whose job is running */
     pthread_mutex_t sleep_mu;  /* with `wake`: helpers that stopped spinning */
     pthread_cond_t wake;
+    pthread_cond_t finished;   /* with sleep_mu: the owner waiting for helpers */
+    atomic_int owner_sleeping;
+    double serial_until;       /* owner only: run jobs serially until then */
     atomic_uint generation;    /* bumped for every job and for shutdown */
     _Atomic(struct job *) job; /* the running job, NULL between jobs */
     atomic_int inside;         /* helpers that may be reading `job` */
@@ -48,27 +55,26 @@ static struct {
     .owner = PTHREAD_MUTEX_INITIALIZER,
     .sleep_mu = PTHREAD_MUTEX_INITIALIZER,
     .wake = PTHREAD_COND_INITIALIZER,
+    .finished = PTHREAD_COND_INITIALIZER,
     .threads = 1,
 };
 
-/* Spinning longer than this before sleeping only burns the core. */
-static const double spin_seconds = 0.002;
+/* Spinning longer than this before sleeping only burns a core that another
+ * thread or process may need: on a busy machine a spinning helper takes time
+ * from the caller it is meant to help. */
+static const double spin_seconds = 50e-6;
+
+/* After a job whose helpers made the owner wait longer than its own share
+ * took (a helper descheduled, its core busy with another process), the next
+ * jobs run serially for this long: on such a machine the helpers would make
+ * every job slower than one thread.  Then the pool is tried again. */
+static const double serial_backoff_seconds = 0.02;
 
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
-}
-
-/* Waiting for a helper that is running a task: spin, but yield the core now
- * and then in case the helper was descheduled (more threads than cores). */
-static void wait_a_moment(unsigned spins)
-{
-    if (spins % 1024 == 0)
-        sched_yield();
-    else
-        cpu_relax();
 }
 
 static double now_seconds(void)
@@ -78,13 +84,66 @@ static double now_seconds(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+typedef bool (*ready_fn)(const void *arg);
+
+/* Waits until ready(arg): spins for at most spin_seconds, then sleeps on cv
+ * (with sleep_mu), counted in *sleeping so that wakers know to signal.
+ * Returns true if it had to sleep. */
+static bool spin_then_sleep(ready_fn ready, const void *arg, pthread_cond_t *cv,
+                            atomic_int *sleeping)
+{
+    double deadline = 0;
+    for (unsigned spins = 0; !ready(arg); spins++) {
+        if ((spins & 63) != 63) {
+            cpu_relax();
+            continue;
+        }
+        double t = now_seconds();
+        if (deadline == 0) deadline = t + spin_seconds;
+        if (t < deadline) continue;
+        pthread_mutex_lock(&pool.sleep_mu);
+        atomic_fetch_add(sleeping, 1);
+        while (!ready(arg)) pthread_cond_wait(cv, &pool.sleep_mu);
+        atomic_fetch_sub(sleeping, 1);
+        pthread_mutex_unlock(&pool.sleep_mu);
+        return true;
+    }
+    return false;
+}
+
+/* Tells the owner, if it went to sleep, that a helper finished something. */
+static void notify_owner(void)
+{
+    if (atomic_load(&pool.owner_sleeping) == 0) return;
+    pthread_mutex_lock(&pool.sleep_mu);
+    pthread_cond_broadcast(&pool.finished);
+    pthread_mutex_unlock(&pool.sleep_mu);
+}
+
+static bool job_done(const void *arg)
+{
+    const struct job *j = arg;
+    return atomic_load(&j->done) == j->ntasks;
+}
+
+static bool helpers_out(const void *arg)
+{
+    (void)arg;
+    return atomic_load(&pool.inside) == 0;
+}
+
+static bool new_generation(const void *arg)
+{
+    return atomic_load(&pool.generation) != *(const unsigned *)arg || atomic_load(&pool.stop);
+}
+
 static void run_task(struct job *j, int t)
 {
     if (atomic_load_explicit(&j->claimed[t], memory_order_relaxed) ||
         atomic_exchange(&j->claimed[t], true))
         return;
     j->fn(j->ctx, t);
-    atomic_fetch_add(&j->done, 1);
+    if (atomic_fetch_add(&j->done, 1) == j->ntasks - 1) notify_owner();
 }
 
 /* Thread `self` first runs tasks self, self + threads, ... (so the same
@@ -99,25 +158,8 @@ static void run_tasks(struct job *j, int self)
 /* Returns the new generation, or the old one when told to stop. */
 static unsigned wait_for_work(unsigned seen)
 {
-    double deadline = 0;
-    for (unsigned spins = 0;; spins++) {
-        unsigned g = atomic_load(&pool.generation);
-        if (g != seen || atomic_load(&pool.stop)) return g;
-        if ((spins & 255) != 255) {
-            cpu_relax();
-            continue;
-        }
-        double t = now_seconds();
-        if (deadline == 0) deadline = t + spin_seconds;
-        if (t < deadline) continue;
-        pthread_mutex_lock(&pool.sleep_mu);
-        atomic_fetch_add(&pool.sleepers, 1);
-        while (atomic_load(&pool.generation) == seen && !atomic_load(&pool.stop))
-            pthread_cond_wait(&pool.wake, &pool.sleep_mu);
-        atomic_fetch_sub(&pool.sleepers, 1);
-        pthread_mutex_unlock(&pool.sleep_mu);
-        deadline = 0;
-    }
+    spin_then_sleep(new_generation, &seen, &pool.wake, &pool.sleepers);
+    return atomic_load(&pool.generation);
 }
 
 static void *helper_main(void *arg)
@@ -132,7 +174,7 @@ static void *helper_main(void *arg)
         atomic_fetch_add(&pool.inside, 1);
         struct job *j = atomic_load(&pool.job);
         if (j) run_tasks(j, self);
-        atomic_fetch_sub(&pool.inside, 1);
+        if (atomic_fetch_sub(&pool.inside, 1) == 1) notify_owner();
     }
     return NULL;
 }
@@ -192,6 +234,8 @@ static void after_fork_child(void)
     /* The copied condition variable may still count a parent's helper as a
      * waiter, and glibc's broadcast would wait for it forever. */
     pthread_cond_init(&pool.wake, NULL);
+    pthread_cond_init(&pool.finished, NULL);
+    atomic_store(&pool.owner_sleeping, 0);
     after_fork_parent();
 }
 
@@ -219,6 +263,12 @@ void cg_parallel_run(int ntasks, cg_task_fn fn, void *ctx)
         for (int t = 0; t < ntasks; t++) fn(ctx, t);
         return;
     }
+    double start = now_seconds();
+    if (start < pool.serial_until) {
+        pthread_mutex_unlock(&pool.owner);
+        for (int t = 0; t < ntasks; t++) fn(ctx, t);
+        return;
+    }
     if (pool.helpers < pool.threads - 1) start_helpers();
     struct job j = {.fn = fn, .ctx = ctx, .ntasks = ntasks, .threads = pool.helpers + 1};
     for (int t = 0; t < ntasks; t++) atomic_init(&j.claimed[t], false);
@@ -227,9 +277,14 @@ void cg_parallel_run(int ntasks, cg_task_fn fn, void *ctx)
     atomic_fetch_add(&pool.generation, 1);
     wake_helpers();
     run_tasks(&j, 0);
-    for (unsigned spins = 1; atomic_load(&j.done) < ntasks; spins++) wait_a_moment(spins);
+    double own_done = now_seconds();
+    if (!job_done(&j)) {
+        spin_then_sleep(job_done, &j, &pool.finished, &pool.owner_sleeping);
+        double end = now_seconds();
+        if (end - own_done > own_done - start) pool.serial_until = end + serial_backoff_seconds;
+    }
     atomic_store(&pool.job, NULL);
-    for (unsigned spins = 1; atomic_load(&pool.inside) > 0; spins++) wait_a_moment(spins);
+    spin_then_sleep(helpers_out, NULL, &pool.finished, &pool.owner_sleeping);
     pthread_mutex_unlock(&pool.owner);
 }
 
@@ -261,13 +316,16 @@ static int env_threads(void)
 }
 
 /* CGRAD_NUM_THREADS applies to programs that never call
- * cg_set_num_threads; an explicit call made later overrides it. */
+ * cg_set_num_threads; an explicit call made later overrides it.  Without
+ * either, OpenBLAS is still set to one thread per call at the first use, so
+ * results do not depend on whether cg_set_num_threads(1) was called. */
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
 
 static void apply_env(void)
 {
     int n = env_threads();
     if (n > 0) set_threads(n);
+    else openblas_set_num_threads(1);
 }
 
 int cg_parallel_threads(void)

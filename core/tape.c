@@ -120,6 +120,8 @@ void cg_tape_reset(struct cg_tape *tape)
     tape->offset = 0;
     tape->used = 0;
     tape->n_records = 0;
+    tape->growing_backwards = 0;
+    tape->records_at_last_backward = 0;
     tape->gen++;
     tape->anomaly_status = CG_OK;
 }

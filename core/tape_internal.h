@@ -26,6 +26,10 @@ struct cg_tape {
     size_t n_records, cap_records;
 
     uint32_t gen;     /* incremented by every reset */
+    /* growth guard: backward calls since the last reset that found more
+     * records than the previous one (see backward.c) */
+    uint32_t growing_backwards;
+    size_t records_at_last_backward;
     bool grad_enabled;
     bool anomaly;
     enum cg_status anomaly_status;

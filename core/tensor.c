@@ -6,6 +6,7 @@
 #include "alloc.h"
 #include "error_internal.h"
 #include "tape_internal.h"
+#include "tensor_live.h"
 
 size_t cg_dtype_size(enum cg_dtype dtype) { return dtype == CG_F64 ? sizeof(double) : sizeof(float); }
 const char *cg_dtype_name(enum cg_dtype dtype) { return dtype == CG_F64 ? "f64" : "f32"; }
@@ -60,6 +61,20 @@ struct cg_tensor *cg_tensor_alloc(struct cg_tape *tape, enum cg_dtype dtype, int
     t->numel = numel;
     t->record = -1;
     return t;
+}
+
+bool cg_tensor_is_live(const struct cg_tape *tape, const struct cg_tensor *t)
+{
+    return t && (!t->tape || (t->tape == tape && t->tape_gen == tape->gen));
+}
+
+bool cg_tensor_check_live(const struct cg_tensor *t, const char *fn)
+{
+    if (cg_tensor_is_live(t->tape, t)) return true;
+    cg_misuse(fn, "tensor '%s' belongs to a step released by cg_tape_reset, its values are gone "
+              "(hint: read step results before cg_tape_reset, or keep them with "
+              "cg_tensor_copy(NULL, t))", t->name);
+    return false;
 }
 
 struct cg_tensor *cg_tensor_empty(struct cg_tape *tape, enum cg_dtype dtype, int ndim,

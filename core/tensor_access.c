@@ -5,6 +5,7 @@
 #include "alloc.h"
 #include "error_internal.h"
 #include "tape_internal.h"
+#include "tensor_live.h"
 
 double cg_tensor_at(const struct cg_tensor *t, int64_t i)
 {
@@ -13,6 +14,7 @@ double cg_tensor_at(const struct cg_tensor *t, int64_t i)
                   t ? t->numel : 0);
         return 0.0;
     }
+    if (!cg_tensor_check_live(t, "cg_tensor_at")) return 0.0;
     return t->dtype == CG_F64 ? ((const double *)t->data)[i] : (double)((const float *)t->data)[i];
 }
 
@@ -23,6 +25,7 @@ void cg_tensor_set_at(struct cg_tensor *t, int64_t i, double value)
                   t ? t->numel : 0);
         return;
     }
+    if (!cg_tensor_check_live(t, "cg_tensor_set_at")) return;
     if (t->dtype == CG_F64)
         ((double *)t->data)[i] = value;
     else
@@ -51,7 +54,7 @@ static int64_t flat_index(const struct cg_tensor *t, const int64_t *index, const
 double cg_tensor_get(const struct cg_tensor *t, const int64_t *index)
 {
     int64_t i = flat_index(t, index, "cg_tensor_get");
-    return i < 0 ? 0.0 : cg_tensor_at(t, i);
+    return i < 0 || !cg_tensor_check_live(t, "cg_tensor_get") ? 0.0 : cg_tensor_at(t, i);
 }
 
 void cg_tensor_set(struct cg_tensor *t, const int64_t *index, double value)
@@ -68,7 +71,7 @@ double cg_tensor_item(const struct cg_tensor *t)
                   cg_tensor_shape_str(t, s, sizeof s), t ? t->numel : 0);
         return 0.0;
     }
-    return cg_tensor_at(t, 0);
+    return cg_tensor_check_live(t, "cg_tensor_item") ? cg_tensor_at(t, 0) : 0.0;
 }
 
 void cg_convert_data(void *dst, enum cg_dtype dd, const void *src, enum cg_dtype sd, int64_t n)
@@ -161,6 +164,10 @@ void cg_tensor_print(const struct cg_tensor *t, FILE *f, int64_t max_elems)
     fprintf(f, "tensor '%s' %s", t ? t->name : "", cg_tensor_shape_str(t, s, sizeof s));
     if (!t) {
         fputc('\n', f);
+        return;
+    }
+    if (!cg_tensor_check_live(t, "cg_tensor_print")) {
+        fputs(" (released by cg_tape_reset)\n", f);
         return;
     }
     if (max_elems < 0 || max_elems > t->numel) max_elems = t->numel;

@@ -8,9 +8,15 @@
 #include "error_internal.h"
 #include "multiarch.h"
 
+/* Samples in the dataset, uint8 images or general. */
+static int64_t count_of(const struct cg_batches *it)
+{
+    return it->tds ? it->tds->count : it->ds->count;
+}
+
 static int64_t epoch_len(const struct cg_batches *it)
 {
-    int64_t n = it->ds->count;
+    int64_t n = count_of(it);
     return it->drop_last ? n - n % it->batch_size : n;
 }
 
@@ -18,7 +24,7 @@ static int64_t epoch_len(const struct cg_batches *it)
  * generator state at the epoch's start (which makes resuming exact). */
 static void start_epoch(struct cg_batches *it)
 {
-    int64_t n = it->ds->count;
+    int64_t n = count_of(it);
     it->state.epoch_rng = it->rng;
     it->state.position = 0;
     it->batch_start = 0;
@@ -31,6 +37,52 @@ static void start_epoch(struct cg_batches *it)
         it->order[i] = it->order[j];
         it->order[j] = t;
     }
+}
+
+/* Checks the options and allocates the buffers for `count` samples (labels:
+ * int32 and/or int64 buffers); the caller sets ds or tds. */
+static enum cg_status setup(struct cg_batches *it, int64_t count, bool want32, bool want64,
+                            struct cg_batches_options options, const char *fn)
+{
+    if (options.batch_size < 1) {
+        cg_misuse(fn, "batch_size %" PRId64 " must be >= 1", options.batch_size);
+        return CG_ERR_INVALID;
+    }
+    if (options.dtype != CG_F32 && options.dtype != CG_F64) {
+        cg_misuse(fn, "unknown dtype %d (hint: CG_F32 or CG_F64)", (int)options.dtype);
+        return CG_ERR_INVALID;
+    }
+    if (options.rng && (uint64_t)count > UINT32_MAX) {
+        cg_misuse(fn, "cannot shuffle %" PRId64 " samples (at most %" PRIu32 ")", count,
+                  UINT32_MAX);
+        return CG_ERR_INVALID;
+    }
+    int64_t cap = options.batch_size < count ? options.batch_size : count;
+    int64_t *order = cg_malloc((size_t)(count ? count : 1) * sizeof *order, "batch order");
+    int32_t *labels = want32 ? cg_malloc((size_t)(cap ? cap : 1) * sizeof *labels,
+                                           "batch labels") : NULL;
+    int64_t *labels64 = want64 ? cg_malloc((size_t)(cap ? cap : 1) * sizeof *labels64,
+                                             "batch labels") : NULL;
+    if (!order || (want32 && !labels) || (want64 && !labels64)) {
+        cg_free(order);
+        cg_free(labels);
+        cg_free(labels64);
+        return CG_ERR_NOMEM;
+    }
+    it->batch_size = options.batch_size;
+    it->shuffle = options.rng != NULL;
+    it->drop_last = options.drop_last;
+    it->dtype = options.dtype;
+    it->order = order;
+    it->batch_labels = labels;
+    it->batch_labels64 = labels64;
+    if (options.rng) {
+        /* Own generator, forked from the caller's so the two streams are not
+         * the same numbers at the same positions. */
+        uint64_t hi = cg_rng_u32(options.rng), lo = cg_rng_u32(options.rng);
+        it->rng = cg_rng_seed(hi << 32 | lo);
+    }
+    return CG_OK;
 }
 
 enum cg_status cg_batches_init(struct cg_batches *it, const struct cg_dataset *ds,
@@ -48,43 +100,32 @@ enum cg_status cg_batches_init(struct cg_batches *it, const struct cg_dataset *d
                   ds->images ? "set" : "NULL", ds->count, ds->rows, ds->cols);
         return CG_ERR_INVALID;
     }
-    if (options.batch_size < 1) {
-        cg_misuse(fn, "batch_size %" PRId64 " must be >= 1", options.batch_size);
-        return CG_ERR_INVALID;
-    }
-    if (options.dtype != CG_F32 && options.dtype != CG_F64) {
-        cg_misuse(fn, "unknown dtype %d (hint: CG_F32 or CG_F64)", (int)options.dtype);
-        return CG_ERR_INVALID;
-    }
-    if (options.rng && (uint64_t)ds->count > UINT32_MAX) {
-        cg_misuse(fn, "cannot shuffle %" PRId64 " samples (at most %" PRIu32 ")", ds->count,
-                  UINT32_MAX);
-        return CG_ERR_INVALID;
-    }
-    int64_t *order = cg_malloc((size_t)ds->count * sizeof *order, "batch order");
-    if (!order) return CG_ERR_NOMEM;
-    int32_t *labels = NULL;
-    if (ds->labels) {
-        int64_t cap = options.batch_size < ds->count ? options.batch_size : ds->count;
-        labels = cg_malloc((size_t)cap * sizeof *labels, "batch labels");
-        if (!labels) {
-            cg_free(order);
-            return CG_ERR_NOMEM;
-        }
-    }
+    enum cg_status st = setup(it, ds->count, ds->labels != NULL, false, options, fn);
+    if (st != CG_OK) return st;
     it->ds = ds;
-    it->batch_size = options.batch_size;
-    it->shuffle = options.rng != NULL;
-    it->drop_last = options.drop_last;
-    it->dtype = options.dtype;
-    it->order = order;
-    it->batch_labels = labels;
-    if (options.rng) {
-        /* Own generator, forked from the caller's so the two streams are not
-         * the same numbers at the same positions. */
-        uint64_t hi = cg_rng_u32(options.rng), lo = cg_rng_u32(options.rng);
-        it->rng = cg_rng_seed(hi << 32 | lo);
+    start_epoch(it);
+    return CG_OK;
+}
+
+enum cg_status cg_batches_init_tensor(struct cg_batches *it, const struct cg_tensor_dataset *ds,
+                                      struct cg_batches_options options)
+{
+    static const char fn[] = "cg_batches_init_tensor";
+    if (!it || !ds) {
+        cg_misuse(fn, "%s is NULL", !it ? "it" : "ds");
+        return CG_ERR_INVALID;
     }
+    *it = (struct cg_batches){0};
+    if (!ds->features || ds->count < 1 || ds->sample_ndim < 0 ||
+        ds->sample_ndim > CG_MAX_DIMS - 1) {
+        cg_misuse(fn, "dataset has no features (features %s, %" PRId64 " samples of rank %d; "
+                  "hint: cg_tensor_dataset_from_arrays)", ds->features ? "set" : "NULL",
+                  ds->count, ds->sample_ndim);
+        return CG_ERR_INVALID;
+    }
+    enum cg_status st = setup(it, ds->count, false, ds->labels != NULL, options, fn);
+    if (st != CG_OK) return st;
+    it->tds = ds;
     start_epoch(it);
     return CG_OK;
 }
@@ -94,6 +135,7 @@ void cg_batches_free(struct cg_batches *it)
     if (!it) return;
     cg_free(it->order);
     cg_free(it->batch_labels);
+    cg_free(it->batch_labels64);
     *it = (struct cg_batches){0};
 }
 
@@ -125,6 +167,49 @@ CG_MULTIARCH static void bytes_to_unit_f64(double *restrict dst, const uint8_t *
     for (int64_t k = 0; k < n; k++) dst[k] = (double)src[k] / 255.0;
 }
 
+/* Product of a per-sample shape. */
+static int64_t numel_of(int ndim, const int64_t *shape)
+{
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) n *= shape[d];
+    return n;
+}
+
+/* Rows idx[0..b) of a [count, per] float array into a [b, shape...] tensor. */
+static struct cg_tensor *gather_rows(struct cg_tape *tape, enum cg_dtype dtype, const float *src,
+                                     int ndim, const int64_t *shape, const int64_t *idx, int64_t b)
+{
+    int64_t full[CG_MAX_DIMS] = {b}, per = numel_of(ndim, shape);
+    memcpy(full + 1, shape, (size_t)ndim * sizeof *shape);
+    struct cg_tensor *t = cg_tensor_empty(tape, dtype, ndim + 1, full);
+    if (!t) return NULL;
+    for (int64_t r = 0; r < b; r++) {
+        const float *row = src + idx[r] * per;
+        if (dtype == CG_F32)
+            memcpy((float *)t->data + r * per, row, (size_t)per * sizeof(float));
+        else
+            for (int64_t k = 0; k < per; k++) ((double *)t->data)[r * per + k] = row[k];
+    }
+    return t;
+}
+
+static struct cg_tensor *next_general(struct cg_batches *it, struct cg_tape *tape, int64_t pos,
+                                      int64_t b)
+{
+    const struct cg_tensor_dataset *ds = it->tds;
+    const int64_t *idx = it->order + pos;
+    struct cg_tensor *x = gather_rows(tape, it->dtype, ds->features, ds->sample_ndim,
+                                      ds->sample_shape, idx, b);
+    if (!x) return NULL;
+    cg_tensor_set_name(x, "batch");
+    if (it->batch_labels64)
+        for (int64_t r = 0; r < b; r++) it->batch_labels64[r] = ds->labels[idx[r]];
+    it->batch_start = pos;
+    it->batch_len = b;
+    it->state.position = pos + b;
+    return x;
+}
+
 struct cg_tensor *cg_batches_next(struct cg_batches *it, struct cg_tape *tape)
 {
     if (!it || !it->order) {
@@ -139,6 +224,7 @@ struct cg_tensor *cg_batches_next(struct cg_batches *it, struct cg_tape *tape)
         return NULL;
     }
     int64_t b = end - pos < it->batch_size ? end - pos : it->batch_size;
+    if (it->tds) return next_general(it, tape, pos, b);
     int64_t pixels = (int64_t)it->ds->rows * it->ds->cols;
     struct cg_tensor *x = cg_tensor_empty(tape, it->dtype, CG_SHAPE(b, pixels));
     if (!x) return NULL;
@@ -161,6 +247,24 @@ struct cg_tensor *cg_batches_next(struct cg_batches *it, struct cg_tape *tape)
     return x;
 }
 
+struct cg_tensor *cg_batches_targets(const struct cg_batches *it, struct cg_tape *tape)
+{
+    if (!it || !it->order || !it->tds) {
+        cg_misuse("cg_batches_targets", "iterator is %s (hint: float targets come from "
+                  "cg_batches_init_tensor)", !it ? "NULL" : !it->order ? "not initialized"
+                                                                          : "over uint8 images");
+        return NULL;
+    }
+    if (!it->tds->targets || it->batch_len == 0) return NULL;
+    return gather_rows(tape, it->dtype, it->tds->targets, it->tds->target_ndim,
+                       it->tds->target_shape, it->order + it->batch_start, it->batch_len);
+}
+
+const int64_t *cg_batches_labels_i64(const struct cg_batches *it)
+{
+    return it && it->batch_len > 0 ? it->batch_labels64 : NULL;
+}
+
 const int32_t *cg_batches_labels(const struct cg_batches *it)
 {
     return it && it->batch_len > 0 ? it->batch_labels : NULL;
@@ -175,8 +279,8 @@ int64_t cg_batches_size(const struct cg_batches *it) { return it ? it->batch_len
 
 int64_t cg_batches_per_epoch(const struct cg_batches *it)
 {
-    if (!it || !it->ds) return 0;
-    int64_t n = it->ds->count;
+    if (!it || (!it->ds && !it->tds)) return 0;
+    int64_t n = count_of(it);
     return it->drop_last ? n / it->batch_size : (n + it->batch_size - 1) / it->batch_size;
 }
 

@@ -27,7 +27,8 @@ static enum cg_status find_file(char *path, const char *dir, const char *name)
     struct stat st;
     const char *why = stat(dir, &st) != 0 ? "; the directory does not exist" : "";
     return cg_fail(CG_ERR_NOT_FOUND, "%s: not found (looked for %s and %s.gz%s; "
-                   "hint: scripts/fetch_data.sh fetches MNIST)", dir, name, name, why);
+                   "hint: put the four MNIST or Fashion-MNIST IDX files, as published, in "
+                   "this directory)", dir, name, name, why);
 }
 
 enum cg_status cg_mnist_load(struct cg_dataset *out, const char *dir, enum cg_mnist_split split)

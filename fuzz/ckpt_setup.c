@@ -54,8 +54,8 @@ struct setup setup_make(int variant)
     struct setup s = {0};
     struct cg_module *l1 = cg_linear_new(3, 4, true, &rng), *relu = cg_relu_new(),
                      *l2 = cg_linear_new(4, 2, true, &rng);
-    s.model = variant == SETUP_BUFFERS_SGD ? cg_sequential(l1, relu, l2, counter_new(2), NULL)
-                                           : cg_sequential(l1, relu, l2, NULL);
+    s.model = variant == SETUP_BUFFERS_SGD ? cg_sequential(l1, relu, l2, counter_new(2))
+                                           : cg_sequential(l1, relu, l2);
     if (!s.model) fuzz_fail("model");
     if (variant != SETUP_PARAMS_META) {
         s.opt = cg_sgd_new(s.model, (struct cg_sgd_options){.lr = 0.1, .momentum = 0.9});

@@ -1,8 +1,9 @@
 /* Writes the committed seed corpora under DIR (normally fuzz/corpus):
  * small valid IDX files (raw and gzip) and real checkpoints saved from the
  * set-ups fuzz_checkpoint loads into.  The version-1 seeds (v1_*.ckpt) were
- * written by cgrad 0.1's gen_seeds from the same set-ups and are kept.  Not run by scripts/fuzz.sh; rerun it
- * by hand after a format change:  build/fuzz/gen_seeds fuzz/corpus */
+ * written by cgrad 0.1's gen_seeds from the same set-ups and are kept.
+ * Not run by scripts/fuzz.sh; rerun it by hand after a format change:
+ *     build/fuzz/gen_seeds fuzz/corpus */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>

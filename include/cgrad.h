@@ -19,7 +19,10 @@
 #include "cgrad/conv.h"
 #include "cgrad/optim.h"
 #include "cgrad/checkpoint.h"
+#include "cgrad/safetensors.h"
+#include "cgrad/npy.h"
 #include "cgrad/data.h"
 #include "cgrad/image.h"
+#include "cgrad/plot.h"
 
 #endif

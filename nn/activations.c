@@ -1,5 +1,6 @@
 /* Activation modules: parameter-free wrappers around the elementwise ops. */
 #include <math.h>
+#include <stdio.h>
 
 #include "alloc.h"
 #include "error_internal.h"
@@ -46,15 +47,20 @@ static struct cg_tensor *tanh_fwd(struct cg_module *m, struct cg_tape *t, struct
 
 static void activation_free(struct cg_module *m) { cg_free(m); }
 
-#define CG_ACTIVATION_VTABLE(var, type, fwd)   \
-    static const struct cg_module_vtable var = { \
-        .type_name = type, .forward = fwd, .free = activation_free};
-CG_ACTIVATION_VTABLE(relu_vt, "ReLU", relu_fwd)
-CG_ACTIVATION_VTABLE(hardshrink_vt, "Hardshrink", hardshrink_fwd)
-CG_ACTIVATION_VTABLE(softshrink_vt, "Softshrink", softshrink_fwd)
-CG_ACTIVATION_VTABLE(tanhshrink_vt, "Tanhshrink", tanhshrink_fwd)
-CG_ACTIVATION_VTABLE(sigmoid_vt, "Sigmoid", sigmoid_fwd)
-CG_ACTIVATION_VTABLE(tanh_vt, "Tanh", tanh_fwd)
+static void shrink_describe(const struct cg_module *m, char *buf, size_t size)
+{
+    snprintf(buf, size, "lambda=%g", ((const struct activation *)m)->lambda);
+}
+
+#define CG_ACTIVATION_VTABLE(var, type, fwd, desc) \
+    static const struct cg_module_vtable var = {   \
+        .type_name = type, .forward = fwd, .free = activation_free, .describe = desc};
+CG_ACTIVATION_VTABLE(relu_vt, "ReLU", relu_fwd, NULL)
+CG_ACTIVATION_VTABLE(hardshrink_vt, "Hardshrink", hardshrink_fwd, shrink_describe)
+CG_ACTIVATION_VTABLE(softshrink_vt, "Softshrink", softshrink_fwd, shrink_describe)
+CG_ACTIVATION_VTABLE(tanhshrink_vt, "Tanhshrink", tanhshrink_fwd, NULL)
+CG_ACTIVATION_VTABLE(sigmoid_vt, "Sigmoid", sigmoid_fwd, NULL)
+CG_ACTIVATION_VTABLE(tanh_vt, "Tanh", tanh_fwd, NULL)
 #undef CG_ACTIVATION_VTABLE
 
 static struct cg_module *new_activation(const struct cg_module_vtable *vt, double lambda)

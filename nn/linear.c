@@ -1,6 +1,7 @@
 /* Linear layer: y = x W^T + b through the fused cg_linear op. */
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 
 #include "alloc.h"
 #include "error_internal.h"
@@ -49,11 +50,19 @@ static void linear_free(struct cg_module *self)
     cg_free(l);
 }
 
+static void linear_describe(const struct cg_module *self, char *buf, size_t size)
+{
+    const struct linear *l = (const struct linear *)self;
+    snprintf(buf, size, "in=%" PRId64 ", out=%" PRId64 ", bias=%s", l->in, l->out,
+             l->bias ? "true" : "false");
+}
+
 static const struct cg_module_vtable linear_vtable = {
     .type_name = "Linear",
     .forward = linear_forward,
     .visit_params = linear_visit_params,
     .free = linear_free,
+    .describe = linear_describe,
 };
 
 struct cg_module *cg_linear_new_dtype(int64_t in, int64_t out, bool bias, enum cg_dtype dtype,

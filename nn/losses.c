@@ -1,4 +1,5 @@
-/* Elementwise losses (mse, l1, bce, bce_with_logits) as fused ops: one pass
+/* Elementwise losses (mse, l1, bce, bce_with_logits, huber, smooth_l1,
+ * kl_div) as fused ops: one pass
  * forward with the reduction, one pass backward, for f32 and f64. */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -6,8 +7,9 @@
 
 #include "error_internal.h"
 #include "multiarch.h"
+#include "loss_op_list.h"
 #include "losses_internal.h"
-#include "tape_internal.h"
+#include "tensor_live.h"
 #include "cgrad/op.h"
 
 /* log clamped to >= -100 as PyTorch's binary_cross_entropy; a NaN argument
@@ -17,93 +19,36 @@
 #define CG_MAX_EPS(v) ((v) < CG_BCE_EPS ? CG_BCE_EPS : (v))
 #define CG_SIGN(v) ((T)(((v) > 0) - ((v) < 0)))
 
-/* name, loss(x, t), d/dx, d/dt.  bce's d/dx is PyTorch's
+/* name, loss(x, t), d/dx, d/dt, with p the loss's parameter (Huber's
+ * delta, SmoothL1's beta).  bce's d/dx is PyTorch's
  * (x - t) / max(x (1 - x), 1e-12); its d/dt is the exact derivative of the
  * clamped forward, which stays finite at x = 0 or 1. */
-#define CG_ELEMENTWISE_LOSSES(X)                                                          \
-    X(mse_loss, (x - t) * (x - t), 2 * (x - t), -2 * (x - t))                             \
-    X(l1_loss, fabs(x - t), CG_SIGN(x - t), -CG_SIGN(x - t))                              \
-    X(bce_loss, (t - 1) * CG_CLAMPED(log1p(-x)) - t * CG_CLAMPED(log(x)),                 \
-      (x - t) / CG_MAX_EPS(x * (1 - x)), CG_CLAMPED(log1p(-x)) - CG_CLAMPED(log(x)))      \
-    X(bce_with_logits_loss, (x > 0 ? x : (T)0) - x * t + log1p(exp(-fabs(x))),            \
-      1 / (1 + exp(-x)) - t, -x)
+#define CG_ELEMENTWISE_LOSSES(X)                                                           \
+    X(mse_loss, (x - t) * (x - t), 2 * (x - t), -2 * (x - t))                              \
+    X(l1_loss, fabs(x - t), CG_SIGN(x - t), -CG_SIGN(x - t))                               \
+    X(bce_loss, (t - 1) * CG_CLAMPED(log1p(-x)) - t * CG_CLAMPED(log(x)),                  \
+      (x - t) / CG_MAX_EPS(x * (1 - x)), CG_CLAMPED(log1p(-x)) - CG_CLAMPED(log(x)))       \
+    X(bce_with_logits_loss, (x > 0 ? x : (T)0) - x * t + log1p(exp(-fabs(x))),             \
+      1 / (1 + exp(-x)) - t, -x)                                                           \
+    X(huber_loss,                                                                          \
+      fabs(x - t) < p ? (T)0.5 * (x - t) * (x - t) : p * (fabs(x - t) - (T)0.5 * p),       \
+      CG_CLIP(x - t, p), -CG_CLIP(x - t, p))                                               \
+    X(smooth_l1_loss,                                                                      \
+      fabs(x - t) < p ? (T)0.5 * (x - t) * (x - t) / p : fabs(x - t) - (T)0.5 * p,         \
+      CG_CLIP(x - t, p) / p, -CG_CLIP(x - t, p) / p)                                       \
+    X(kl_div_loss, (t == 0 ? (T)0 : t * log(t)) - t * x, -t, log(t) + 1 - x)
 
-#define CG_CAT_(a, b) a##b
-#define CG_CAT(a, b) CG_CAT_(a, b)
-
-/* Kernels over contiguous restrict arrays with the branches hoisted out of
- * the loops so they vectorize.  Reductions accumulate in double (exact enough
- * for f32 sums) in 8 independent partial sums, which the compiler can keep in
- * vector registers without reassociating a single chain. */
-#define CG_LOSS_KERNELS(name, L, DX, DT)                                                  \
-    CG_MULTIARCH                                                                          \
-    static void CG_CAT(name##_fwd_, SFX)(T *restrict y, const T *restrict xs,             \
-                                         const T *restrict ts, int64_t n,                 \
-                                         enum cg_reduction red)                           \
-    {                                                                                     \
-        if (red == CG_REDUCTION_NONE) {                                                   \
-            for (int64_t i = 0; i < n; i++) {                                             \
-                T x = xs[i], t = ts[i];                                                   \
-                y[i] = (L);                                                               \
-            }                                                                             \
-            return;                                                                       \
-        }                                                                                 \
-        double part[8] = {0};                                                             \
-        int64_t i = 0;                                                                    \
-        for (; i + 8 <= n; i += 8)                                                        \
-            for (int k = 0; k < 8; k++) {                                                 \
-                T x = xs[i + k], t = ts[i + k];                                           \
-                part[k] += (double)(L);                                                   \
-            }                                                                             \
-        for (; i < n; i++) {                                                              \
-            T x = xs[i], t = ts[i];                                                       \
-            part[0] += (double)(L);                                                       \
-        }                                                                                 \
-        double acc = ((part[0] + part[1]) + (part[2] + part[3])) +                        \
-                     ((part[4] + part[5]) + (part[6] + part[7]));                         \
-        y[0] = (T)(red == CG_REDUCTION_MEAN ? acc / (double)n : acc);                     \
-    }                                                                                     \
-    CG_MULTIARCH                                                                          \
-    static void CG_CAT(name##_bwd1_, SFX)(T *restrict gx, const T *restrict gy,           \
-                                          const T *restrict xs, const T *restrict ts,     \
-                                          int64_t n, T g0, bool per, bool wrt_target)     \
-    {                                                                                     \
-        if (per && !wrt_target)                                                           \
-            for (int64_t i = 0; i < n; i++) {                                             \
-                T x = xs[i], t = ts[i];                                                   \
-                (void)t;                                                                  \
-                gx[i] += gy[i] * (DX);                                                    \
-            }                                                                             \
-        else if (!wrt_target)                                                             \
-            for (int64_t i = 0; i < n; i++) {                                             \
-                T x = xs[i], t = ts[i];                                                   \
-                (void)t;                                                                  \
-                gx[i] += g0 * (DX);                                                       \
-            }                                                                             \
-        else                                                                              \
-            for (int64_t i = 0; i < n; i++) {                                             \
-                T x = xs[i], t = ts[i];                                                   \
-                (void)t;                                                                  \
-                gx[i] += (per ? gy[i] : g0) * (DT);                                       \
-            }                                                                             \
-    }                                                                                     \
-    static void CG_CAT(name##_bwd_, SFX)(T *gx, T *gt, const T *gy, const T *xs,          \
-                                         const T *ts, int64_t n, enum cg_reduction red)   \
-    {                                                                                     \
-        bool per = red == CG_REDUCTION_NONE;                                              \
-        T g0 = per ? (T)0 : (red == CG_REDUCTION_MEAN ? gy[0] / (T)n : gy[0]);            \
-        if (gx) CG_CAT(name##_bwd1_, SFX)(gx, gy, xs, ts, n, g0, per, false);             \
-        if (gt) CG_CAT(name##_bwd1_, SFX)(gt, gy, xs, ts, n, g0, per, true);              \
-    }
+/* v clipped to [-p, p] (Huber's gradient; SmoothL1's times p). */
+#define CG_CLIP(v, p) ((v) < -(p) ? -(p) : (v) > (p) ? (p) : (v))
 
 #define T float
 #define SFX f32
-CG_ELEMENTWISE_LOSSES(CG_LOSS_KERNELS)
+#include "loss_kernels.inc"
 #undef T
 #undef SFX
 #define T double
 #define SFX f64
-CG_ELEMENTWISE_LOSSES(CG_LOSS_KERNELS)
+#include "loss_kernels.inc"
 #undef T
 #undef SFX
 
@@ -114,28 +59,32 @@ static void *grad_of(const struct cg_record *r, int i)
     return (t->flags & CG_REQUIRES_GRAD) && t->grad ? t->grad->data : NULL;
 }
 
-#define CG_LOSS_WRAPPERS(name, L, DX, DT)                                                   \
+/* scalar[0]: the reduction, scalar[1]: the loss's parameter, scalar[2]: the
+ * divisor of the reduced sum. */
+#define CG_LOSS_WRAPPERS(name, L, DX, DT)                                                  \
     static void name##_forward(struct cg_record *r)                                        \
     {                                                                                      \
         struct cg_tensor *x = r->in[0], *t = r->in[1], *y = r->out;                        \
-        enum cg_reduction red = (enum cg_reduction)r->scalar[0];                           \
+        bool per = (enum cg_reduction)r->scalar[0] == CG_REDUCTION_NONE;                   \
         if (y->dtype == CG_F64)                                                            \
-            name##_fwd_f64(y->data, x->data, t->data, x->numel, red);                      \
+            name##_fwd_f64(y->data, x->data, t->data, x->numel, per, r->scalar[1],         \
+                           r->scalar[2]);                                                  \
         else                                                                               \
-            name##_fwd_f32(y->data, x->data, t->data, x->numel, red);                      \
+            name##_fwd_f32(y->data, x->data, t->data, x->numel, per, (float)r->scalar[1],  \
+                           r->scalar[2]);                                                  \
     }                                                                                      \
     static void name##_backward(struct cg_record *r)                                       \
     {                                                                                      \
         struct cg_tensor *x = r->in[0], *t = r->in[1], *y = r->out;                        \
-        enum cg_reduction red = (enum cg_reduction)r->scalar[0];                           \
+        bool per = (enum cg_reduction)r->scalar[0] == CG_REDUCTION_NONE;                   \
         if (y->dtype == CG_F64)                                                            \
             name##_bwd_f64(grad_of(r, 0), grad_of(r, 1), y->grad->data, x->data, t->data,  \
-                           x->numel, red);                                                 \
+                           x->numel, per, r->scalar[1], r->scalar[2]);                     \
         else                                                                               \
             name##_bwd_f32(grad_of(r, 0), grad_of(r, 1), y->grad->data, x->data, t->data,  \
-                           x->numel, red);                                                 \
+                           x->numel, per, (float)r->scalar[1], r->scalar[2]);              \
     }                                                                                      \
-    static const struct cg_op name##_op = {#name, name##_forward, name##_backward, 0};
+    const struct cg_op cg_op_##name = {#name, name##_forward, name##_backward, 0};
 
 CG_ELEMENTWISE_LOSSES(CG_LOSS_WRAPPERS)
 
@@ -143,13 +92,15 @@ bool cg_loss_reduction_ok(const char *fn, enum cg_reduction r)
 {
     if (r == CG_REDUCTION_MEAN || r == CG_REDUCTION_SUM || r == CG_REDUCTION_NONE) return true;
     cg_misuse(fn, "reduction %d is not one of CG_REDUCTION_MEAN, CG_REDUCTION_SUM, "
-              "CG_REDUCTION_NONE", (int)r);
+              "CG_REDUCTION_NONE%s", (int)r, r == CG_REDUCTION_BATCHMEAN ?
+              " (CG_REDUCTION_BATCHMEAN is for cg_kl_div_loss only)" : "");
     return false;
 }
 
-static struct cg_tensor *elementwise_loss(struct cg_tape *tape, const struct cg_op *op,
-                                          struct cg_tensor *input, struct cg_tensor *target,
-                                          enum cg_reduction red)
+/* param: the loss's parameter (0 if it has none). */
+static struct cg_tensor *param_loss(struct cg_tape *tape, const struct cg_op *op,
+                                    struct cg_tensor *input, struct cg_tensor *target,
+                                    enum cg_reduction red, double param)
 {
     const char *fn = op->name;
     if (!tape || !input || !target) {
@@ -157,7 +108,8 @@ static struct cg_tensor *elementwise_loss(struct cg_tape *tape, const struct cg_
                   !tape ? "tape" : !input ? "input" : "target");
         return NULL;
     }
-    if (!cg_loss_reduction_ok(fn, red)) return NULL;
+    bool batchmean = red == CG_REDUCTION_BATCHMEAN && op == &cg_op_kl_div_loss;
+    if (!batchmean && !cg_loss_reduction_ok(fn, red)) return NULL;
     if (!cg_tensor_same_shape(input, target) || input->dtype != target->dtype) {
         char a[128], b[128];
         cg_misuse(fn, "input %s and target %s must have the same shape and dtype (cgrad does "
@@ -165,28 +117,38 @@ static struct cg_tensor *elementwise_loss(struct cg_tape *tape, const struct cg_
                   cg_tensor_shape_str(input, a, sizeof a), cg_tensor_shape_str(target, b, sizeof b));
         return NULL;
     }
-    double s = (double)red;
+    /* mean: over all elements; batchmean: over dim 0 (PyTorch's kl_div) */
+    double div = red == CG_REDUCTION_MEAN ? (double)input->numel
+               : batchmean ? (double)(input->ndim ? input->shape[0] : 1) : 1.0;
+    double s[3] = {(double)red, param, div};
     struct cg_tensor *in[2] = {input, target};
     if (red == CG_REDUCTION_NONE)
-        return cg_op_apply(tape, op, 2, in, input->dtype, input->ndim, input->shape, &s, 1);
-    return cg_op_apply(tape, op, 2, in, input->dtype, 0, NULL, &s, 1);
+        return cg_op_apply(tape, op, 2, in, input->dtype, input->ndim, input->shape, s, 3);
+    return cg_op_apply(tape, op, 2, in, input->dtype, 0, NULL, s, 3);
+}
+
+static struct cg_tensor *elementwise_loss(struct cg_tape *tape, const struct cg_op *op,
+                                          struct cg_tensor *input, struct cg_tensor *target,
+                                          enum cg_reduction red)
+{
+    return param_loss(tape, op, input, target, red, 0);
 }
 
 struct cg_tensor *cg_mse_loss(struct cg_tape *tape, struct cg_tensor *input,
                               struct cg_tensor *target, enum cg_reduction reduction)
 {
-    return elementwise_loss(tape, &mse_loss_op, input, target, reduction);
+    return elementwise_loss(tape, &cg_op_mse_loss, input, target, reduction);
 }
 
 struct cg_tensor *cg_mse_loss_mean(struct cg_tape *tape, struct cg_tensor *a, struct cg_tensor *b)
 {
-    return elementwise_loss(tape, &mse_loss_op, a, b, CG_REDUCTION_MEAN);
+    return elementwise_loss(tape, &cg_op_mse_loss, a, b, CG_REDUCTION_MEAN);
 }
 
 struct cg_tensor *cg_l1_loss(struct cg_tape *tape, struct cg_tensor *input,
                              struct cg_tensor *target, enum cg_reduction reduction)
 {
-    return elementwise_loss(tape, &l1_loss_op, input, target, reduction);
+    return elementwise_loss(tape, &cg_op_l1_loss, input, target, reduction);
 }
 
 /* Index of the first element outside [0, 1] (NaN passes), or -1. */
@@ -203,19 +165,48 @@ struct cg_tensor *cg_bce_loss(struct cg_tape *tape, struct cg_tensor *input,
                               struct cg_tensor *target, enum cg_reduction reduction)
 {
     /* Only scan data that is still alive; cg_op_apply reports stale inputs. */
-    bool live = input && tape && (!input->tape || (input->tape == tape && input->tape_gen == tape->gen));
-    int64_t bad = live ? first_non_probability(input) : -1;
+    int64_t bad = cg_tensor_is_live(tape, input) ? first_non_probability(input) : -1;
     if (bad >= 0) {
         cg_misuse("bce_loss", "input element %" PRId64 " is %g; probabilities must lie in [0, 1] "
                   "(hint: apply cg_sigmoid first, or use cg_bce_with_logits_loss on the logits)",
                   bad, cg_tensor_at(input, bad));
         return NULL;
     }
-    return elementwise_loss(tape, &bce_loss_op, input, target, reduction);
+    return elementwise_loss(tape, &cg_op_bce_loss, input, target, reduction);
 }
 
 struct cg_tensor *cg_bce_with_logits_loss(struct cg_tape *tape, struct cg_tensor *input,
                                           struct cg_tensor *target, enum cg_reduction reduction)
 {
-    return elementwise_loss(tape, &bce_with_logits_loss_op, input, target, reduction);
+    return elementwise_loss(tape, &cg_op_bce_with_logits_loss, input, target, reduction);
+}
+
+struct cg_tensor *cg_huber_loss(struct cg_tape *tape, struct cg_tensor *input,
+                                struct cg_tensor *target, enum cg_reduction reduction, double delta)
+{
+    if (!(delta > 0) || isinf(delta)) {
+        cg_misuse("huber_loss", "delta = %g: must be finite and > 0 (PyTorch's default: 1)", delta);
+        return NULL;
+    }
+    return param_loss(tape, &cg_op_huber_loss, input, target, reduction, delta);
+}
+
+struct cg_tensor *cg_smooth_l1_loss(struct cg_tape *tape, struct cg_tensor *input,
+                                    struct cg_tensor *target, enum cg_reduction reduction,
+                                    double beta)
+{
+    if (!(beta >= 0) || isinf(beta)) {
+        cg_misuse("smooth_l1_loss", "beta = %g: must be finite and >= 0 (PyTorch's default: 1)",
+                  beta);
+        return NULL;
+    }
+    if (beta == 0) /* the quadratic band vanishes: L1 exactly, as PyTorch */
+        return elementwise_loss(tape, &cg_op_l1_loss, input, target, reduction);
+    return param_loss(tape, &cg_op_smooth_l1_loss, input, target, reduction, beta);
+}
+
+struct cg_tensor *cg_kl_div_loss(struct cg_tape *tape, struct cg_tensor *input,
+                                 struct cg_tensor *target, enum cg_reduction reduction)
+{
+    return param_loss(tape, &cg_op_kl_div_loss, input, target, reduction, 0);
 }

@@ -4,8 +4,9 @@
 #include <math.h>
 
 #include "error_internal.h"
+#include "loss_op_list.h"
 #include "losses_internal.h"
-#include "tape_internal.h"
+#include "tensor_live.h"
 #include "cgrad/op.h"
 
 /* ---- cross entropy: in[0] logits [N,C], in[1] class indices (N whole
@@ -70,12 +71,7 @@ static void ce_backward(struct cg_record *r)
     }
 }
 
-static const struct cg_op ce_op = {"cross_entropy_loss", ce_forward, ce_backward, 0};
-
-static bool is_live(const struct cg_tape *tape, const struct cg_tensor *t)
-{
-    return !t->tape || (t->tape == tape && t->tape_gen == tape->gen);
-}
+const struct cg_op cg_op_cross_entropy_loss = {"cross_entropy_loss", ce_forward, ce_backward, 0};
 
 /* Common checks; false after misuse. */
 static bool ce_args_ok(const char *fn, struct cg_tape *tape, struct cg_tensor *logits,
@@ -93,7 +89,7 @@ static bool ce_args_ok(const char *fn, struct cg_tape *tape, struct cg_tensor *l
                   "to [1, C])", cg_tensor_shape_str(logits, s, sizeof s));
         return false;
     }
-    if (!is_live(tape, logits)) {
+    if (!cg_tensor_is_live(tape, logits)) {
         cg_misuse(fn, "logits '%s' belong to another tape or a step released by cg_tape_reset",
                   logits->name);
         return false;
@@ -112,8 +108,9 @@ static struct cg_tensor *ce_apply(struct cg_tape *tape, struct cg_tensor *logits
     double s = (double)red;
     struct cg_tensor *in[2] = {logits, targets};
     if (red == CG_REDUCTION_NONE)
-        return cg_op_apply(tape, &ce_op, 2, in, logits->dtype, 1, logits->shape, &s, 1);
-    return cg_op_apply(tape, &ce_op, 2, in, logits->dtype, 0, NULL, &s, 1);
+        return cg_op_apply(tape, &cg_op_cross_entropy_loss, 2, in, logits->dtype, 1,
+                           logits->shape, &s, 1);
+    return cg_op_apply(tape, &cg_op_cross_entropy_loss, 2, in, logits->dtype, 0, NULL, &s, 1);
 }
 
 struct cg_tensor *cg_cross_entropy_loss(struct cg_tape *tape, struct cg_tensor *logits,
@@ -144,7 +141,7 @@ struct cg_tensor *cg_cross_entropy_loss_tensor(struct cg_tape *tape, struct cg_t
     const char *fn = "cross_entropy_loss";
     if (!ce_args_ok(fn, tape, logits, targets, reduction)) return NULL;
     int64_t n = logits->shape[0], c = logits->shape[1];
-    if (targets->numel != n || targets->dtype != logits->dtype || !is_live(tape, targets)) {
+    if (targets->numel != n || targets->dtype != logits->dtype || !cg_tensor_is_live(tape, targets)) {
         char a[128], b[128];
         cg_misuse(fn, "targets %s must hold N = %" PRId64 " class indices of the logits' dtype "
                   "(logits %s) and be alive on this tape", cg_tensor_shape_str(targets, a, sizeof a),
@@ -189,7 +186,7 @@ static void l1p_backward(struct cg_record *r)
     }
 }
 
-static const struct cg_op l1p_op = {"l1_penalty", l1p_forward, l1p_backward, 0};
+const struct cg_op cg_op_l1_penalty = {"l1_penalty", l1p_forward, l1p_backward, 0};
 
 struct cg_tensor *cg_l1_penalty(struct cg_tape *tape, struct cg_tensor *x, double weight)
 {
@@ -205,5 +202,5 @@ struct cg_tensor *cg_l1_penalty(struct cg_tape *tape, struct cg_tensor *x, doubl
         return NULL;
     }
     double scale = weight / (double)b;
-    return cg_op_apply(tape, &l1p_op, 1, &x, x->dtype, 0, NULL, &scale, 1);
+    return cg_op_apply(tape, &cg_op_l1_penalty, 1, &x, x->dtype, 0, NULL, &scale, 1);
 }

@@ -86,7 +86,8 @@ static struct cg_module *build(int n, struct cg_module *const *modules, const ch
         if (!modules[i]) {
             free_all(n, modules);
             cg_misuse(fn, "module %d of %d is NULL (hint: its constructor failed, see the "
-                      "error reported before this one; the other modules were freed)", i, n);
+                      "error reported before this one; the other modules were freed. "
+                      "cg_sequential takes no NULL terminator)", i, n);
             return NULL;
         }
         for (int j = 0; j < i; j++) {
@@ -116,12 +117,6 @@ static struct cg_module *build(int n, struct cg_module *const *modules, const ch
 struct cg_module *cg_sequential_new(int n, struct cg_module *const *modules)
 {
     return build(n, modules, "cg_sequential_new");
-}
-
-struct cg_module *cg_sequential_list(int n, struct cg_module *const *modules)
-{
-    if (n > 0 && modules && !modules[n - 1]) n--; /* the NULL terminator */
-    return build(n, modules, "cg_sequential");
 }
 
 static struct sequential *as_sequential(const struct cg_module *m, const char *fn)

@@ -156,7 +156,8 @@ void cg_lr_schedule_visit_state(struct cg_lr_schedule *s, cg_state_visitor visit
     s->vtable->visit_state(s, visit, user);
     /* int64_t and uint64_t share their representation; epochs are >= 0. */
     visit(&(struct cg_state_item){.name = "schedule.epoch", .type = CG_STATE_U64,
-                                  .values = &s->epoch, .count = 1},
+                                  .values = &s->epoch, .count = 1, .bounded = true, .min = 0,
+                                  .max = 9223372036854774784.0 /* largest double < 2^63 */},
           user);
 }
 

@@ -1,5 +1,6 @@
 /* The optimizer's named state, as checkpoints see it: the implementation's
  * items, then the base's, then the schedule's (names in cgrad/optim.h). */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,7 +23,8 @@ static void visit_base(struct cg_optimizer *opt, cg_state_visitor visit, void *u
         char name[64];
         snprintf(name, sizeof name, "group.%zu.lr", g);
         visit(&(struct cg_state_item){.name = name, .type = CG_STATE_F64,
-                                      .values = &opt->groups[g].lr, .count = 1},
+                                      .values = &opt->groups[g].lr, .count = 1,
+                                      .bounded = true, .min = 0, .max = INFINITY},
               user);
         snprintf(name, sizeof name, "group.%zu.weight_decay", g);
         visit(&(struct cg_state_item){.name = name, .type = CG_STATE_F64,

@@ -13,7 +13,7 @@ secs=${1:-60}
 command -v clang >/dev/null || { echo "fuzz.sh: clang is not installed (scripts/install_deps.sh test)" >&2; exit 2; }
 
 dir=build/fuzz
-targets=(fuzz_idx fuzz_idx_gzfile fuzz_idx_deflate fuzz_checkpoint)
+targets=(fuzz_idx fuzz_idx_gzfile fuzz_idx_deflate fuzz_checkpoint fuzz_json fuzz_safetensors)
 echo "== cgrad fuzz: $dir, ${secs}s per target =="
 CC=clang cmake -S fuzz -B "$dir" -DCMAKE_C_COMPILER=clang >/dev/null
 cmake --build "$dir" -j"$(nproc)" --target "${targets[@]}" >/dev/null

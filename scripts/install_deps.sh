@@ -3,9 +3,9 @@
 # Usage: scripts/install_deps.sh [build|data|test|all]...   (default: all)
 set -euo pipefail
 
-build_pkgs=(gcc make cmake pkg-config libopenblas-dev zlib1g-dev libpng-dev)
+build_pkgs=(gcc make cmake pkg-config libopenblas-dev zlib1g-dev libpng-dev libcairo2-dev libfontconfig-dev)
 data_pkgs=(nodejs npm dataset-fashion-mnist)
-test_pkgs=(libcmocka-dev valgrind clang libclang-rt-14-dev python3 binutils)
+test_pkgs=(libcmocka-dev valgrind clang libclang-rt-14-dev python3 binutils python3-numpy python3-torch)
 
 want=()
 for group in "${@:-all}"; do

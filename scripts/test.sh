@@ -2,7 +2,8 @@
 # README command 2: installs what is missing, then builds and runs every test
 # with warnings as errors: in a normal optimized build, in an
 # AddressSanitizer+UBSan build, in a ThreadSanitizer build and under
-# valgrind memcheck; fuzzes the IDX reader and the checkpoint loader
+# valgrind memcheck; fuzzes the IDX reader, the checkpoint loader, the
+# safetensors reader and its JSON parser
 # (CGRAD_FUZZ_SECONDS per target, default 60); installs into a temporary
 # prefix and builds a consumer with find_package and with pkg-config.
 # First of all, the include graph must follow the layering.

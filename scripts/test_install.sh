@@ -184,7 +184,7 @@ step "docs/tutorial-training.md"
 d=$work/doc-training
 mkdir -p "$d"
 extract_doc docs/tutorial-training.md "$d"
-for f in train.c mnist_train.c CMakeLists.txt; do [ -s "$d/$f" ] || die "docs: no $f in tutorial-training.md"; done
+for f in train.c mnist_train.c own_data.c CMakeLists.txt; do [ -s "$d/$f" ] || die "docs: no $f in tutorial-training.md"; done
 doc_build "$d" train
 (cd "$d" && run ./train)
 [ -s "$d/circle.ckpt" ] || die "docs: train did not write circle.ckpt"
@@ -194,6 +194,8 @@ if out=$(cd "$d" && ./mnist_train "$d/no-such-dir" 2>&1); then die "docs: mnist_
 printf '%s\n' "$out" | grep "no-such-dir: not found (looked for train-images-idx3-ubyte" >/dev/null ||
   die "docs: mnist_train without data printed: $out"
 echo "    mnist_train without data: $out"
+doc_build "$d" own_data
+(cd "$d" && run ./own_data)
 cmake -S "$d" -B "$d/build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$d/build" >/dev/null
 expect_shared "$d/build/train"
@@ -232,5 +234,19 @@ extract_doc docs/threading.md "$d"
 [ -s "$d/threads_demo.c" ] || die "docs: no threads_demo.c in threading.md"
 doc_build "$d" threads_demo -pthread
 (cd "$d" && CGRAD_NUM_THREADS=1 run ./threads_demo)
+
+step "docs/interop.md"
+d=$work/doc-interop
+mkdir -p "$d"
+extract_doc docs/interop.md "$d"
+for f in interop.c to_torch.py from_torch.py; do [ -s "$d/$f" ] || die "docs: no $f in interop.md"; done
+doc_build "$d" interop
+(cd "$d" && run ./interop export)
+# The Python halves need torch and numpy (Debian python3-torch, python3-numpy).
+if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch, numpy" 2>/dev/null; then
+  (cd "$d" && run /usr/bin/python3 to_torch.py && run /usr/bin/python3 from_torch.py && run ./interop import)
+else
+  echo "    SKIPPED the Python half of docs/interop.md: /usr/bin/python3 has no torch/numpy"
+fi
 
 echo "== test_install: all install checks passed (cgrad $version) =="

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every ctest test, and the examples on tiny data (sparse autoencoder:
-# train + checkpoint, resume, evaluate; classifier; custom layer), under
+# train + checkpoint, resume, evaluate, denoising + export; classifier;
+# custom layer; shrink functions with plots), under
 # valgrind memcheck.  Any memory error or leak (definite, indirect or
 # possible) fails the script loudly and names the test or program.  No
 # suppressions are needed.
@@ -76,7 +77,7 @@ run_example() { # label, program, args...
   fi
   printf '   %s\n   %s\n' "$(tail -n 1 "$tmp/$label.out")" "$(grep -E 'ERROR SUMMARY' "$tmp/$label.vg")"
 }
-sae=(--data "$tmp/data" --batch 16 --hidden 32 --code 8 --out "$tmp/out" --quiet)
+sae=(--data "$tmp/data" --batch 16 --hidden 32 --bottleneck 8 --out "$tmp/out" --quiet)
 run_example sparse_autoencoder-train sparse_autoencoder "${sae[@]}" --epochs 1 --save "$tmp/x.ckpt"
 run_example sparse_autoencoder-resume sparse_autoencoder "${sae[@]}" --epochs 2 \
   --resume "$tmp/x.ckpt" --save "$tmp/x.ckpt"
@@ -84,4 +85,7 @@ run_example sparse_autoencoder-eval sparse_autoencoder "${sae[@]}" --epochs 2 \
   --resume "$tmp/x.ckpt" --eval-only
 run_example mnist_classifier mnist_classifier --data "$tmp/data" --epochs 1 --batch 16
 run_example custom_layer custom_layer "$tmp/custom_layer.ckpt"
+run_example sparse_autoencoder-noise-export sparse_autoencoder "${sae[@]}" --epochs 1 --noise 0.3 \
+  --export "$tmp/sae.safetensors"
+run_example shrink_functions shrink_functions --out "$tmp/shrink" --export "$tmp/shrink.safetensors"
 echo "== valgrind: no memory errors or leaks ($((SECONDS - start)) s) =="

@@ -32,6 +32,21 @@ Scalars per op: add_scalar/mul_scalar: s; pow_scalar: p; hard/softshrink:
 lambda; clamp: lo hi (may be -inf/inf); sum_dim/mean_dim/max_dim: dim
 keepdim(0/1); reshape: the requested shape (may hold one -1; k = its ndim).
 linear has 2 inputs (no bias) or 3 (with bias).
+maximum/minimum: none; where: inputs (cond, a, b), cond gets a zero
+gradient; leaky_relu: slope; elu: alpha; softplus: beta threshold;
+softmax/log_softmax: dim; logsumexp: dim keepdim; var_dim: dim unbiased
+keepdim; permute: the permutation; cat: dim (2..4 inputs);
+narrow/narrow_view: dim start length; index_select: dim, then the indices;
+gather: dim, ndim, the index shape, then the indices (row-major);
+embedding: input the weight; has_padding (0/1), padding_idx, ndim, the
+index shape, then the indices.
+Losses (nn/loss_op_list.h): mse_loss/l1_loss/bce_loss/bce_with_logits_loss:
+reduction (0 mean, 1 sum, 2 none), inputs (input, target);
+cross_entropy_loss: reduction, then one class index per row of the single
+input (the logits); l1_penalty: weight; huber_loss/smooth_l1_loss:
+reduction, delta/beta; kl_div_loss: reduction (3 = batchmean);
+nll_loss/cross_entropy_loss_with: reduction, label_smoothing, ignore (0/1),
+ignore_index, then one target per row.
 """
 import math
 import os
@@ -72,16 +87,22 @@ def given(shape, vals):
 CASES = []
 
 
-def case(name, op, fn, inputs, scalars=()):
-    """Runs fn on leaf copies of inputs, backpropagates a random gout."""
-    leaves = [t.clone().requires_grad_() for t in inputs]
+def case(name, op, fn, inputs, scalars=(), no_grad=()):
+    """Runs fn on leaf copies of inputs, backpropagates a random gout.  The
+    inputs numbered in no_grad (masks) get a zero gradient."""
+    leaves = [t.clone().requires_grad_(i not in no_grad) for i, t in enumerate(inputs)]
     out = fn(*leaves)
     gout = draw(tuple(out.shape), -1.0, 1.0)
     out.backward(gout)
+    grads = []
     for i, leaf in enumerate(leaves):
+        if i in no_grad:
+            grads.append(torch.zeros_like(leaf))
+            continue
         assert leaf.grad is not None, "%s: input %d got no gradient" % (name, i)
+        grads.append(leaf.grad.detach())
     CASES.append((name, op, list(scalars), [t.detach() for t in inputs], gout,
-                  out.detach(), [leaf.grad.detach() for leaf in leaves]))
+                  out.detach(), grads))
 
 
 def binary_cases():
@@ -208,6 +229,158 @@ def shape_cases():
         case("transpose_%dx%d" % shape, "transpose", lambda t: t.t(), [draw(shape)])
 
 
+def layer_op_cases():
+    """The ops of issue 13: binary max/min and where, activations, along-dim
+    ops, joining/slicing/indexing, permute."""
+    for op, fn in (("maximum", torch.maximum), ("minimum", torch.minimum)):
+        case(op, op, fn, [draw((2, 3), distinct=True), draw((2, 3), distinct=True)])
+        case(op + "_bcast", op, fn, [draw((4, 1, 3)), draw((2, 1))])
+        # ties split the gradient; NaN is not written here (see the C test)
+        case(op + "_tie", op, fn, [given((4,), [1.0, -0.5, 2.0, 0.0]),
+                                   given((4,), [1.0, 0.5, 2.0, -0.0])])
+    cond = given((2, 3), [1.0, 0.0, 0.0, 1.0, 1.0, 0.0])
+    case("where", "where", lambda c, a, b: torch.where(c != 0, a, b),
+         [cond, draw((2, 3)), draw((2, 3))], no_grad=(0,))
+    acts = {
+        "erf": (torch.erf, []),
+        "silu": (F.silu, []),
+        "gelu": (F.gelu, []),
+        "gelu_tanh": (lambda t: F.gelu(t, approximate="tanh"), []),
+    }
+    for op, (fn, sc) in acts.items():
+        case(op, op, fn, [draw((3, 4), -3.0, 3.0)], sc)
+    for slope in (0.01, -0.2):
+        case("leaky_relu_%g" % slope, "leaky_relu", lambda t, a=slope: F.leaky_relu(t, a),
+             [draw((3, 4), kinks=(0,))], [slope])
+    case("leaky_relu_kink", "leaky_relu", lambda t: F.leaky_relu(t, 0.25),
+         [given((4,), [-1.0, 0.0, -0.0, 2.0])], [0.25])
+    for alpha in (1.0, 0.5):
+        case("elu_%g" % alpha, "elu", lambda t, a=alpha: F.elu(t, a), [draw((3, 4), kinks=(0,))],
+             [alpha])
+    case("elu_kink", "elu", lambda t: F.elu(t, 1.5), [given((3,), [0.0, -2.0, 1.0])], [1.5])
+    for beta, thr in ((1.0, 20.0), (2.0, 1.0)):
+        case("softplus_%g_%g" % (beta, thr), "softplus",
+             lambda t, b=beta, th=thr: F.softplus(t, b, th),
+             [draw((3, 4), -3.0, 3.0, kinks=(thr / beta,))], [beta, thr])
+    for op, fn in (("softmax", torch.softmax), ("log_softmax", torch.log_softmax)):
+        for shape, d in (((3, 4), 1), ((3, 4), 0), ((2, 3, 4), -2), ((5,), 0)):
+            case("%s_%s_%d" % (op, dims_tag(shape), d), op, lambda t, d=d, fn=fn: fn(t, d),
+                 [draw(shape)], [d])
+        big = given((2, 3), [1000.0, -1000.0, 0.0, 1000.0, 1000.0, 999.0])
+        case(op + "_pm1000", op, lambda t, fn=fn: fn(t, 1), [big], [1])
+        case(op + "_pm1000_dim0", op, lambda t, fn=fn: fn(t, 0), [big], [0])
+    for shape, d, keep in (((3, 4), 1, False), ((2, 3, 4), 0, True), ((5,), 0, False)):
+        case("logsumexp_%s_%d" % (dims_tag(shape), d), "logsumexp",
+             lambda t, d=d, keep=keep: torch.logsumexp(t, d, keepdim=keep), [draw(shape)],
+             [d, int(keep)])
+    case("logsumexp_pm1000", "logsumexp", lambda t: torch.logsumexp(t, 1),
+         [given((2, 3), [1000.0, -1000.0, 0.0, -1000.0, -1000.0, -999.0])], [1, 0])
+    for shape, d, unb, keep in (((3, 4), 1, True, False), ((3, 4), 0, False, True),
+                                ((2, 3, 4), -1, True, True), ((6,), 0, False, False)):
+        case("var_dim_%s_%d_%s" % (dims_tag(shape), d, "unb" if unb else "pop"), "var_dim",
+             lambda t, d=d, unb=unb, keep=keep: torch.var(t, d, unbiased=unb, keepdim=keep),
+             [draw(shape)], [d, int(unb), int(keep)])
+    for perm in ((1, 0), (2, 0, 1), (0, 2, 1), (1, 2, 0)):
+        shape = (3, 4) if len(perm) == 2 else (2, 3, 4)
+        case("permute_%s" % "".join(map(str, perm)), "permute",
+             lambda t, p=perm: t.permute(*p), [draw(shape)], list(perm))
+    cats = [("dim0", [(2, 3), (1, 3)], 0), ("dim1", [(2, 3), (2, 1), (2, 2)], 1),
+            ("3d_mid", [(2, 1, 2), (2, 3, 2)], -2), ("four", [(1, 2), (2, 2), (1, 2), (3, 2)], 0)]
+    for tag, shapes, d in cats:
+        case("cat_" + tag, "cat", lambda *ts, d=d: torch.cat(ts, d), [draw(sh) for sh in shapes],
+             [d])
+    narrows = [("narrow_view", (4, 3), 0, 1, 2), ("narrow_view", (1, 5, 2), 1, 2, 3),
+               ("narrow", (3, 4), 1, 1, 2), ("narrow", (2, 3, 4), 2, 0, 3),
+               ("narrow", (2, 5), -1, 4, 1)]
+    for op, shape, d, st, ln in narrows:
+        case("%s_%s_%d_%d_%d" % (op, dims_tag(shape), d, st, ln), op,
+             lambda t, d=d, st=st, ln=ln: t.narrow(d, st, ln), [draw(shape)], [d, st, ln])
+    sels = [((4, 3), 0, [2, 0, 2]), ((3, 4), 1, [3, 1]), ((2, 3, 2), 1, [0, 0, 2, 1])]
+    for shape, d, idx in sels:
+        case("index_select_%s_%d" % (dims_tag(shape), d), "index_select",
+             lambda t, d=d, idx=idx: torch.index_select(t, d, torch.tensor(idx)), [draw(shape)],
+             [d] + idx)
+    gathers = [((3, 4), 1, [[0, 0], [3, 1], [2, 2]]), ((3, 4), 0, [[2, 0, 1, 2], [2, 2, 0, 1]]),
+               ((2, 3), 1, [[1, 1, 1], [0, 2, 0]])]  # repeated indices: gradients add up
+    for shape, d, idx in gathers:
+        it = torch.tensor(idx)
+        flat = [v for row in idx for v in row]
+        case("gather_%s_%d_%dx%d" % (dims_tag(shape), d, len(idx), len(idx[0])), "gather",
+             lambda t, d=d, it=it: torch.gather(t, d, it), [draw(shape)],
+             [d, 2, len(idx), len(idx[0])] + flat)
+
+    embs = [("plain", None, [[0, 3], [3, 1]]), ("pad", 1, [[1, 2, 1], [0, 1, 4]]),
+            ("pad_neg", -1, [[4, 0, 4, 2]])]
+    for tag, pad, idx in embs:
+        it = torch.tensor(idx)
+        flat = [v for row in idx for v in row]
+        case("embedding_" + tag, "embedding",
+             lambda w, it=it, pad=pad: F.embedding(it, w, padding_idx=pad), [draw((5, 3))],
+             [0 if pad is None else 1, 0 if pad is None else pad, 2, len(idx), len(idx[0])] + flat)
+
+
+REDUCTIONS = (("mean", 0, "mean"), ("sum", 1, "sum"), ("none", 2, "none"))
+
+
+def loss_cases():
+    losses = {
+        "mse_loss": (F.mse_loss, {}, {}),
+        "l1_loss": (F.l1_loss, {}, {}),
+        "bce_loss": (F.binary_cross_entropy, {"lo": 0.05, "hi": 0.95}, {"lo": 0.0, "hi": 1.0}),
+        "bce_with_logits_loss": (F.binary_cross_entropy_with_logits, {}, {"lo": 0.0, "hi": 1.0}),
+    }
+    for op, (fn, xkw, tkw) in losses.items():
+        for tag, red, tred in REDUCTIONS:
+            f = lambda x, t, fn=fn, tred=tred: fn(x, t, reduction=tred)
+            case("%s_%s" % (op, tag), op, f, [draw((3, 4), **xkw), draw((3, 4), **tkw)], [red])
+    for tag, red, tred in REDUCTIONS:
+        targets = [rng.randrange(5) for _ in range(4)]
+        tt = torch.tensor(targets)
+        f = lambda x, tt=tt, tred=tred: F.cross_entropy(x, tt, reduction=tred)
+        case("cross_entropy_loss_%s" % tag, "cross_entropy_loss", f, [draw((4, 5), -3.0, 3.0)],
+             [red] + targets)
+    for w in (0.5, 2.0):
+        f = lambda x, w=w: w * x.abs().sum() / x.shape[0]
+        case("l1_penalty_%g" % w, "l1_penalty", f, [draw((3, 4), kinks=(0,))], [w])
+
+
+def more_loss_cases():
+    """Huber, SmoothL1, KL (batchmean), NLL, cross entropy with label
+    smoothing and ignore_index."""
+    for op, fn, params in (("huber_loss", F.huber_loss, (1.0, 0.3)),
+                           ("smooth_l1_loss", F.smooth_l1_loss, (1.0, 0.4))):
+        for p in params:
+            for tag, red, tred in REDUCTIONS:
+                f = lambda x, t, fn=fn, p=p, tred=tred: fn(x, t, reduction=tred, **(
+                    {"delta": p} if fn is F.huber_loss else {"beta": p}))
+                case("%s_%g_%s" % (op, p, tag), op, f, [draw((3, 4)), draw((3, 4))], [red, p])
+    kl_reds = REDUCTIONS + (("batchmean", 3, "batchmean"),)
+    for tag, red, tred in kl_reds:
+        f = lambda x, t, tred=tred: F.kl_div(x, t, reduction=tred)
+        logq = torch.log_softmax(draw((3, 4)), 1)
+        p = torch.softmax(draw((3, 4)), 1)
+        case("kl_div_loss_" + tag, "kl_div_loss", f, [logq, p], [red])
+    # [N, C] = [5, 4]; ignore_index -100 and, for one case, a real class (2)
+    setups = [("plain", 0.0, 0, 0, [1, 0, 3, 3, 2]),
+              ("smooth", 0.1, 0, 0, [1, 0, 3, 3, 2]),
+              ("ignore", 0.0, 1, -100, [1, -100, 3, -100, 2]),
+              ("smooth_ignore", 0.25, 1, -100, [-100, 0, 3, 3, 2]),
+              ("ignore_class", 0.2, 1, 2, [2, 0, 2, 1, 3])]
+    for tag, eps, ign, ii, targets in setups:
+        tt = torch.tensor(targets)
+        kw = {"ignore_index": ii} if ign else {}
+        for rtag, red, tred in REDUCTIONS:
+            f = lambda x, tt=tt, tred=tred, eps=eps, kw=kw: F.cross_entropy(
+                x, tt, reduction=tred, label_smoothing=eps, **kw)
+            case("cross_entropy_loss_with_%s_%s" % (tag, rtag), "cross_entropy_loss_with", f,
+                 [draw((5, 4), -3.0, 3.0)], [red, eps, ign, ii] + targets)
+            if eps == 0:
+                f = lambda x, tt=tt, tred=tred, kw=kw: F.nll_loss(x, tt, reduction=tred, **kw)
+                logp = torch.log_softmax(draw((5, 4), -3.0, 3.0), 1)
+                case("nll_loss_%s_%s" % (tag, rtag), "nll_loss", f, [logp],
+                     [red, 0.0, ign, ii] + targets)
+
+
 def fmt(v):
     return "%.17g" % v
 
@@ -249,6 +422,9 @@ def main():
     linalg_cases()
     reduction_cases()
     shape_cases()
+    loss_cases()
+    layer_op_cases()
+    more_loss_cases()
     write_refs("op_refs.txt", "tests/gen_op_refs.py", SEED)
 
 

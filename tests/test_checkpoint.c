@@ -18,6 +18,7 @@
 #include "cgrad/nn.h"
 #include "cgrad/optim.h"
 #include "ckpt_model.h"
+#include "optim/optim_internal.h"
 
 static char dir[64];
 
@@ -41,7 +42,9 @@ static const char *in_dir(char *buf, const char *name)
 
 /* Both dtypes; names as nn's Sequential would give them. */
 static const struct pspec base_spec[3] = {
-    {"0.weight", CG_F32, 2, {3, 4}, false}, {"0.bias", CG_F32, 1, {3}, false}, {"1.scale", CG_F64, 2, {2, 2}, false}};
+    {"0.weight", CG_F32, 2, {3, 4}, false},
+    {"0.bias", CG_F32, 1, {3}, false},
+    {"1.scale", CG_F64, 2, {2, 2}, false}};
 
 static const struct cg_sgd_options opts = {.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01};
 
@@ -233,7 +236,7 @@ static struct cg_module *autoencoder(int64_t hidden, uint64_t seed)
     struct cg_rng rng = cg_rng_seed(seed);
     struct cg_module *m = cg_sequential(cg_linear_new(8, hidden, true, &rng),
                                         cg_hardshrink_new(0.1),
-                                        cg_linear_new(hidden, 8, true, &rng), NULL);
+                                        cg_linear_new(hidden, 8, true, &rng));
     assert_non_null(m);
     return m;
 }
@@ -386,10 +389,12 @@ static void test_model_mismatch(void **state)
 {
     (void)state;
     const char *path = save_reference("mismatch.ckpt");
-    const struct pspec other_shape[3] = {{"0.weight", CG_F32, 2, {3, 5}, false}, base_spec[1], base_spec[2]};
+    const struct pspec other_shape[3] = {{"0.weight", CG_F32, 2, {3, 5}, false}, base_spec[1],
+                                         base_spec[2]};
     EXPECT_LOAD_FAILS(path, other_shape, 3, CG_ERR_MISMATCH,
                       "mismatch.ckpt: record '0.weight': shape [3,4] in file, [3,5] in model");
-    const struct pspec other_dtype[3] = {base_spec[0], base_spec[1], {"1.scale", CG_F32, 2, {2, 2}, false}};
+    const struct pspec other_dtype[3] = {base_spec[0], base_spec[1],
+                                         {"1.scale", CG_F32, 2, {2, 2}, false}};
     EXPECT_LOAD_FAILS(path, other_dtype, 3, CG_ERR_MISMATCH,
                       "record '1.scale': dtype f64 in file, f32 in model");
     const struct pspec extra_param[4] = {base_spec[0], base_spec[1], base_spec[2],
@@ -411,17 +416,20 @@ static void test_model_mismatch(void **state)
     cg_optimizer_free(opt);
     opt = cg_sgd_new(&m->base, opts); /* no schedule */
     assert_int_equal(cg_checkpoint_load(path, &m->base, opt, NULL), CG_ERR_MISMATCH);
-    CG_TEST_EXPECT_ERROR(path, "record 'schedule.", "does not have", "create the learning-rate schedule");
+    CG_TEST_EXPECT_ERROR(path, "record 'schedule.", "does not have",
+                         "create the learning-rate schedule");
     assert_non_null(cg_lr_cosine_new(opt, 5, 0)); /* other schedule type */
     assert_int_equal(cg_checkpoint_load(path, &m->base, opt, NULL), CG_ERR_MISMATCH);
-    CG_TEST_EXPECT_ERROR(path, "record 'schedule.type': 'StepLR' in the file, 'CosineAnnealingLR' in "
+    CG_TEST_EXPECT_ERROR(path, "record 'schedule.type': 'StepLR' in the file, "
+                         "'CosineAnnealingLR' in "
                          "the SGD optimizer");
     cg_optimizer_free(opt);
     opt = cg_sgd_new(&m->base, opts); /* other groups */
     assert_true(cg_optimizer_add_group(opt, "*.bias", (struct cg_group_options){0}) == 1);
     assert_non_null(cg_lr_step_new(opt, 2, 0.5));
     assert_int_equal(cg_checkpoint_load(path, &m->base, opt, NULL), CG_ERR_MISMATCH);
-    CG_TEST_EXPECT_ERROR(path, "record 'param_groups': [0, 0, 0] in the file, [0, 1, 0] in the SGD");
+    CG_TEST_EXPECT_ERROR(path,
+                         "record 'param_groups': [0, 0, 0] in the file, [0, 1, 0] in the SGD");
     cg_optimizer_free(opt);
     /* A file without optimizer state cannot restore one. */
     opt = new_opt(m);
@@ -549,6 +557,33 @@ static void test_save_failures_keep_old_file(void **state)
     cg_module_free(&big->base);
 }
 
+/* Restored values are range-checked: a file with valid CRCs but a negative
+ * lr or an epoch past INT64_MAX is rejected and changes nothing. */
+static void test_out_of_range_values(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        struct tmod *m = tmod_new(base_spec, 3, 1);
+        struct cg_optimizer *opt = new_opt(m);
+        if (k == 0) opt->groups[0].lr = -1; /* what a crafted file could hold */
+        else opt->schedule->epoch = -5;     /* stored as u64 2^64 - 5 */
+        const char *path = path_in_dir("range.ckpt");
+        assert_int_equal(cg_checkpoint_save(path, &m->base, opt, NULL), CG_OK);
+        struct tmod *m2 = tmod_new(base_spec, 3, 2);
+        struct cg_optimizer *opt2 = new_opt(m2);
+        double lr = cg_optimizer_get_lr(opt2);
+        assert_int_equal(cg_checkpoint_load(path, &m2->base, opt2, NULL), CG_ERR_FORMAT);
+        assert_non_null(strstr(cg_last_error(), k == 0 ? "'group.0.lr'" : "'schedule.epoch'"));
+        assert_non_null(strstr(cg_last_error(), "out of range"));
+        assert_float_equal(cg_optimizer_get_lr(opt2), lr, 0);
+        assert_int_equal(cg_lr_schedule_epoch(cg_optimizer_schedule(opt2)), 0);
+        cg_optimizer_free(opt);
+        cg_optimizer_free(opt2);
+        cg_module_free(&m->base);
+        cg_module_free(&m2->base);
+    }
+}
+
 static void test_meta_api(void **state)
 {
     (void)state;
@@ -613,6 +648,7 @@ int main(void)
         cmocka_unit_test(test_exhaustive_damage),
         cmocka_unit_test(test_save_failures_keep_old_file),
         cmocka_unit_test(test_meta_api),
+        cmocka_unit_test(test_out_of_range_values),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }

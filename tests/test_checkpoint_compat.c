@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include "ckpt_model.h"
 
@@ -117,7 +119,8 @@ static void expect_refused(const struct fixture *fx, struct cg_sgd_options o, in
     struct cg_optimizer *both[2] = {opt, opt_copy};
     for (int k = 0; k < 2; k++) {
         if (bias_group)
-            assert_int_equal(cg_optimizer_add_group(both[k], "*.bias", (struct cg_group_options){0}), 1);
+            assert_int_equal(
+                cg_optimizer_add_group(both[k], "*.bias", (struct cg_group_options){0}), 1);
         if (schedule == 1) assert_non_null(cg_lr_step_new(both[k], 2, 0.5));
         if (schedule == 2) assert_non_null(cg_lr_cosine_new(both[k], 4, 0.01));
     }
@@ -160,12 +163,136 @@ static void test_v1_mismatches(void **state)
                    "sgd.options': 1 in the file, 0 in the SGD optimizer");
 }
 
+/* ---- damaged version-1 files: valid CRCs, values 0.1 never wrote ---- */
+
+static unsigned char *read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char *b = malloc(4096);
+    assert_non_null(b);
+    *size = fread(b, 1, 4096, f);
+    assert_true(*size > 20 && *size < 4096);
+    fclose(f);
+    return b;
+}
+
+static void put_le(unsigned char *p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Offset of the record named `name` (layout in cgrad/checkpoint.h), its
+ * payload and its end (where its CRC is). */
+struct rec_at {
+    size_t start, kind, payload, crc;
+};
+
+static struct rec_at find_record(const unsigned char *b, size_t size, const char *name)
+{
+    size_t pos = 20;
+    while (pos < size) {
+        struct rec_at r = {.start = pos};
+        size_t len = b[pos] | (size_t)b[pos + 1] << 8;
+        bool hit = len == strlen(name) && memcmp(b + pos + 2, name, len) == 0;
+        pos += 2 + len;
+        r.kind = pos;
+        int ndim = b[pos + 2];
+        pos += 3 + 8 * (size_t)ndim;
+        uint64_t payload = 0;
+        for (int k = 7; k >= 0; k--) payload = payload << 8 | b[pos + (size_t)k];
+        pos += 8;
+        r.payload = pos;
+        pos += (size_t)payload;
+        r.crc = pos;
+        pos += 4;
+        if (hit) return r;
+    }
+    fail_msg("no record '%s'", name);
+    return (struct rec_at){0};
+}
+
+static void fix_crc(unsigned char *b, struct rec_at r)
+{
+    put_le(b + r.crc, crc32(0L, b + r.start, (uInt)(r.crc - r.start)), 4);
+}
+
+/* Loads the damaged bytes with an SGD optimizer like the fixture's: the
+ * status and message, nothing changed (expect_refused's model). */
+static void expect_damaged(const unsigned char *b, size_t size, enum cg_status want,
+                           const char *const *subs)
+{
+    char path[] = "/tmp/cg_ckpt_v1_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, b, size), (ssize_t)size);
+    close(fd);
+    struct cg_test_tmod *m = cg_test_tmod_new(spec, 3, 5), *copy = cg_test_tmod_new(spec, 3, 5);
+    struct cg_optimizer *opt = fixture_opt(m, &step_fixture);
+    struct cg_optimizer *opt_copy = fixture_opt(copy, &step_fixture);
+    enum cg_status st = cg_checkpoint_load(path, &m->base, opt, NULL);
+    if (st != want) fail_msg("%s (%s)", cg_status_str(st), cg_last_error());
+    cg_test_expect_error_(path, subs);
+    cg_test_assert_same_state(m, opt, copy, opt_copy);
+    remove(path);
+    cg_optimizer_free(opt);
+    cg_optimizer_free(opt_copy);
+    cg_module_free(&m->base);
+    cg_module_free(&copy->base);
+}
+#define EXPECT_DAMAGED(b, size, want, ...) \
+    expect_damaged(b, size, want, (const char *const[]){__VA_ARGS__, NULL})
+
+static void put_f64(unsigned char *p, double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    put_le(p, u, 8);
+}
+
+static void test_v1_damaged_records(void **state)
+{
+    (void)state;
+    size_t size;
+    unsigned char *b = read_file(step_fixture.path, &size);
+    unsigned char *orig = malloc(size);
+    assert_non_null(orig);
+    memcpy(orig, b, size);
+    struct rec_at o = find_record(b, size, "sgd.options");
+    put_f64(b + o.payload + 8 * 4, 0.5); /* nesterov */
+    fix_crc(b, o);
+    EXPECT_DAMAGED(b, size, CG_ERR_FORMAT, "version-1 record 'sgd.options': nesterov is 0.5, "
+                   "expected 0 or 1");
+    memcpy(b, orig, size);
+    struct rec_at c = find_record(b, size, "lr_schedule.config");
+    put_f64(b + c.payload, 3); /* schedule type */
+    fix_crc(b, c);
+    EXPECT_DAMAGED(b, size, CG_ERR_FORMAT, "version-1 record 'lr_schedule.config': type 3");
+    memcpy(b, orig, size);
+    put_f64(b + c.payload + 16, 2.5); /* step_size */
+    fix_crc(b, c);
+    EXPECT_DAMAGED(b, size, CG_ERR_FORMAT, "period 2.5 (expected an integer >= 1)");
+    memcpy(b, orig, size);
+    struct rec_at s = find_record(b, size, "sgd.step");
+    b[s.start + 2 + 7] = 'x'; /* "sgd.stex": not a version-1 name */
+    fix_crc(b, s);
+    EXPECT_DAMAGED(b, size, CG_ERR_MISMATCH, "the SGD optimizer's item 'step' has no record");
+    memcpy(b, orig, size);
+    struct rec_at w = find_record(b, size, "0.weight");
+    b[w.kind] = 4; /* a buffer: version 2 only */
+    fix_crc(b, w);
+    EXPECT_DAMAGED(b, size, CG_ERR_FORMAT, "record '0.weight': unknown kind 4");
+    free(orig);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_v1_step_schedule_fixture),
         cmocka_unit_test(test_v1_cosine_nesterov_fixture),
         cmocka_unit_test(test_v1_mismatches),
+        cmocka_unit_test(test_v1_damaged_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

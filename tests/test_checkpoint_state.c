@@ -192,7 +192,7 @@ static struct cg_module *layer_model(uint64_t seed)
 {
     struct cg_rng rng = cg_rng_seed(seed);
     struct cg_module *m = cg_sequential(cg_linear_new(4, 3, true, &rng),
-                                        cg_test_buffer_layer_new(3), NULL);
+                                        cg_test_buffer_layer_new(3));
     assert_non_null(m);
     return m;
 }
@@ -213,7 +213,8 @@ static void test_buffer_layer_resume(void **state)
     train_layer(b, ob, &db, 3);
     const char *names[] = {"1.running_mean", "1.num_batches"};
     for (int k = 0; k < 2; k++)
-        assert_true(cg_test_same_bits(cg_module_buffer(a, names[k]), cg_module_buffer(b, names[k])));
+        assert_true(
+            cg_test_same_bits(cg_module_buffer(a, names[k]), cg_module_buffer(b, names[k])));
     assert_true(cg_tensor_at(cg_module_buffer(b, "1.num_batches"), 0) == 6);
     for (size_t i = 0; i < cg_optimizer_param_count(oa); i++)
         assert_true(cg_test_same_bits(cg_optimizer_param(oa, i), cg_optimizer_param(ob, i)));
@@ -231,10 +232,9 @@ static void expect_fails(const char *path, const struct cg_test_pspec *s, int n,
     struct cg_test_tmod *m = cg_test_tmod_new(s, n, 7), *copy = cg_test_tmod_new(s, n, 7);
     struct cg_optimizer *opt = NULL, *opt_copy = NULL;
     if (which_opt) {
-        opt = which_opt == 1 ? avg_new(&m->base, 0.25, "fast") : cg_sgd_new(&m->base,
-                                                                           (struct cg_sgd_options){.lr = 0.1});
-        opt_copy = which_opt == 1 ? avg_new(&copy->base, 0.25, "fast")
-                                  : cg_sgd_new(&copy->base, (struct cg_sgd_options){.lr = 0.1});
+        const struct cg_sgd_options o = {.lr = 0.1};
+        opt = which_opt == 1 ? avg_new(&m->base, 0.25, "fast") : cg_sgd_new(&m->base, o);
+        opt_copy = which_opt == 1 ? avg_new(&copy->base, 0.25, "fast") : cg_sgd_new(&copy->base, o);
         cg_test_tmod_train(m, opt, 2);
         cg_test_tmod_train(copy, opt_copy, 2);
     }
@@ -283,7 +283,8 @@ static void test_user_optimizer_round_trip(void **state)
     (void)state;
     const char *path = PATH("avg.ckpt");
     struct cg_test_tmod *a = cg_test_tmod_new(spec, 4, 1), *b = cg_test_tmod_new(spec, 4, 2);
-    struct cg_optimizer *oa = avg_new(&a->base, 0.25, "fast"), *ob = avg_new(&b->base, 0.25, "fast");
+    struct cg_optimizer *oa = avg_new(&a->base, 0.25, "fast");
+    struct cg_optimizer *ob = avg_new(&b->base, 0.25, "fast");
     assert_non_null(cg_lr_step_new(oa, 2, 0.5));
     assert_non_null(cg_lr_step_new(ob, 2, 0.5));
     cg_test_tmod_train(a, oa, 3);
@@ -316,7 +317,8 @@ static void test_user_optimizer_round_trip(void **state)
     assert_int_equal(ab->ticks, ((struct avg_opt *)oa)->ticks);
     assert_true(cg_test_same_bits(ab->avg[0], ((struct avg_opt *)oa)->avg[0]));
     assert_int_equal(cg_checkpoint_load(path, &b->base, NULL, NULL), CG_ERR_MISMATCH);
-    assert_non_null(strstr(cg_last_error(), "parameter '0.weight' [3,4] f32 of the model has no record"));
+    assert_non_null(
+        strstr(cg_last_error(), "parameter '0.weight' [3,4] f32 of the model has no record"));
 
     cg_optimizer_free(oa);
     cg_optimizer_free(ob);

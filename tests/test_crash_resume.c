@@ -215,7 +215,7 @@ static int setup(void **state)
     snprintf(g_ref, sizeof g_ref, "%s/ref.ckpt", g_dir);
     snprintf(out, sizeof out, "%s/ref_out", g_dir);
     const char *args[] = {"--data", g_dir, "--epochs", EPOCHS, "--batch", "16", "--hidden", "32",
-                          "--code", "8", "--quiet", "--seed", "3", "--out", out, "--save", g_ref,
+                          "--bottleneck", "8", "--quiet", "--seed", "3", "--out", out, "--save", g_ref,
                           NULL};
     double t0 = now_seconds();
     int rc = run(args, NULL, 0);
@@ -253,7 +253,7 @@ static int run_and_kill(const char *dir, const char *ckpt, double delay, int pol
     char out[1024];
     snprintf(out, sizeof out, "%s/out", dir);
     const char *args[] = {"--data", g_dir, "--epochs", EPOCHS, "--batch", "16", "--hidden", "32",
-                          "--code", "8", "--quiet", "--seed", "3", "--out", out, "--save", ckpt,
+                          "--bottleneck", "8", "--quiet", "--seed", "3", "--out", out, "--save", ckpt,
                           resume ? "--resume" : NULL, ckpt, NULL};
     if (resume) ts->resumes++;
     pid_t pid = spawn(args, NULL, 0);
@@ -396,7 +396,7 @@ static void test_full_disk(void **state)
     snprintf(log, sizeof log, "%s/log.txt", g_dir);
     assert_int_equal(mkdir(dir, 0755), 0);
     const char *first[] = {"--data", g_dir, "--epochs", "2", "--batch", "16", "--hidden", "32",
-                           "--code", "8", "--quiet", "--seed", "3", "--out", out, "--save", ckpt,
+                           "--bottleneck", "8", "--quiet", "--seed", "3", "--out", out, "--save", ckpt,
                            NULL};
     assert_int_equal(run(first, log, 0), 0);
     size_t n_before = 0;
@@ -404,7 +404,7 @@ static void test_full_disk(void **state)
     assert_non_null(before);
     /* The checkpoint (~260 kB) no longer fits: any file is capped at 64 kB. */
     const char *more[] = {"--data", g_dir, "--epochs", "4", "--batch", "16", "--hidden", "32",
-                          "--code", "8", "--quiet", "--seed", "3", "--out", out, "--save", ckpt,
+                          "--bottleneck", "8", "--quiet", "--seed", "3", "--out", out, "--save", ckpt,
                           "--resume", ckpt, NULL};
     int rc = run(more, log, 64 * 1024);
     assert_int_not_equal(rc, 0);
@@ -437,7 +437,7 @@ static void test_nonfinite_loss(void **state)
     snprintf(ckpt, sizeof ckpt, "%s/nan.ckpt", g_dir);
     snprintf(log, sizeof log, "%s/nan_log.txt", g_dir);
     const char *args[] = {"--data", g_dir, "--epochs", EPOCHS, "--batch", "16", "--hidden", "32",
-                          "--code", "8", "--quiet", "--seed", "3", "--out", out, "--save", ckpt,
+                          "--bottleneck", "8", "--quiet", "--seed", "3", "--out", out, "--save", ckpt,
                           "--lr", "1000", NULL, NULL};
     int rc = run(args, log, 0);
     assert_int_equal(rc, 1);

@@ -223,7 +223,7 @@ static void test_not_found(void **state)
     memset(&ds, 0x5a, sizeof ds); /* garbage in, empty out */
     EXPECT_FAIL(cg_mnist_load(&ds, tpath(p, "nodir"), CG_MNIST_TRAIN), CG_ERR_NOT_FOUND,
                 "nodir: not found (looked for train-images-idx3-ubyte and "
-                "train-images-idx3-ubyte.gz", "does not exist");
+                "train-images-idx3-ubyte.gz", "does not exist", "IDX files", "in this directory");
     assert_empty(&ds);
     /* images present, labels missing */
     make_subdir("m2");

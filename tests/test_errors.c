@@ -303,11 +303,12 @@ static void test_log_handler(void **state)
     cg_tensor_free(neg);
 }
 
-/* The default misuse handler prints "cgrad: <message>" to stderr and aborts:
- * run a misuse in a forked child and inspect how it died. */
-static void test_default_handler_aborts(void **state)
+/* Runs cg_tensor_item(a32) (a misuse) under the default handler in a forked
+ * child, after writing `before` (if not NULL) to stdout without a newline;
+ * the child's stderr (and stdout, when `before` is set) goes to buf.  Returns
+ * the child's wait status. */
+static int misuse_in_child(const struct fixture *f, const char *before, char *buf, size_t cap)
 {
-    struct fixture *f = *state;
     cg_test_release_misuse();
     int fds[2];
     assert_int_equal(pipe(fds), 0);
@@ -317,24 +318,80 @@ static void test_default_handler_aborts(void **state)
     if (pid == 0) {
         close(fds[0]);
         dup2(fds[1], STDERR_FILENO);
+        if (before) dup2(fds[1], STDOUT_FILENO);
         signal(SIGABRT, SIG_DFL);
+        if (before) fputs(before, stdout);
         cg_tensor_item(f->a32);
         _exit(0); /* only reached if the default handler returned */
     }
     close(fds[1]);
-    char buf[1024];
     size_t n = 0;
-    for (ssize_t r; n < sizeof buf - 1 && (r = read(fds[0], buf + n, sizeof buf - 1 - n)) > 0;)
-        n += (size_t)r;
+    for (ssize_t r; n < cap - 1 && (r = read(fds[0], buf + n, cap - 1 - n)) > 0;) n += (size_t)r;
     buf[n] = '\0';
     close(fds[0]);
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+/* The default misuse handler prints "cgrad: <message>" to stderr and aborts:
+ * run a misuse in a forked child and inspect how it died. */
+static void test_default_handler_aborts(void **state)
+{
+    char buf[1024];
+    int status = misuse_in_child(*state, NULL, buf, sizeof buf);
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGABRT);
     if (!strstr(buf, "cgrad: cg_tensor_item: tensor [2,3] f32 has 6 elements; item needs "
                      "exactly 1\n"))
         fail_msg("child's stderr: '%s'", buf);
+}
+
+/* Output the program wrote to stdout before the misuse is not lost by the
+ * abort: the default handler flushes first.  (No newline, so neither a line-
+ * nor a fully-buffered stdout has written it yet.) */
+static void test_default_handler_flushes_stdout(void **state)
+{
+    char buf[1024];
+    int status = misuse_in_child(*state, "epoch 3 loss 0.25", buf, sizeof buf);
+    assert_true(WIFSIGNALED(status));
+    const char *out = strstr(buf, "epoch 3 loss 0.25"), *err = strstr(buf, "cgrad: cg_tensor_item");
+    if (!out || !err || out > err) fail_msg("child's output: '%s'", buf);
+}
+
+/* Users of the installed library have no source tree: no message of the
+ * library may send them to one of its files ("hint: scripts/...").  The
+ * library file is searched for such a path after a space or "(", as a
+ * message writes it (absolute paths in debug info start with '/'). */
+static void test_messages_name_no_source_tree_files(void **state)
+{
+    (void)state;
+    FILE *f = fopen(CG_LIBRARY_FILE, "rb");
+    if (!f) fail_msg("cannot open %s", CG_LIBRARY_FILE);
+    static const char *const dirs[] = {"scripts/", "tests/", "examples/", "fuzz/", "bench/",
+                                       "docs/"};
+    static char buf[1 << 16];
+    char carry[16] = "";
+    size_t n, total = 0;
+    while ((n = fread(buf + 15, 1, sizeof buf - 16, f)) > 0) {
+        memcpy(buf, carry, 15); /* the tail of the previous block */
+        size_t len = n + 15;
+        for (size_t i = 0; i + 1 < len; i++) {
+            if (buf[i] != ' ' && buf[i] != '(') continue;
+            for (size_t d = 0; d < sizeof dirs / sizeof dirs[0]; d++) {
+                size_t dl = strlen(dirs[d]);
+                if (i + 1 + dl <= len && !memcmp(buf + i + 1, dirs[d], dl)) {
+                    fclose(f);
+                    fail_msg("%s has a message naming '%s' near offset %zu", CG_LIBRARY_FILE,
+                             dirs[d], total + i);
+                }
+            }
+        }
+        memcpy(carry, buf + len - 15, 15);
+        total += n;
+    }
+    fclose(f);
+    assert_true(total > 0);
 }
 
 int main(void)
@@ -352,6 +409,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_handler_install_and_restore, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_handler, setup, teardown),
         cmocka_unit_test_setup_teardown(test_default_handler_aborts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_default_handler_flushes_stdout, setup, teardown),
+        cmocka_unit_test(test_messages_name_no_source_tree_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

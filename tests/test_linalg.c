@@ -39,13 +39,14 @@ static void expect_values(const struct cg_tensor *t, const double *v, int64_t n)
     CG_ASSERT_TENSOR(t, v, 0, rtol_of(t->dtype));
 }
 
-/* Backpropagates from `out` with the upstream gradient `seed_v`. */
+/* Backpropagates from `out` with the upstream gradient `seed_v`, keeping the
+ * records (some tests backward twice to check accumulation). */
 static void backward_seed(struct cg_tape *tape, struct cg_tensor *out, const double *seed_v)
 {
     struct cg_tensor *seed =
         cg_tensor_from_doubles(tape, out->dtype, out->ndim, out->shape, seed_v);
     assert_non_null(seed);
-    assert_int_equal(cg_backward_seed(tape, out, seed), CG_OK);
+    assert_int_equal(cg_backward_seed_retain(tape, out, seed), CG_OK);
 }
 
 /* ------------------------------------------------------------------ matmul */

@@ -246,7 +246,7 @@ static void test_activation_modules(void **state)
 static struct cg_module *small_model(struct cg_rng *rng)
 {
     return cg_sequential(cg_linear_new(4, 3, true, rng), cg_relu_new(),
-                         cg_linear_new(3, 2, true, rng), cg_linear_new(2, 4, false, rng), NULL);
+                         cg_linear_new(3, 2, true, rng), cg_linear_new(2, 4, false, rng));
 }
 
 static void test_sequential_names(void **state)
@@ -279,8 +279,8 @@ static void test_sequential_names(void **state)
 
     /* Nested containers and a user-defined layer get dotted names. */
     struct cg_module *nested =
-        cg_sequential(cg_sequential(cg_linear_new(2, 2, true, &rng), scale_new(2, 1.0), NULL),
-                      cg_tanh_new(), scale_new(2, 0.5), NULL);
+        cg_sequential(cg_sequential(cg_linear_new(2, 2, true, &rng), scale_new(2, 1.0)),
+                      cg_tanh_new(), scale_new(2, 0.5));
     struct names nn = {0};
     cg_module_visit_params(nested, record_name, &nn);
     const char *expect2[4] = {"0.0.weight", "0.0.bias", "0.1.scale", "2.scale"};
@@ -309,7 +309,7 @@ static void test_sequential_forward(void **state)
     assert_memory_equal(y->data, h->data, 24 * sizeof(float));
 
     /* An empty Sequential is the identity. */
-    struct cg_module *empty = cg_sequential(NULL);
+    struct cg_module *empty = cg_sequential_new(0, NULL);
     assert_int_equal(cg_sequential_size(empty), 0);
     assert_ptr_equal(cg_module_forward(empty, tape, x), x);
     cg_module_free(empty);
@@ -329,7 +329,7 @@ static void test_sequential_ownership_misuse(void **state)
      * (ASan would report a leak otherwise) and the result is NULL. */
     struct cg_module *none = NULL;
     struct cg_module *s = NULL;
-    CG_EXPECT_MISUSE(s = cg_sequential(cg_relu_new(), none, cg_tanh_new(), NULL), "cg_sequential",
+    CG_EXPECT_MISUSE(s = cg_sequential(cg_relu_new(), none, cg_tanh_new()), "cg_sequential",
                      "module 1 of 3 is NULL");
     assert_null(s);
     struct cg_module *r = cg_relu_new();
@@ -337,14 +337,18 @@ static void test_sequential_ownership_misuse(void **state)
     CG_EXPECT_MISUSE(s = cg_sequential_new(2, dup), "module 1 is the same object as module 0");
     assert_null(s);
     CG_EXPECT_MISUSE(cg_sequential_new(-1, NULL), "n = -1");
+    /* A failed last constructor is not mistaken for the end of the list. */
+    CG_EXPECT_MISUSE(s = cg_sequential(cg_relu_new(), cg_tanh_new(), none), "cg_sequential",
+                     "module 2 of 3 is NULL");
+    assert_null(s);
 }
 
 static void test_zero_grad_and_training(void **state)
 {
     (void)state;
     struct cg_rng rng = cg_rng_seed(8);
-    struct cg_module *inner = cg_sequential(cg_linear_new(4, 4, true, &rng), scale_new(4, 2.0), NULL);
-    struct cg_module *m = cg_sequential(inner, cg_tanh_new(), cg_linear_new(4, 2, true, &rng), NULL);
+    struct cg_module *inner = cg_sequential(cg_linear_new(4, 4, true, &rng), scale_new(4, 2.0));
+    struct cg_module *m = cg_sequential(inner, cg_tanh_new(), cg_linear_new(4, 2, true, &rng));
     struct cg_tape *tape = cg_tape_new();
     struct cg_tensor *x = cg_tensor_randn(tape, CG_F32, CG_SHAPE(3, 4), &rng);
     assert_int_equal(cg_backward(tape, cg_sum(tape, cg_module_forward(m, tape, x))), CG_OK);
@@ -378,7 +382,7 @@ static void test_to_dtype(void **state)
     (void)state;
     struct cg_rng rng = cg_rng_seed(9);
     struct cg_module *m = cg_sequential(cg_linear_new(4, 3, true, &rng), cg_hardshrink_new(0.1),
-                                        scale_new(3, 1.5), cg_linear_new(3, 2, true, &rng), NULL);
+                                        scale_new(3, 1.5), cg_linear_new(3, 2, true, &rng));
     struct cg_tape *tape = cg_tape_new();
     struct cg_tensor *x = cg_tensor_randn(NULL, CG_F32, CG_SHAPE(5, 4), &rng);
     struct cg_tensor *y32 = cg_module_forward(m, tape, x);
@@ -462,7 +466,7 @@ static void test_gradcheck_layers(void **state)
     }
     /* A user-defined layer, alone and inside a Sequential. */
     struct cg_module *m = cg_sequential(cg_linear_new(3, 4, true, &rng), scale_new(4, 0.7),
-                                        cg_tanh_new(), NULL);
+                                        cg_tanh_new());
     assert_int_equal(cg_module_to_dtype(m, CG_F64), CG_OK);
     struct cg_tensor *x = cg_tensor_randn(NULL, CG_F64, CG_SHAPE(5, 3), &rng);
     struct gc_model g = {m, false};
@@ -480,7 +484,7 @@ static void test_gradcheck_sparse_autoencoder(void **state)
     struct cg_rng rng = cg_rng_seed(2024);
     struct cg_module *sae = cg_sequential(cg_linear_new(12, 8, true, &rng), cg_hardshrink_new(lambda),
                                           cg_linear_new(8, 5, true, &rng),
-                                          cg_linear_new(5, 12, true, &rng), NULL);
+                                          cg_linear_new(5, 12, true, &rng));
     assert_non_null(sae);
     assert_int_equal(cg_module_to_dtype(sae, CG_F64), CG_OK);
     struct cg_tape *tape = cg_tape_new();
@@ -525,7 +529,7 @@ static void test_buffers(void **state)
     (void)state;
     struct cg_rng rng = cg_rng_seed(3);
     struct cg_module *m = cg_sequential(cg_linear_new(3, 2, true, &rng),
-                                        cg_test_buffer_layer_new(2), NULL);
+                                        cg_test_buffer_layer_new(2));
     assert_non_null(m);
     struct name_list params = {0}, bufs = {0};
     cg_module_visit_params(m, note_name, &params);

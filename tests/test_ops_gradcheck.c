@@ -4,6 +4,7 @@
  * values at the kinks themselves, where finite differences say nothing. */
 #include "cg_test.h"
 #include "op_list.h"
+#include "nn/loss_op_list.h"
 #include "op_refs.h"
 
 #include <math.h>
@@ -14,6 +15,7 @@
 enum domain {
     ANY,     /* uniform [-2, 2) */
     POS,     /* uniform [0.5, 2): log, sqrt, fractional powers */
+    PROB,    /* uniform [0.1, 0.9): probabilities (bce) */
     NONZERO, /* +-[0.5, 2): denominators */
 };
 
@@ -26,10 +28,13 @@ struct gc_input {
 struct gc_row {
     const char *op;
     int n_in;
-    struct gc_input in[3];
+    struct gc_input in[4];
     int n_s;
-    double s[8];
+    double s[16];
 };
+
+/* where's cond is not checked: a fixed 0/1 mask of in[0]'s shape goes first. */
+static bool takes_mask(const struct gc_row *r) { return !strcmp(r->op, "where"); }
 
 #define IN1(d0) {1, {d0}, ANY}
 #define IN2(d0, d1) {2, {d0, d1}, ANY}
@@ -81,6 +86,66 @@ static const struct gc_row rows[] = {
     {"max_dim", 1, {IN2(3, 4)}, 2, {-1, 1}},
     {"reshape", 1, {IN3(2, 3, 4)}, 2, {4, -1}},
     {"transpose", 1, {IN2(3, 4)}, 0, {0}},
+    /* losses (nn/loss_op_list.h): s[0] is the reduction (0 mean, 1 sum, 2 none) */
+    {"mse_loss", 2, {IN2(3, 4), IN2(3, 4)}, 1, {0}},
+    {"mse_loss", 2, {IN1(5), IN1(5)}, 1, {2}},
+    {"l1_loss", 2, {IN2(3, 4), IN2(3, 4)}, 1, {1}},
+    {"bce_loss", 2, {{2, {3, 4}, PROB}, {2, {3, 4}, PROB}}, 1, {0}},
+    {"bce_loss", 2, {{1, {5}, PROB}, {1, {5}, PROB}}, 1, {2}},
+    {"bce_with_logits_loss", 2, {IN2(3, 4), {2, {3, 4}, PROB}}, 1, {1}},
+    {"cross_entropy_loss", 1, {IN2(4, 3)}, 5, {0, 2, 0, 1, 2}},
+    {"cross_entropy_loss", 1, {IN2(3, 5)}, 4, {2, 4, 0, 4}},
+    {"l1_penalty", 1, {IN2(3, 4)}, 1, {0.75}},
+    {"huber_loss", 2, {IN2(3, 4), IN2(3, 4)}, 2, {0, 0.6}},
+    {"huber_loss", 2, {IN1(6), IN1(6)}, 2, {2, 1.0}},
+    {"smooth_l1_loss", 2, {IN2(3, 4), IN2(3, 4)}, 2, {1, 0.7}},
+    {"kl_div_loss", 2, {IN2(3, 4), {2, {3, 4}, PROB}}, 1, {3}},
+    {"kl_div_loss", 2, {IN1(5), {1, {5}, PROB}}, 1, {2}},
+    /* class losses: reduction, label_smoothing, ignore, ignore_index, targets */
+    {"nll_loss", 1, {IN2(4, 3)}, 8, {0, 0, 1, -100, 2, -100, 0, 1}},
+    {"nll_loss", 1, {IN2(3, 5)}, 7, {2, 0, 0, 0, 4, 0, 4}},
+    {"cross_entropy_loss_with", 1, {IN2(4, 3)}, 8, {0, 0.2, 1, 1, 2, 1, 0, 1}},
+    {"cross_entropy_loss_with", 1, {IN2(3, 5)}, 7, {2, 0.1, 0, 0, 4, 0, 3}},
+    {"cross_entropy_loss_with", 1, {IN2(3, 4)}, 7, {1, 1.0, 0, 0, 3, 0, 1}},
+    /* issue 13's ops */
+    {"maximum", 2, {IN2(2, 3), IN2(2, 3)}, 0, {0}},
+    {"maximum", 2, {IN3(4, 1, 3), IN2(2, 1)}, 0, {0}},
+    {"minimum", 2, {IN2(2, 3), IN1(3)}, 0, {0}},
+    {"where", 2, {IN2(3, 4), IN2(3, 4)}, 0, {0}},
+    {"erf", 1, {IN2(3, 4)}, 0, {0}},
+    {"leaky_relu", 1, {IN2(3, 4)}, 1, {0.01}},
+    {"leaky_relu", 1, {IN1(6)}, 1, {-0.5}},
+    {"elu", 1, {IN2(3, 4)}, 1, {1.0}},
+    {"elu", 1, {IN1(6)}, 1, {0.3}},
+    {"gelu", 1, {IN2(3, 4)}, 0, {0}},
+    {"gelu_tanh", 1, {IN2(3, 4)}, 0, {0}},
+    {"silu", 1, {IN2(3, 4)}, 0, {0}},
+    {"softplus", 1, {IN2(3, 4)}, 2, {1, 20}},
+    {"softplus", 1, {IN2(3, 4)}, 2, {2, 1}},
+    {"var_dim", 1, {IN2(3, 4)}, 3, {1, 1, 0}},
+    {"var_dim", 1, {IN3(2, 3, 4)}, 3, {0, 0, 1}},
+    {"softmax", 1, {IN2(3, 4)}, 1, {1}},
+    {"softmax", 1, {IN3(2, 3, 4)}, 1, {1}},
+    {"log_softmax", 1, {IN2(3, 4)}, 1, {-1}},
+    {"log_softmax", 1, {IN3(2, 3, 2)}, 1, {0}},
+    {"logsumexp", 1, {IN2(3, 4)}, 2, {1, 0}},
+    {"logsumexp", 1, {IN3(2, 3, 4)}, 2, {0, 1}},
+    {"permute", 1, {IN3(2, 3, 4)}, 3, {2, 0, 1}},
+    {"permute", 1, {IN2(3, 4)}, 2, {1, 0}},
+    {"cat", 2, {IN2(2, 3), IN2(1, 3)}, 1, {0}},
+    {"cat", 3, {IN2(2, 3), IN2(2, 1), IN2(2, 2)}, 1, {-1}},
+    {"cat", 4, {IN2(1, 2), IN2(2, 2), IN2(1, 2), IN2(3, 2)}, 1, {0}},
+    {"narrow", 1, {IN2(3, 4)}, 3, {1, 1, 2}},
+    {"narrow", 1, {IN3(2, 3, 4)}, 3, {2, 0, 3}},
+    {"narrow_view", 1, {IN2(4, 3)}, 3, {0, 1, 2}},
+    {"index_select", 1, {IN2(4, 3)}, 4, {0, 2, 0, 2}},
+    {"index_select", 1, {IN3(2, 3, 2)}, 5, {1, 0, 0, 2, 1}},
+    /* padding_idx 3 is not looked up: the padding row's zero gradient is a
+     * convention (PyTorch's), not a derivative; op_refs.txt checks it */
+    {"embedding", 1, {IN2(5, 3)}, 11, {1, 3, 2, 2, 3, 1, 2, 1, 0, 1, 4}},
+    {"embedding", 1, {IN2(4, 2)}, 8, {0, 0, 1, 4, 3, 3, 0, 2}},
+    {"gather", 1, {IN2(3, 4)}, 10, {1, 2, 3, 2, 0, 0, 3, 1, 2, 2}},
+    {"gather", 1, {IN2(2, 3)}, 10, {0, 2, 2, 3, 1, 0, 1, 0, 1, 1}},
     /* scalars as in tests/gen_conv_refs.py; every reference case of these
      * ops is also gradchecked in test_conv.c */
     {"conv2d", 3, {IN4(1, 2, 5, 4), IN4(3, 2, 3, 3), IN1(3)}, 7, {2, 1, 1, 1, 1, 1, 1}},
@@ -95,10 +160,13 @@ static const struct gc_row rows[] = {
  * them (and, for max_dim, of each other) so x +- eps never crosses one. */
 static int kinks(const struct gc_row *r, double *k)
 {
-    if (!strcmp(r->op, "relu") || !strcmp(r->op, "abs")) return k[0] = 0, 1;
+    if (!strcmp(r->op, "relu") || !strcmp(r->op, "abs") || !strcmp(r->op, "l1_penalty"))
+        return k[0] = 0, 1;
     if (!strcmp(r->op, "hardshrink") || !strcmp(r->op, "softshrink"))
         return k[0] = -r->s[0], k[1] = r->s[0], 2;
     if (!strcmp(r->op, "clamp")) return k[0] = r->s[0], k[1] = r->s[1], 2;
+    if (!strcmp(r->op, "leaky_relu") || !strcmp(r->op, "elu")) return k[0] = 0, 1;
+    if (!strcmp(r->op, "softplus")) return k[0] = r->s[1] / r->s[0], 1;
     return 0;
 }
 
@@ -121,7 +189,7 @@ static struct cg_tensor *draw(const struct gc_row *r, int i, struct cg_rng *rng,
     bool distinct = !strcmp(r->op, "max_dim") || !strcmp(r->op, "max_pool2d");
     for (int64_t j = 0; j < n;) {
         double u = cg_rng_uniform(rng);
-        double x = in->dom == ANY ? 4 * u - 2 : 0.5 + 1.5 * u;
+        double x = in->dom == ANY ? 4 * u - 2 : in->dom == PROB ? 0.1 + 0.8 * u : 0.5 + 1.5 * u;
         if (in->dom == NONZERO && cg_rng_uniform(rng) < 0.5) x = -x;
         if (too_close(x, k, nk) || (distinct && too_close(x, v, (int)j))) continue;
         v[j++] = x;
@@ -129,24 +197,43 @@ static struct cg_tensor *draw(const struct gc_row *r, int i, struct cg_rng *rng,
     return cg_tensor_from_doubles(NULL, dtype, in->ndim, in->shape, v);
 }
 
+struct gc_ctx {
+    const struct gc_row *row;
+    struct cg_tensor *mask; /* or NULL */
+};
+
 static struct cg_tensor *apply_row(struct cg_tape *tape, struct cg_tensor *const *in, void *user)
 {
-    const struct gc_row *r = user;
-    return cg_opref_run(tape, r->op, in, r->n_in, r->s, r->n_s);
+    const struct gc_ctx *c = user;
+    const struct gc_row *r = c->row;
+    if (!c->mask) return cg_opref_run(tape, r->op, in, r->n_in, r->s, r->n_s);
+    struct cg_tensor *all[4] = {c->mask, in[0], in[1], in[2]};
+    return cg_opref_run(tape, r->op, all, r->n_in + 1, r->s, r->n_s);
+}
+
+/* Alternating 0/1 (starting at 1) with a 0 pair in the middle. */
+static struct cg_tensor *make_mask(const struct gc_input *in, enum cg_dtype dtype)
+{
+    double v[64];
+    int64_t n = 1;
+    for (int d = 0; d < in->ndim; d++) n *= in->shape[d];
+    for (int64_t i = 0; i < n; i++) v[i] = (i % 3) != 1;
+    return cg_tensor_from_doubles(NULL, dtype, in->ndim, in->shape, v);
 }
 
 static void check_row(int row, enum cg_dtype dtype)
 {
     const struct gc_row *r = &rows[row];
     struct cg_rng rng = cg_rng_seed(1000 + (uint64_t)row);
-    struct cg_tensor *in[3] = {NULL};
+    struct cg_tensor *in[4] = {NULL};
     for (int i = 0; i < r->n_in; i++) assert_non_null(in[i] = draw(r, i, &rng, dtype));
+    struct gc_ctx ctx = {r, takes_mask(r) ? make_mask(&r->in[0], dtype) : NULL};
     /* f64: PyTorch's gradcheck defaults spelled out, so the check stays
      * strict whatever the library's defaults become; f32: the defaults. */
     struct cg_gradcheck_options strict = {.eps = 1e-6, .atol = 1e-5, .rtol = 1e-3, .seed = 7};
     struct cg_gradcheck_options loose = {.seed = 7};
     struct cg_gradcheck_report rep;
-    enum cg_status st = cg_gradcheck(apply_row, (void *)r, r->n_in, in,
+    enum cg_status st = cg_gradcheck(apply_row, &ctx, r->n_in, in,
                                      dtype == CG_F64 ? &strict : &loose, &rep);
     if (st != CG_OK)
         fail_msg("gradcheck of %s (row %d, %s): %s: %s", r->op, row, cg_dtype_name(dtype),
@@ -156,6 +243,7 @@ static void check_row(int row, enum cg_dtype dtype)
     assert_int_equal(rep.checked, total);
     assert_int_equal(rep.passed, 1);
     for (int i = 0; i < r->n_in; i++) cg_tensor_free(in[i]);
+    cg_tensor_free(ctx.mask);
 }
 
 static void check_op(const char *op, enum cg_dtype dtype)
@@ -179,21 +267,36 @@ static void check_op(const char *op, enum cg_dtype dtype)
         check_op(#name, CG_F32);                                               \
     }
 CG_BUILTIN_OPS(CG_GRADCHECK_TESTS)
+CG_LOSS_OPS(CG_GRADCHECK_TESTS)
 #undef CG_GRADCHECK_TESTS
+
+/* Every op of both lists (core's table, nn's losses) by name. */
+static const char *const loss_ops[] = {
+#define CG_LOSS_NAME(name) #name,
+    CG_LOSS_OPS(CG_LOSS_NAME)
+#undef CG_LOSS_NAME
+};
+#define N_LOSS_OPS (int)(sizeof loss_ops / sizeof loss_ops[0])
+
+static const char *op_name(int i)
+{
+    int n = cg_builtin_op_count();
+    return i < n ? cg_builtin_op(i)->name : loss_ops[i - n];
+}
 
 static void test_table_covers_every_builtin_op(void **state)
 {
     (void)state;
-    int n = cg_builtin_op_count();
+    int n = cg_builtin_op_count() + N_LOSS_OPS;
     for (int i = 0; i < n; i++) {
-        const char *name = cg_builtin_op(i)->name;
+        const char *name = op_name(i);
         int found = 0;
         for (int row = 0; row < N_ROWS; row++) found += !strcmp(rows[row].op, name);
-        if (!found) fail_msg("built-in op '%s' has no gradcheck row", name);
+        if (!found) fail_msg("op '%s' has no gradcheck row", name);
     }
     for (int row = 0; row < N_ROWS; row++) {
         int found = 0;
-        for (int i = 0; i < n; i++) found += !strcmp(rows[row].op, cg_builtin_op(i)->name);
+        for (int i = 0; i < n; i++) found += !strcmp(rows[row].op, op_name(i));
         if (!found) fail_msg("gradcheck row %d names unknown op '%s'", row, rows[row].op);
     }
 }
@@ -366,6 +469,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         CG_BUILTIN_OPS(CG_GRADCHECK_ENTRIES)
+        CG_LOSS_OPS(CG_GRADCHECK_ENTRIES)
         cmocka_unit_test(test_table_covers_every_builtin_op),
         cmocka_unit_test(test_kink_relu_abs),
         cmocka_unit_test(test_kink_shrink),

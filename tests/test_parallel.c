@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cblas.h>
+
 #include "cg_test.h"
 #include "parallel.h"
 
@@ -404,6 +406,33 @@ static void environment_alone_sets_the_count(void **state)
     assert_int_equal(status, 0);
 }
 
+/* A program that never calls cg_set_num_threads: OpenBLAS follows cgrad's
+ * count (one thread per call) from the first product, even when OpenBLAS
+ * itself was told to start more threads. */
+static void blas_follows_without_a_call(void **state)
+{
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "env -u CGRAD_NUM_THREADS OPENBLAS_NUM_THREADS=2 CG_TEST_BLAS_CHILD=1 %s",
+             program_path);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* The child of blas_follows_without_a_call: one matmul, then the counts. */
+static int blas_child(void)
+{
+    struct cg_tape *tape = cg_tape_new();
+    struct cg_tensor *a = cg_tensor_ones(NULL, CG_F32, CG_SHAPE(2, 2));
+    struct cg_tensor *y = cg_matmul(tape, a, a);
+    int ok = y && cg_tensor_at(y, 0) == 2.0 && cg_get_num_threads() == 1 &&
+             openblas_get_num_threads() == 1;
+    if (!ok) fprintf(stderr, "openblas_get_num_threads() = %d after the first product\n",
+                     openblas_get_num_threads());
+    cg_tensor_free(a);
+    cg_tape_free(tape);
+    return ok ? 0 : 1;
+}
+
 static void thread_count_setting(void **state)
 {
     (void)state;
@@ -434,6 +463,7 @@ int main(int argc, char **argv)
     program_path = argv[0];
     if (getenv("CG_TEST_ENV_CHILD")) /* started by environment_alone_sets_the_count */
         return cg_get_num_threads() == 3 && cg_parallel_threads() == 3 ? 0 : 1;
+    if (getenv("CG_TEST_BLAS_CHILD")) return blas_child();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_task_runs_once),
         cmocka_unit_test(nested_run_is_serial),
@@ -445,6 +475,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(sgd_update_does_not_depend_on_threads),
         cmocka_unit_test(thread_count_setting),
         cmocka_unit_test(environment_alone_sets_the_count),
+        cmocka_unit_test(blas_follows_without_a_call),
         cmocka_unit_test(fork_after_helpers_started),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,7 +24,6 @@
 #include <zlib.h>
 
 #include "idx_writer.h"
-#include "run_program.h"
 
 #define SAE_BIN CG_EXAMPLES_BIN_DIR "/sparse_autoencoder/sparse_autoencoder"
 
@@ -46,11 +45,83 @@ static const char *tpath(char *buf, size_t size, const char *name)
 }
 #define TPATH(buf, name) tpath((buf), sizeof(buf), (name))
 
-static char *slurp(const char *path, size_t *len) { return cg_test_slurp(path, len); }
-
-static struct cg_test_run run_sae(const char *const *args)
+/* Whole file as a NUL-terminated string (*len bytes, not counting the NUL);
+ * NULL if it cannot be read.  Caller frees. */
+static char *slurp(const char *path, size_t *len)
 {
-    return cg_test_run_program(SAE_BIN, tmpdir, args);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    for (size_t got; buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
+        n += got;
+        if (cap - n - 1 == 0) {
+            char *bigger = realloc(buf, cap * 2);
+            if (!bigger) free(buf);
+            buf = bigger;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (buf) buf[n] = '\0';
+    if (len) *len = n;
+    return buf;
+}
+
+struct run {
+    int status;  /* exit code */
+    char *out;   /* stdout */
+    char *err;   /* stderr */
+};
+
+static void run_free(struct run *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+/* Runs the example with the NULL-terminated arguments, stdout and stderr to
+ * log files in tmpdir (so the program sees no terminal).  Fails the test if
+ * the program dies from a signal (a crash, or a sanitizer abort). */
+static struct run run_sae(const char *const *args)
+{
+    char out_path[128], err_path[128];
+    TPATH(out_path, "stdout.log");
+    TPATH(err_path, "stderr.log");
+    const char *argv[32] = {SAE_BIN};
+    int argc = 1;
+    for (; args[argc - 1]; argc++) {
+        assert_true(argc < 31);
+        argv[argc] = args[argc - 1];
+    }
+    argv[argc] = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* only async-signal-safe calls between fork and exec */
+        int fo = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fo < 0 || fe < 0 || dup2(fo, STDOUT_FILENO) < 0 || dup2(fe, STDERR_FILENO) < 0)
+            _exit(126);
+        execv(SAE_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    int ws = 0;
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    if (!WIFEXITED(ws)) {
+        char *err = slurp(err_path, NULL);
+        fail_msg("%s died from signal %d; stderr:\n%s", SAE_BIN, WTERMSIG(ws), err ? err : "");
+    }
+    struct run r = {WEXITSTATUS(ws), slurp(out_path, NULL), slurp(err_path, NULL)};
+    assert_non_null(r.out);
+    assert_non_null(r.err);
+    /* Sanitizers exit with a status (1, or 23 for leaks) rather than a
+     * signal, which an expected exit 1 would hide. */
+    if (strstr(r.err, "Sanitizer") || strstr(r.err, "runtime error:"))
+        fail_msg("%s reported a sanitizer error:\n%s", SAE_BIN, r.err);
+    return r;
 }
 #define RUN(...) run_sae((const char *const[]){__VA_ARGS__, NULL})
 
@@ -68,7 +139,7 @@ static void skip_without_binary(void)
 }
 
 /* Common flags of the small runs: a 784-32-8-784 model on the test data. */
-#define SMALL "--data", datadir, "--batch", "16", "--hidden", "32", "--code", "8", "--seed", "5"
+#define SMALL "--data", datadir, "--batch", "16", "--hidden", "32", "--bottleneck", "8", "--seed", "5"
 
 static int group_setup(void **state)
 {
@@ -171,14 +242,15 @@ struct loaded {
     struct cg_checkpoint_meta *meta;
 };
 
-/* Builds the example's --hidden 32 --code 8 model from another seed (so the
+/* Builds the example's --hidden H --bottleneck C model from another seed (so the
  * load must overwrite everything) and loads `path` into it with its SGD state. */
-static struct loaded load_small(const char *path)
+static struct loaded load_sized(const char *path, int64_t hidden, int64_t code)
 {
     struct cg_rng rng = cg_rng_seed(99);
     struct loaded l;
-    l.model = cg_sequential(cg_linear_new(784, 32, true, &rng), cg_hardshrink_new(0.1),
-                            cg_linear_new(32, 8, true, &rng), cg_linear_new(8, 784, true, &rng));
+    l.model = cg_sequential(cg_linear_new(784, hidden, true, &rng), cg_hardshrink_new(0.1),
+                            cg_linear_new(hidden, code, true, &rng),
+                            cg_linear_new(code, 784, true, &rng));
     assert_non_null(l.model);
     l.opt = cg_sgd_new(l.model, (struct cg_sgd_options){.lr = 0.05, .momentum = 0.9});
     l.meta = cg_checkpoint_meta_new();
@@ -188,6 +260,8 @@ static struct loaded load_small(const char *path)
     if (st != CG_OK) fail_msg("loading %s: %s", path, cg_last_error());
     return l;
 }
+
+static struct loaded load_small(const char *path) { return load_sized(path, 32, 8); }
 
 static void loaded_free(struct loaded *l)
 {
@@ -303,7 +377,7 @@ static bool same_file(const char *a, const char *b)
     return same;
 }
 
-static void expect_success(const struct cg_test_run *r, const char *what)
+static void expect_success(const struct run *r, const char *what)
 {
     if (r->status != 0) fail_msg("%s exited %d; stderr:\n%s", what, r->status, r->err);
 }
@@ -311,7 +385,7 @@ static void expect_success(const struct cg_test_run *r, const char *what)
 /* ---- 2. resume equals the uninterrupted run bitwise ---- */
 
 /* Runs the example with `flags` then `extra` (both NULL-terminated). */
-static struct cg_test_run run_with(const char *const *flags, const char *const *extra)
+static struct run run_with(const char *const *flags, const char *const *extra)
 {
     const char *args[32];
     int n = 0;
@@ -340,18 +414,18 @@ static void full_and_resumed(const char *tag, const char *const *flags, const ch
     snprintf(p->a, sizeof p->a, "%s/a.ckpt", p->full);
     snprintf(p->b, sizeof p->b, "%s/b.ckpt", p->split);
     const char *full = p->full, *split = p->split, *a = p->a, *b = p->b;
-    struct cg_test_run r = run_with(flags, (const char *const[]){"--epochs", epochs, "--out", full,
+    struct run r = run_with(flags, (const char *const[]){"--epochs", epochs, "--out", full,
                                                           "--save", a, NULL});
     expect_success(&r, "the uninterrupted run");
-    cg_test_run_free(&r);
+    run_free(&r);
     r = run_with(flags, (const char *const[]){"--epochs", "1", "--out", split, "--save", b, NULL});
     expect_success(&r, "the first epoch");
-    cg_test_run_free(&r);
+    run_free(&r);
     r = run_with(flags, (const char *const[]){"--epochs", epochs, "--out", split, "--resume", b,
                                               "--save", b, NULL});
     expect_success(&r, "the resumed run");
     expect_contains(r.out, "after epoch 1", "resumed run stdout");
-    cg_test_run_free(&r);
+    run_free(&r);
 }
 
 static void test_resume_equals_uninterrupted_run(void **state)
@@ -406,7 +480,7 @@ static void test_resume_with_two_threads(void **state)
     struct resume_paths p;
     full_and_resumed("resume2",
                      (const char *const[]){"--data", datadir, "--batch", "32", "--hidden", "96",
-                                           "--code", "32", "--seed", "5", "--threads", "2",
+                                           "--bottleneck", "32", "--seed", "5", "--threads", "2",
                                            "--quiet", NULL},
                      "2", &p);
     assert_true(same_file(p.a, p.b));
@@ -414,31 +488,51 @@ static void test_resume_with_two_threads(void **state)
 
 /* A checkpoint that cgrad 0.1's example wrote after one epoch
  * (tests/data/ckpt_v1_sae.ckpt; tests/data/README.md has the command, on
- * the data group_setup writes): 0.2 resumes it and ends with the same file
- * as an uninterrupted 0.2 run, so 0.1 and 0.2 train bit for bit alike. */
+ * the data group_setup writes).  0.2 loads it with its momentum and step
+ * count, resumes it for two more epochs, and a run split after epoch 2
+ * gives the same file.  (An uninterrupted 0.2 run is not compared: its
+ * first epoch depends on the BLAS kernels of the machine, the file's on
+ * those of the machine that wrote it.) */
 static void test_resume_a_0_1_checkpoint(void **state)
 {
     (void)state;
     skip_without_binary();
-    char full[128], split[128], a[160], b[160];
-    TPATH(full, "v1_full");
-    TPATH(split, "v1_split");
-    snprintf(a, sizeof a, "%s/a.ckpt", full);
-    snprintf(b, sizeof b, "%s/b.ckpt", split);
-#define V1_FLAGS "--data", datadir, "--batch", "16", "--hidden", "4", "--code", "2", "--seed", \
-                 "5", "--limit", "64", "--epochs", "3", "--quiet"
-    struct cg_test_run r = RUN(V1_FLAGS, "--resume", CG_TEST_DATA_DIR "/ckpt_v1_sae.ckpt", "--out",
-                       split, "--save", b);
+    const char *v1 = CG_TEST_DATA_DIR "/ckpt_v1_sae.ckpt";
+    struct loaded x = load_sized(v1, 4, 2);
+    assert_int_equal(cg_optimizer_step_count(x.opt), 4); /* 64 images, batch 16 */
+    assert_int_equal(meta_u64(&x, "sae.epoch"), 1);
+    for (size_t i = 0; i < 6; i++) assert_non_null(cg_sgd_momentum_buffer(x.opt, i));
+
+    char out[128], b[160], c[160], d[160];
+    TPATH(out, "v1_resume");
+    snprintf(b, sizeof b, "%s/b.ckpt", out);
+    snprintf(c, sizeof c, "%s/c.ckpt", out);
+    snprintf(d, sizeof d, "%s/d.ckpt", out);
+#define V1_FLAGS "--data", datadir, "--batch", "16", "--hidden", "4", "--bottleneck", "2", "--seed", \
+                 "5", "--limit", "64", "--quiet", "--out", out
+    struct run r = RUN(V1_FLAGS, "--epochs", "3", "--resume", v1, "--save", b);
     expect_success(&r, "resuming the 0.1 checkpoint");
     expect_contains(r.out, "ckpt_v1_sae.ckpt after epoch 1", "resumed run stdout");
+    expect_contains(r.out, "does not record the --data", "resumed run stdout");
     expect_contains(r.out, "epoch 2/3", "resumed run stdout");
     expect_contains(r.out, "epoch 3/3", "resumed run stdout");
-    cg_test_run_free(&r);
-    r = RUN(V1_FLAGS, "--out", full, "--save", a);
+    run_free(&r);
+    r = RUN(V1_FLAGS, "--epochs", "2", "--resume", v1, "--save", c);
+    expect_success(&r, "resuming the 0.1 checkpoint for one epoch");
+    run_free(&r);
+    r = RUN(V1_FLAGS, "--epochs", "3", "--resume", c, "--save", d);
 #undef V1_FLAGS
-    expect_success(&r, "the uninterrupted run");
-    cg_test_run_free(&r);
-    assert_true(same_file(a, b));
+    expect_success(&r, "resuming that");
+    run_free(&r);
+    assert_true(same_file(b, d));
+
+    struct loaded y = load_sized(b, 4, 2);
+    assert_int_equal(cg_optimizer_step_count(y.opt), 12);
+    assert_int_equal(meta_u64(&y, "sae.epoch"), 3);
+    const struct cg_tensor *w0 = cg_optimizer_param(x.opt, 0), *w1 = cg_optimizer_param(y.opt, 0);
+    assert_true(memcmp(w0->data, w1->data, (size_t)w0->numel * sizeof(float)) != 0);
+    loaded_free(&x);
+    loaded_free(&y);
 }
 
 /* ---- 3. the program's command line, errors and outputs ---- */
@@ -448,13 +542,13 @@ static void test_help(void **state)
     (void)state;
     skip_without_binary();
     for (int i = 0; i < 2; i++) {
-        struct cg_test_run r = i ? RUN("--epochs", "2", "-h") : RUN("--help");
+        struct run r = i ? RUN("--epochs", "2", "-h") : RUN("--help");
         assert_int_equal(r.status, 0);
         expect_contains(r.out, "usage: sparse_autoencoder", "--help stdout");
         expect_contains(r.out, "--resume FILE", "--help stdout");
         expect_contains(r.out, "--eval-only", "--help stdout");
         assert_string_equal(r.err, "");
-        cg_test_run_free(&r);
+        run_free(&r);
     }
 }
 
@@ -476,17 +570,19 @@ static void test_bad_flags_exit_2_with_usage(void **state)
         {{"--epochs"}, {"--epochs", "needs a value"}},
         {{"stray"}, {"stray", "unexpected argument"}},
         {{"--eval-only"}, {"--eval-only", "needs --resume"}},
+        {{"--epochs", "0"}, {"--epochs 0", "untrained model"}},
+        {{"--code", "8"}, {"--bottleneck", "the code is the Hardshrink output"}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *const *a = cases[i].args;
-        struct cg_test_run r = run_sae((const char *const[]){"--data", datadir, a[0], a[1], a[2], NULL});
+        struct run r = run_sae((const char *const[]){"--data", datadir, a[0], a[1], a[2], NULL});
         char ctx[96];
         snprintf(ctx, sizeof ctx, "stderr for %s %s", a[0], a[1] ? a[1] : "");
         if (r.status != 2) fail_msg("%s: exit %d, expected 2; stderr:\n%s", ctx, r.status, r.err);
         expect_contains(r.err, "usage: sparse_autoencoder", ctx);
         for (int k = 0; k < 2 && cases[i].says[k]; k++) expect_contains(r.err, cases[i].says[k], ctx);
         assert_string_equal(r.out, ""); /* nothing ran */
-        cg_test_run_free(&r);
+        run_free(&r);
     }
 }
 
@@ -497,12 +593,12 @@ static void test_missing_data_exits_1_naming_it(void **state)
     char nowhere[128], partial[128], out[128], file[192];
     TPATH(nowhere, "no_such_dir");
     TPATH(out, "missing_out");
-    struct cg_test_run r = RUN("--data", nowhere, "--epochs", "1", "--quiet", "--out", out);
+    struct run r = RUN("--data", nowhere, "--epochs", "1", "--quiet", "--out", out);
     assert_int_equal(r.status, 1);
     expect_contains(r.err, nowhere, "stderr");
     expect_contains(r.err, "train-images-idx3-ubyte", "stderr");
     expect_contains(r.err, "--data DIR", "stderr"); /* says how to fix it */
-    cg_test_run_free(&r);
+    run_free(&r);
     assert_int_not_equal(access(out, F_OK), 0); /* nothing written */
 
     /* Training files present, test images gone: that file is named. */
@@ -515,7 +611,7 @@ static void test_missing_data_exits_1_naming_it(void **state)
     assert_int_equal(r.status, 1);
     expect_contains(r.err, partial, "stderr");
     expect_contains(r.err, "t10k-images-idx3-ubyte", "stderr");
-    cg_test_run_free(&r);
+    run_free(&r);
 }
 
 static void test_run_writes_metrics_and_pictures(void **state)
@@ -524,7 +620,7 @@ static void test_run_writes_metrics_and_pictures(void **state)
     skip_without_binary();
     char out[128];
     TPATH(out, "outputs");
-    struct cg_test_run r = RUN(SMALL, "--epochs", "2", "--out", out);
+    struct run r = RUN(SMALL, "--epochs", "2", "--out", out);
     expect_success(&r, "a 2-epoch run");
     /* Not a terminal: plain progress lines, no carriage returns. */
     if (strchr(r.out, '\r')) fail_msg("stdout has a carriage return:\n%s", r.out);
@@ -532,7 +628,7 @@ static void test_run_writes_metrics_and_pictures(void **state)
     expect_contains(r.out, "epoch 2/2: 512/512 samples, loss ", "stdout");
     expect_contains(r.out, "epoch 2/2  train_mse ", "stdout");
     expect_contains(r.out, "metrics.csv", "stdout");
-    cg_test_run_free(&r);
+    run_free(&r);
 
     struct metrics_row rows[4];
     assert_int_equal(read_metrics(out, rows, 4), 2);
@@ -553,9 +649,9 @@ static void test_eval_only_prints_test_mse(void **state)
     TPATH(out, "eval_train");
     TPATH(eval, "eval_only");
     snprintf(ckpt, sizeof ckpt, "%s/e.ckpt", out);
-    struct cg_test_run r = RUN(SMALL, "--quiet", "--epochs", "1", "--out", out, "--save", ckpt);
+    struct run r = RUN(SMALL, "--quiet", "--epochs", "1", "--out", out, "--save", ckpt);
     expect_success(&r, "a 1-epoch run");
-    cg_test_run_free(&r);
+    run_free(&r);
     struct metrics_row row;
     assert_int_equal(read_metrics(out, &row, 1), 1);
 
@@ -565,7 +661,7 @@ static void test_eval_only_prints_test_mse(void **state)
     if (!at) fail_msg("--eval-only printed no test_mse:\n%s", r.out);
     expect_contains(r.out, "eval after 1 epochs", "stdout");
     double mse = strtod(at + strlen("test_mse "), NULL);
-    cg_test_run_free(&r);
+    run_free(&r);
     /* The same model on the same test set: the figure of the training run
      * (printed with 5 decimals, stored with 6). */
     CG_ASSERT_CLOSE(mse, row.test_mse, 6e-6, 0.0);
@@ -577,6 +673,83 @@ static void test_eval_only_prints_test_mse(void **state)
     assert_true(same_file(p1, p2));
     snprintf(p2, sizeof p2, "%s/metrics.csv", eval);
     assert_int_not_equal(access(p2, F_OK), 0); /* evaluation adds no training rows */
+}
+
+/* On resume: an explicit --lr is the rate trained with (and printed), else
+ * the checkpoint's; other data, batch or model flags are refused, naming the
+ * flag, before anything is trained. */
+static void test_resume_flags(void **state)
+{
+    (void)state;
+    skip_without_binary();
+    char out[128], ckpt[192], more[192], other[128];
+    TPATH(out, "flags");
+    snprintf(ckpt, sizeof ckpt, "%s/f.ckpt", out);
+    snprintf(more, sizeof more, "%s/g.ckpt", out);
+    struct run r = RUN(SMALL, "--quiet", "--epochs", "1", "--out", out, "--save", ckpt);
+    expect_success(&r, "a 1-epoch run");
+    run_free(&r);
+
+    r = RUN(SMALL, "--quiet", "--epochs", "2", "--out", out, "--resume", ckpt, "--lr", "0.5",
+            "--save", more);
+    expect_success(&r, "resume with --lr 0.5");
+    expect_contains(r.out, "lr 0.5 from --lr (the checkpoint's was 0.05)", "stdout");
+    expect_contains(r.out, "lr 0.5, momentum", "stdout");
+    run_free(&r);
+    struct loaded l = load_small(more);
+    assert_true(cg_optimizer_get_lr(l.opt) == 0.5);
+    loaded_free(&l);
+    /* Without --lr the checkpoint's rate goes on (0.5 now), and says so. */
+    r = RUN(SMALL, "--quiet", "--epochs", "2", "--out", out, "--resume", more);
+    expect_success(&r, "resume without --lr");
+    expect_contains(r.out, "lr 0.5 from the checkpoint", "stdout");
+    run_free(&r);
+
+    TPATH(other, "flags_data");
+    assert_int_equal(mkdir(other, 0755), 0);
+    assert_int_equal(cg_test_write_mnist(other, N_TRAIN, N_TEST, 42), 0);
+    static const struct {
+        const char *flag, *value, *says;
+    } cases[] = {
+        {"--batch", "32", "this run has --batch 32, but the checkpoint was trained with --batch 16"},
+        {"--lambda", "0.2", "this run has --lambda 0.20000000000000001, but the checkpoint was "
+                            "trained with --lambda 0.10000000000000001"},
+        {"--limit", "100", "this run has --limit 100, but the checkpoint was trained with --limit "
+                           "512 training images"},
+        {"--data", NULL, "this run has --data"},
+        {"--hidden", "48", "other --hidden"},
+        {"--momentum", "0.5", "momentum"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *v = cases[i].value ? cases[i].value : other;
+        r = RUN(SMALL, "--quiet", "--epochs", "3", "--out", out, "--resume", ckpt, cases[i].flag, v);
+        char ctx[192];
+        snprintf(ctx, sizeof ctx, "resume with %s %s", cases[i].flag, v);
+        if (r.status != 1) fail_msg("%s: exit %d, expected 1; stderr:\n%s", ctx, r.status, r.err);
+        expect_contains(r.err, cases[i].says, ctx);
+        if (strstr(r.out, "epoch 2/")) fail_msg("%s trained:\n%s", ctx, r.out);
+        run_free(&r);
+    }
+}
+
+/* --out and --save are checked before the first epoch, not after it. */
+static void test_output_paths_checked_before_training(void **state)
+{
+    (void)state;
+    skip_without_binary();
+    char out[128];
+    TPATH(out, "paths");
+    static const char *const bad[][2] = {{"--out", "/proc/nope"}, {"--save", "/nonexistent/x.ckpt"}};
+    for (int i = 0; i < 2; i++) {
+        struct run r = i ? RUN(SMALL, "--quiet", "--epochs", "1", "--out", out, bad[i][0], bad[i][1])
+                         : RUN(SMALL, "--quiet", "--epochs", "1", bad[i][0], bad[i][1]);
+        char said[96];
+        snprintf(said, sizeof said, "%s %s", bad[i][0], bad[i][1]);
+        if (r.status != 1) fail_msg("%s: exit %d, expected 1; stderr:\n%s", said, r.status, r.err);
+        expect_contains(r.err, said, "stderr");
+        if (strstr(r.out, "epoch 1/")) fail_msg("%s: trained before failing:\n%s", said, r.out);
+        run_free(&r);
+    }
 }
 
 int main(void)
@@ -591,6 +764,8 @@ int main(void)
         cmocka_unit_test(test_missing_data_exits_1_naming_it),
         cmocka_unit_test(test_run_writes_metrics_and_pictures),
         cmocka_unit_test(test_eval_only_prints_test_mse),
+        cmocka_unit_test(test_resume_flags),
+        cmocka_unit_test(test_output_paths_checked_before_training),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

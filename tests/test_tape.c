@@ -102,7 +102,7 @@ static void test_leaf_grads_accumulate_until_zero_grad(void **state)
     struct cg_tensor *x = leaf(CG_F64, 1, (const double[]){3.0});
     struct cg_tensor *y = cg_square(tape, x);
     struct cg_tensor *loss = cg_mul_scalar(tape, y, 0.5); /* x^2 / 2: grad x */
-    assert_int_equal(cg_backward(tape, loss), CG_OK);
+    assert_int_equal(cg_backward_retain(tape, loss), CG_OK);
     assert_true(cg_tensor_item(x->grad) == 3.0);
     assert_true(cg_tensor_item(y->grad) == 0.5);
     assert_true(cg_tensor_item(loss->grad) == 1.0);
@@ -114,7 +114,7 @@ static void test_leaf_grads_accumulate_until_zero_grad(void **state)
     /* Next step: still accumulating until zero_grad. */
     cg_tape_reset(tape);
     loss = cg_mul_scalar(tape, cg_square(tape, x), 0.5);
-    assert_int_equal(cg_backward(tape, loss), CG_OK);
+    assert_int_equal(cg_backward_retain(tape, loss), CG_OK);
     assert_true(cg_tensor_item(x->grad) == 9.0);
     cg_tensor_zero_grad(x);
     assert_true(cg_tensor_item(x->grad) == 0.0);
@@ -176,6 +176,105 @@ static void test_grad_mode_off_records_nothing(void **state)
     cg_tape_free(tape);
 }
 
+/* Like PyTorch without retain_graph: a backward releases the records it
+ * swept, so a second one through them is misuse and changes nothing. */
+static void test_second_backward_is_misuse(void **state)
+{
+    (void)state;
+    struct cg_tape *tape = cg_tape_new();
+    struct cg_tensor *x = leaf(CG_F64, 1, (const double[]){3.0});
+    struct cg_tensor *y = cg_square(tape, x);
+    cg_tensor_set_name(y, "y");
+    struct cg_tensor *loss = cg_mul_scalar(tape, y, 0.5);
+    assert_int_equal(cg_backward(tape, loss), CG_OK);
+    assert_true(cg_tensor_item(x->grad) == 3.0);
+    enum cg_status s = CG_OK;
+    CG_EXPECT_MISUSE(s = cg_backward(tape, loss), "cg_backward", "second time", "mul_scalar",
+                     "cg_backward_retain", "cg_tape_reset");
+    assert_int_equal(s, CG_ERR_INVALID);
+    assert_true(cg_tensor_item(x->grad) == 3.0); /* not doubled */
+    /* Any later backward through a released record is caught too, here y's. */
+    CG_EXPECT_MISUSE(s = cg_backward(tape, cg_sum(tape, y)), "cg_backward", "second time",
+                     "'square'", "'y'");
+    assert_int_equal(s, CG_ERR_INVALID);
+    assert_true(cg_tensor_item(x->grad) == 3.0);
+    /* A new branch from the leaf shares no released record. */
+    assert_int_equal(cg_backward(tape, cg_mul_scalar(tape, x, 2.0)), CG_OK);
+    assert_true(cg_tensor_item(x->grad) == 5.0);
+    /* The next step starts fresh. */
+    cg_tape_reset(tape);
+    assert_int_equal(cg_backward(tape, cg_mul_scalar(tape, cg_square(tape, x), 0.5)), CG_OK);
+    assert_true(cg_tensor_item(x->grad) == 8.0);
+    cg_tensor_free(x);
+    cg_tape_free(tape);
+}
+
+/* Two losses sharing h = tanh(x) in one step: retain the first backward, or
+ * backward their sum; both give d(sum h + sum h^2)/dx = (1 + 2h)(1 - h^2). */
+static void test_two_losses_one_step(void **state)
+{
+    (void)state;
+    static const double xv[2] = {0.5, -1.25};
+    struct cg_tape *tape = cg_tape_new();
+    struct cg_tensor *x = leaf(CG_F64, 2, xv);
+    double want[2];
+    for (int i = 0; i < 2; i++) {
+        double h = tanh(xv[i]);
+        want[i] = (1 + 2 * h) * (1 - h * h);
+    }
+    struct cg_tensor *h = cg_tanh(tape, x);
+    struct cg_tensor *loss1 = cg_sum(tape, h), *loss2 = cg_sum(tape, cg_square(tape, h));
+    assert_int_equal(cg_backward_retain(tape, loss1), CG_OK);
+    assert_int_equal(cg_backward(tape, loss2), CG_OK);
+    CG_ASSERT_TENSOR(x->grad, want, 1e-15, 1e-14);
+    /* loss2's backward released tanh's record: loss1 again is misuse. */
+    CG_EXPECT_MISUSE(cg_backward(tape, loss1), "cg_backward", "second time", "'tanh'");
+    CG_ASSERT_TENSOR(x->grad, want, 1e-15, 1e-14);
+
+    cg_tape_reset(tape);
+    cg_tensor_zero_grad(x);
+    h = cg_tanh(tape, x);
+    struct cg_tensor *total = cg_add(tape, cg_sum(tape, h), cg_sum(tape, cg_square(tape, h)));
+    assert_int_equal(cg_backward(tape, total), CG_OK);
+    CG_ASSERT_TENSOR(x->grad, want, 1e-15, 1e-14);
+    cg_tensor_free(x);
+    cg_tape_free(tape);
+}
+
+/* A loop that forgets cg_tape_reset: every step's records stay on the tape.
+ * The 64th growing backward in a row is reported; with resets, never. */
+static void test_growing_tape_without_reset_is_misuse(void **state)
+{
+    (void)state;
+    struct cg_tape *tape = cg_tape_new();
+    struct cg_tensor *w = leaf(CG_F32, 3, (const double[]){1, 2, 3});
+    cg_test_capture_misuse();
+    cg_test_misuse_reset();
+    for (int step = 1; step <= 200; step++) {
+        assert_int_equal(cg_backward(tape, cg_sum(tape, cg_tanh(tape, w))), CG_OK);
+        cg_tape_reset(tape);
+    }
+    assert_int_equal(cg_test_misuse_count(), 0);
+    int first = 0;
+    for (int step = 1; step <= 64 && !first; step++) {
+        enum cg_status s = cg_backward(tape, cg_sum(tape, cg_tanh(tape, w)));
+        if (cg_test_misuse_count() > 0) {
+            first = step;
+            assert_int_equal(s, CG_ERR_INVALID);
+        } else {
+            assert_int_equal(s, CG_OK);
+        }
+    }
+    cg_test_release_misuse();
+    assert_int_equal(first, 64);
+    const char *m = cg_test_misuse_message();
+    assert_non_null(strstr(m, "cg_backward"));
+    assert_non_null(strstr(m, "without cg_tape_reset"));
+    assert_non_null(strstr(m, "128 records"));
+    cg_tensor_free(w);
+    cg_tape_free(tape);
+}
+
 /* Tensors of a step die with cg_tape_reset; using one later is misuse.  In
  * ASan builds the released arena is poisoned instead, so ASan itself reports
  * such a use: check the poisoning there. */
@@ -200,6 +299,23 @@ static void test_stale_tensor_after_reset_is_misuse(void **state)
     CG_EXPECT_MISUSE(cg_relu(tape, h), "relu", "'hidden'", "cg_tape_reset");
     CG_EXPECT_MISUSE(cg_mul(tape, x, made), "mul", "input 1", "cg_tape_reset");
     CG_EXPECT_MISUSE(cg_backward(tape, loss), "cg_backward", "cg_tape_reset");
+    /* Reading or writing the released values is caught as well. */
+    double v = 1.0;
+    CG_EXPECT_MISUSE(v = cg_tensor_at(h, 0), "cg_tensor_at", "'hidden'", "cg_tape_reset",
+                     "cg_tensor_copy(NULL");
+    assert_true(v == 0.0);
+    CG_EXPECT_MISUSE(v = cg_tensor_get(h, CG_INDEX(1)), "cg_tensor_get", "'hidden'");
+    assert_true(v == 0.0);
+    CG_EXPECT_MISUSE(v = cg_tensor_item(loss), "cg_tensor_item", "cg_tape_reset");
+    assert_true(v == 0.0);
+    CG_EXPECT_MISUSE(cg_tensor_set_at(made, 0, 5.0), "cg_tensor_set_at", "cg_tape_reset");
+    char buf[256] = "";
+    FILE *f = fmemopen(buf, sizeof buf, "w");
+    assert_non_null(f);
+    CG_EXPECT_MISUSE(cg_tensor_print(h, f, -1), "cg_tensor_print", "'hidden'");
+    fclose(f);
+    assert_non_null(strstr(buf, "released by cg_tape_reset"));
+    assert_null(strstr(buf, "= ["));
 #endif
     assert_int_equal(cg_tape_record_count(tape), 0);
     /* Persistent tensors are fine in every step. */
@@ -453,6 +569,9 @@ int main(void)
         cmocka_unit_test(test_tensor_used_twice_accumulates),
         cmocka_unit_test(test_leaf_grads_accumulate_until_zero_grad),
         cmocka_unit_test(test_backward_seed),
+        cmocka_unit_test(test_second_backward_is_misuse),
+        cmocka_unit_test(test_two_losses_one_step),
+        cmocka_unit_test(test_growing_tape_without_reset_is_misuse),
         cmocka_unit_test(test_grad_mode_off_records_nothing),
         cmocka_unit_test(test_stale_tensor_after_reset_is_misuse),
         cmocka_unit_test(test_other_tape_tensor_is_misuse),

@@ -1,4 +1,4 @@
-/* mnist_classifier: a 784-256-10 MLP (Linear, ReLU, Linear) trained with
+/* mnist_classifier: a 784-256-10 MLP (Linear, ReLU, [Dropout,] Linear) trained with
  * cross-entropy and SGD with momentum on MNIST-format data (MNIST,
  * Fashion-MNIST).  Prints per epoch the mean training loss, the test accuracy
  * and the time, and last a line "test_accuracy X" for scripts.
@@ -18,8 +18,9 @@
 struct options {
     const char *data_dir;
     int epochs, batch, threads;
-    double lr, momentum;
+    double lr, momentum, dropout;
     uint64_t seed;
+    const char *export_path; /* --export: the trained model as safetensors */
 };
 
 static const char usage[] =
@@ -32,8 +33,11 @@ static const char usage[] =
     "  --batch N      batch size [64]\n"
     "  --lr X         SGD learning rate [0.05]\n"
     "  --momentum X   SGD momentum [0.9]\n"
+    "  --dropout P    dropout probability after the hidden layer, 0 <= P < 1 [0: none]\n"
     "  --seed N       seed for initialization and shuffling [0]\n"
     "  --threads N    cgrad threads [CGRAD_NUM_THREADS, else 1]\n"
+    "  --export FILE  write the trained model as FILE.safetensors (PyTorch state_dict\n"
+    "                 names of the same torch.nn.Sequential)\n"
     "  --help         this text\n";
 
 static int bad_flag(const char *flag, const char *why)
@@ -84,7 +88,8 @@ static int parse_options(int argc, char **argv, struct options *o)
             return 1;
         }
         static const char *const flags[] = {"--data", "--epochs", "--batch", "--threads",
-                                            "--seed", "--lr", "--momentum"};
+                                            "--seed", "--lr", "--momentum", "--dropout",
+                                            "--export"};
         bool known = false;
         for (size_t k = 0; k < sizeof flags / sizeof *flags; k++) known |= !strcmp(a, flags[k]);
         if (!known) return bad_flag(a, strncmp(a, "--", 2) ? "unexpected argument" : "unknown option");
@@ -98,6 +103,16 @@ static int parse_options(int argc, char **argv, struct options *o)
         else if (!strcmp(a, "--threads")) { rc = parse_long(a, v, 1, 256, &n); o->threads = (int)n; }
         else if (!strcmp(a, "--seed")) { rc = parse_long(a, v, 0, 0x7fffffffL, &n); o->seed = (uint64_t)n; }
         else if (!strcmp(a, "--lr")) rc = parse_double(a, v, &o->lr);
+        else if (!strcmp(a, "--export")) {
+            size_t len = strlen(v);
+            if (len < 12 || strcmp(v + len - 12, ".safetensors"))
+                return bad_flag(a, "expected a file name ending in .safetensors");
+            o->export_path = v;
+        }
+        else if (!strcmp(a, "--dropout")) {
+            rc = parse_double(a, v, &o->dropout);
+            if (!rc && o->dropout >= 1) rc = bad_flag(a, "the drop probability must be < 1");
+        }
         else rc = parse_double(a, v, &o->momentum);
         if (rc) return rc;
     }
@@ -194,8 +209,15 @@ static int run(const struct options *o, struct cg_dataset *train, struct cg_data
     }
     int64_t pixels = (int64_t)train->rows * train->cols;
     struct cg_rng rng = cg_rng_seed(o->seed);
-    struct cg_module *model = cg_sequential(cg_linear_new(pixels, 256, true, &rng), cg_relu_new(),
-                                            cg_linear_new(256, 10, true, &rng));
+    /* Dropout's masks come from their own stream (it must outlive the model). */
+    struct cg_rng drop_rng = cg_rng_seed(o->seed ^ 0x5eedULL);
+    struct cg_module *model =
+        o->dropout > 0
+            ? cg_sequential(cg_linear_new(pixels, 256, true, &rng), cg_relu_new(),
+                            cg_dropout_new(o->dropout, &drop_rng),
+                            cg_linear_new(256, 10, true, &rng))
+            : cg_sequential(cg_linear_new(pixels, 256, true, &rng), cg_relu_new(),
+                            cg_linear_new(256, 10, true, &rng));
     struct cg_optimizer *opt = model ? cg_sgd_new(model, (struct cg_sgd_options){
                                                        .lr = o->lr, .momentum = o->momentum})
                                : NULL;
@@ -208,10 +230,11 @@ static int run(const struct options *o, struct cg_dataset *train, struct cg_data
         fprintf(stderr, "mnist_classifier: %s\n", cg_last_error());
         goto out;
     }
-    printf("MLP %lld-256-10 (ReLU), %lld training / %lld test images from %s, batch %d, lr %g, "
+    printf("MLP %lld-256-10 (ReLU%s), %lld training / %lld test images from %s, batch %d, lr %g, "
            "momentum %g, seed %llu, %d thread(s)\n",
-           (long long)pixels, (long long)train->count, (long long)test->count, o->data_dir,
+           (long long)pixels, o->dropout > 0 ? ", dropout" : "", (long long)train->count, (long long)test->count, o->data_dir,
            o->batch, o->lr, o->momentum, (unsigned long long)o->seed, cg_get_num_threads());
+    cg_module_print(model, stdout);
     double acc = NAN;
     for (int epoch = 1; epoch <= o->epochs; epoch++) {
         double t0 = now();
@@ -225,6 +248,14 @@ static int run(const struct options *o, struct cg_dataset *train, struct cg_data
         fflush(stdout);
     }
     if (o->epochs == 0 && isnan(acc = evaluate(model, tape, test))) goto out;
+    if (o->export_path) {
+        const char *meta[] = {"format", "pt", "program", "mnist_classifier", NULL};
+        if (cg_safetensors_save(o->export_path, model, meta) != CG_OK) {
+            fprintf(stderr, "mnist_classifier: --export: %s\n", cg_last_error());
+            goto out;
+        }
+        printf("wrote %s\n", o->export_path);
+    }
     printf("test_accuracy %.4f\n", acc);
     rc = 0;
 out:

@@ -25,8 +25,8 @@ static int build(struct sae *s)
     int64_t pix = (int64_t)s->train.rows * s->train.cols;
     s->model = cg_sequential(cg_linear_new(pix, s->opt.hidden, true, &rng),
                              cg_hardshrink_new(s->opt.lambda),
-                             cg_linear_new(s->opt.hidden, s->opt.code, true, &rng),
-                             cg_linear_new(s->opt.code, pix, true, &rng));
+                             cg_linear_new(s->opt.hidden, s->opt.bottleneck, true, &rng),
+                             cg_linear_new(s->opt.bottleneck, pix, true, &rng));
     s->sgd = s->model ? cg_sgd_new(s->model, (struct cg_sgd_options){.lr = s->opt.lr,
                                                                      .momentum = s->opt.momentum})
                       : NULL;
@@ -59,13 +59,27 @@ static void print_metrics(const struct sae *s, const struct sae_metrics *m)
     fflush(stdout);
 }
 
+/* --export: the model as safetensors, loadable into the equivalent
+ * torch.nn.Sequential (docs/interop.md). */
+static int sae_export(struct sae *s)
+{
+    if (!s->opt.export_path) return 0;
+    const char *meta[] = {"format", "pt", "program", "sparse_autoencoder", NULL};
+    if (cg_safetensors_save(s->opt.export_path, s->model, meta) != CG_OK) {
+        fprintf(stderr, "sparse_autoencoder: --export: %s\n", cg_last_error());
+        return 1;
+    }
+    printf("wrote %s\n", s->opt.export_path);
+    return 0;
+}
+
 static int run(struct sae *s)
 {
-    if (load_data(s) || build(s)) return 1;
+    if (load_data(s) || sae_check_output_paths(&s->opt) || build(s)) return 1;
     if (s->opt.resume && sae_resume(s, s->opt.resume)) return 1;
     printf("sparse autoencoder %lld-%d-%d-%lld, Hardshrink(%g), %lld training / %lld test images "
            "from %s, batch %d, lr %g, momentum %g, l1 %g, %d thread(s)\n",
-           (long long)s->train.rows * s->train.cols, s->opt.hidden, s->opt.code,
+           (long long)s->train.rows * s->train.cols, s->opt.hidden, s->opt.bottleneck,
            (long long)s->train.rows * s->train.cols, s->opt.lambda, (long long)s->train.count,
            (long long)s->test.count, s->opt.data_dir, s->opt.batch, s->opt.lr, s->opt.momentum,
            s->opt.l1, s->opt.threads);
@@ -87,10 +101,11 @@ static int run(struct sae *s)
         if (sae_append_csv(s, &m, s->epoch == 1)) return 1;
         if (s->opt.save && sae_save(s, s->opt.save)) return 1;
     }
-    if (sae_write_pictures(s)) return 1;
-    printf("wrote %s/reconstructions.png, %s/filters.png, %s/decoder_atoms.png, %s/metrics.csv\n",
-           s->opt.out_dir, s->opt.out_dir, s->opt.out_dir, s->opt.out_dir);
-    return 0;
+    if (sae_write_pictures(s) || (s->epoch > 0 && sae_plot_training_curves(s))) return 1;
+    printf("wrote %s/reconstructions.png, %s/filters.png, %s/decoder_atoms.png, %s/metrics.csv%s\n",
+           s->opt.out_dir, s->opt.out_dir, s->opt.out_dir, s->opt.out_dir,
+           s->epoch > 0 ? ", training_curves.png" : "");
+    return sae_export(s);
 }
 
 int main(int argc, char **argv)
@@ -99,6 +114,11 @@ int main(int argc, char **argv)
     memset(&s, 0, sizeof s);
     int rc = sae_parse_options(argc, argv, &s.opt);
     if (rc) return rc == 1 ? 0 : 2;
+    if (s.opt.plot_sweep) {
+        rc = sae_plot_sweep(s.opt.plot_sweep, s.opt.out_dir);
+        cg_plot_release_caches();
+        return rc;
+    }
     if (s.opt.threads == 0) { /* no --threads: CGRAD_NUM_THREADS, else 1 */
         const char *env = getenv("CGRAD_NUM_THREADS");
         s.opt.threads = env && atoi(env) > 0 ? atoi(env) : 1;
@@ -106,5 +126,6 @@ int main(int argc, char **argv)
     cg_set_num_threads(s.opt.threads);
     rc = run(&s);
     teardown(&s);
+    cg_plot_release_caches(); /* a clean exit for leak checkers */
     return rc;
 }

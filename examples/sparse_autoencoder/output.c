@@ -2,13 +2,58 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include "cli.h"
 #include "sae.h"
 
 enum { SHOW = 16 }; /* test images shown in reconstructions.png */
 
-static int make_dir(const char *dir) { return ex_make_dir("sparse_autoencoder", dir); }
+static int make_dir(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(path, 0777) != 0 && errno != EEXIST) break;
+        *p = '/';
+    }
+    if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "sparse_autoencoder: --out %s: cannot create the directory: %s\n", dir,
+                strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+/* 0 if files can be created in dir, else 1 (printed, naming the flag). */
+static int writable_dir(const char *dir, const char *flag, const char *value)
+{
+    if (access(dir, W_OK | X_OK) == 0) return 0;
+    fprintf(stderr, "sparse_autoencoder: %s %s: cannot create files in '%s': %s\n", flag, value,
+            dir, strerror(errno));
+    return 1;
+}
+
+int sae_check_output_paths(const struct sae_options *o)
+{
+    if (make_dir(o->out_dir) || writable_dir(o->out_dir, "--out", o->out_dir)) return 1;
+    if (!o->save) return 0;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", o->save);
+    char *slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = '\0';
+    else *slash = '\0';
+    struct stat st;
+    if (stat(o->save, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "sparse_autoencoder: --save %s: is a directory (give a file name)\n",
+                o->save);
+        return 1;
+    }
+    return writable_dir(dir, "--save", o->save);
+}
 
 int sae_write_pictures(struct sae *s)
 {
@@ -41,8 +86,7 @@ int sae_write_pictures(struct sae *s)
     snprintf(path, sizeof path, "%s/filters.png", s->opt.out_dir);
     int units = (int)w->shape[0], cols = 16;
     while (cols * cols < units && cols < 64) cols *= 2;
-    st = cg_png_write_tiles(path, w->data, units, s->test.rows, s->test.cols, cols, CG_TILE_MINMAX);
-    if (st != CG_OK) goto fail;
+    if (sae_write_filters(s, path, cols)) return 1;
 
     /* What each code unit draws: the decoder is linear after the Hardshrink,
      * so unit j adds column j of W3 W2 to the picture. */

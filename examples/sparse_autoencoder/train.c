@@ -24,7 +24,8 @@ int sae_train_epoch(struct sae *s, struct sae_metrics *m)
     double t0 = ex_now();
     for (struct cg_tensor *x; (x = cg_batches_next(&s->batches, s->tape)); cg_tape_reset(s->tape)) {
         struct cg_tensor *code;
-        struct cg_tensor *y = sae_forward(s, x, &code);
+        struct cg_tensor *in = sae_corrupt(s, x, s->epoch, done / s->opt.batch);
+        struct cg_tensor *y = sae_forward(s, in, &code);
         struct cg_tensor *mse = cg_mse_loss(s->tape, y, x, CG_REDUCTION_MEAN);
         struct cg_tensor *loss = mse;
         if (s->opt.l1 > 0) loss = cg_add(s->tape, mse, cg_l1_penalty(s->tape, code, s->opt.l1));
@@ -78,7 +79,7 @@ int sae_evaluate(struct sae *s, struct sae_metrics *m)
     int64_t zeros = 0, codes = 0, pixels = 0;
     for (struct cg_tensor *x; (x = cg_batches_next(&it, s->tape)); cg_tape_reset(s->tape)) {
         struct cg_tensor *code;
-        struct cg_tensor *y = sae_forward(s, x, &code);
+        struct cg_tensor *y = sae_forward(s, sae_corrupt(s, x, -1, pixels / x->numel), &code);
         const float *py = y->data, *px = x->data, *pc = code->data;
         for (int64_t i = 0; i < y->numel; i++) {
             double d = (double)py[i] - (double)px[i];

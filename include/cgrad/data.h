@@ -68,6 +68,40 @@ CG_API enum cg_status cg_idx_load_labels(struct cg_dataset *ds, const char *path
 /* Frees images and labels and leaves *ds empty (all zero).  NULL is ignored. */
 CG_API void cg_dataset_free(struct cg_dataset *ds);
 
+/* ---- a general in-memory dataset ----
+ * count samples of float features of any shape, with float targets of any
+ * shape and/or int64 class labels (either may be absent).  It feeds the same
+ * batch iterator as the uint8 images (cg_batches_init_tensor): shuffled or
+ * sequential, no allocation per batch, exactly resumable.  The arrays are
+ * owned copies: free them with cg_tensor_dataset_free. */
+struct cg_tensor_dataset {
+    int64_t count;
+    int sample_ndim;                          /* 0..CG_MAX_DIMS-1 */
+    int64_t sample_shape[CG_MAX_DIMS - 1];
+    float *features;                          /* count * prod(sample_shape) */
+    int target_ndim;                          /* shape of one float target */
+    int64_t target_shape[CG_MAX_DIMS - 1];
+    float *targets;                           /* count * prod(target_shape), or NULL */
+    int64_t *labels;                          /* count class labels, or NULL */
+};
+/* Copies caller arrays into *out: features [count, sample_shape...], float
+ * targets [count, target_shape...] (NULL for none; target_ndim 0 means one
+ * value per sample) and int64 labels[count] (NULL for none).  Misuse
+ * (CG_ERR_INVALID): count < 1, features NULL, a rank or size out of range.
+ * CG_ERR_NOMEM.  *out is left empty on failure. */
+CG_API enum cg_status cg_tensor_dataset_from_arrays(struct cg_tensor_dataset *out, int64_t count,
+                                                    int sample_ndim, const int64_t *sample_shape,
+                                                    const float *features, int target_ndim,
+                                                    const int64_t *target_shape,
+                                                    const float *targets, const int64_t *labels);
+/* Reads an IDX image file as features [rows, cols] scaled by 1/255 and,
+ * if labels_path is not NULL, its IDX label file as int64 labels (counts
+ * must match: CG_ERR_MISMATCH).  Statuses as for cg_idx_load_images. */
+CG_API enum cg_status cg_tensor_dataset_from_idx(struct cg_tensor_dataset *out,
+                                                 const char *images_path, const char *labels_path);
+/* Frees the arrays and leaves *ds empty.  NULL is ignored. */
+CG_API void cg_tensor_dataset_free(struct cg_tensor_dataset *ds);
+
 /* ---- MNIST-layout directories ---- */
 enum cg_mnist_split {
     CG_MNIST_TRAIN, /* train-images-idx3-ubyte, train-labels-idx1-ubyte */
@@ -133,6 +167,9 @@ struct cg_batches {
     int64_t batch_len;       /* samples in the current batch (0 before the first) */
     struct cg_batches_state state;
     struct cg_rng rng;       /* current generator (advanced by each shuffle) */
+    /* set instead of ds by cg_batches_init_tensor */
+    const struct cg_tensor_dataset *tds;
+    int64_t *batch_labels64; /* int64 labels of the current batch (owned) */
 };
 
 /* Sets up *it over `ds` (which must stay alive and unchanged while *it is
@@ -143,6 +180,22 @@ struct cg_batches {
 CG_API enum cg_status cg_batches_init(struct cg_batches *it, const struct cg_dataset *ds,
                                struct cg_batches_options options);
 
+/* The same iterator over a general dataset: cg_batches_next returns the
+ * features as [B, sample_shape...] in options.dtype (exact copies of the
+ * floats for CG_F32), cg_batches_targets the float targets of that batch
+ * and cg_batches_labels_i64 its int64 labels.  Misuse as cg_batches_init
+ * (a dataset without features, count < 1, ...). */
+CG_API enum cg_status cg_batches_init_tensor(struct cg_batches *it,
+                                             const struct cg_tensor_dataset *ds,
+                                             struct cg_batches_options options);
+/* Float targets of the batch last returned, as a [B, target_shape...]
+ * tensor on tape (or persistent with tape NULL); NULL (no misuse) if the
+ * dataset has none or no batch was returned yet this epoch, or misuse for an
+ * iterator over uint8 images. */
+CG_API struct cg_tensor *cg_batches_targets(const struct cg_batches *it, struct cg_tape *tape);
+/* int64 labels of the batch last returned (B entries, owned by the
+ * iterator), or NULL as for cg_batches_labels. */
+CG_API const int64_t *cg_batches_labels_i64(const struct cg_batches *it);
 /* Frees the iterator's buffers and leaves *it empty.  NULL is ignored. */
 CG_API void cg_batches_free(struct cg_batches *it);
 

@@ -27,6 +27,7 @@
 #include "export.h"
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "error.h"
 #include "tape.h"
@@ -66,6 +67,10 @@ struct cg_module_vtable {
      * cg_module_visit_child_buffers(...) for each child.  May be NULL. */
     void (*visit_buffers)(struct cg_module *self, const char *prefix, cg_param_visitor visit,
                           void *user);
+    /* Writes the layer's arguments for cg_module_print into buf (at most
+     * size bytes, NUL-terminated), e.g. "in=784, out=256, bias=true".  May
+     * be NULL: the layer prints as "TypeName()". */
+    void (*describe)(const struct cg_module *self, char *buf, size_t size);
 };
 
 struct cg_module {
@@ -133,6 +138,13 @@ CG_API void cg_module_set_training(struct cg_module *m, bool training);
  * some parameters may already be converted (calling again finishes the
  * job).  CG_ERR_INVALID on misuse (m NULL, bad dtype). */
 CG_API enum cg_status cg_module_to_dtype(struct cg_module *m, enum cg_dtype dtype);
+
+/* Prints a summary tree in the spirit of PyTorch's print(model): each
+ * module's type and arguments ("Linear(in=784, out=256, bias=true)"), its
+ * own parameters and buffers with their shapes, children indented under
+ * their names, and the total parameter count (tensors, elements) and
+ * buffer count.  m NULL prints "(null)".  Nothing is allocated. */
+CG_API void cg_module_print(struct cg_module *m, FILE *out);
 
 /* Helpers for implementing visit_params and visit_buffers: build
  * "prefix.local" (just "local" when prefix is "" or NULL) and call visit.  A name longer than

@@ -54,6 +54,7 @@ struct cg_record {
     struct cg_tensor *saved[CG_MAX_SAVED]; /* filled by forward, optional */
     double scalar[CG_MAX_SCALARS];         /* op parameters (lambda, dim, ...) */
     void *aux;                             /* scratch from forward, optional */
+    unsigned sweep_state;                  /* internal: backward bookkeeping */
 };
 
 /* Runs `op` on `n_in` (1..CG_MAX_INPUTS) inputs, producing a tensor of

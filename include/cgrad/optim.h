@@ -68,6 +68,11 @@ struct cg_state_item {
     size_t count;
     bool *present; /* NULL: always there */
     bool config;   /* a setting that must match, not state to restore */
+    /* For restored U64/F64 items: a load rejects (CG_ERR_FORMAT) a file
+     * value outside [min, max] or NaN, so a crafted file cannot set a
+     * negative lr or an epoch past INT64_MAX. */
+    bool bounded;
+    double min, max;
 };
 
 typedef void (*cg_state_visitor)(const struct cg_state_item *item, void *user);

@@ -65,14 +65,31 @@ CG_API enum cg_status cg_tape_anomaly_status(const struct cg_tape *tape);
  * or not requiring grad (nothing it came from requires grad, or grad mode
  * was off).  Returns CG_OK, CG_ERR_INVALID (misuse, nothing changed),
  * CG_ERR_NOMEM, or CG_ERR_NONFINITE (anomaly mode only); after NOMEM or
- * NONFINITE the grads hold a partial sum: zero them before retrying. */
+ * NONFINITE the grads hold a partial sum: zero them before retrying.
+ *
+ * Like PyTorch (without retain_graph), a backward releases the records it
+ * sweeps: a second backward in the same step through any of them is misuse
+ * ("backward through the records a second time"), since its gradients would
+ * be added twice.  To backward two losses that share records, use
+ * cg_backward_retain for all but the last (or backward once through their
+ * sum).  Also misuse: 64 backward calls in a row without cg_tape_reset while
+ * the tape keeps growing (a training loop that forgot the reset; parameter
+ * grads persist across resets, so accumulate micro-batches with a reset
+ * after each backward). */
 CG_API enum cg_status cg_backward(struct cg_tape *tape, struct cg_tensor *loss);
+/* cg_backward that keeps the records it sweeps (PyTorch's
+ * retain_graph=True), so a later backward of this step may sweep them again.
+ * Same misuse and statuses as cg_backward. */
+CG_API enum cg_status cg_backward_retain(struct cg_tape *tape, struct cg_tensor *loss);
 /* Backpropagates from any tensor `out` with the upstream gradient `seed`
  * (same shape and dtype as out), like torch's out.backward(seed).  seed is
  * only read.  Misuse and statuses as cg_backward, plus misuse if seed is
  * NULL or differs from out in shape or dtype. */
 CG_API enum cg_status cg_backward_seed(struct cg_tape *tape, struct cg_tensor *out,
                                 const struct cg_tensor *seed);
+/* cg_backward_seed that keeps the records it sweeps, like cg_backward_retain. */
+CG_API enum cg_status cg_backward_seed_retain(struct cg_tape *tape, struct cg_tensor *out,
+                                              const struct cg_tensor *seed);
 
 /* Scratch memory from the arena (64-byte aligned, not zeroed), owned by the
  * tape and released by the next reset.  For custom ops that save extra data.

@@ -157,8 +157,10 @@ CG_API void cg_tensor_fill(struct cg_tensor *t, double value);
 
 /* ---- element access (index has ndim entries, bounds checked) ----
  * Values are passed as double whatever the dtype.  Misuse: t or index NULL,
- * an index out of range (the message names the dim and the shape); getters
- * then return 0.0 and setters change nothing. */
+ * an index out of range (the message names the dim and the shape), a tape
+ * tensor whose step cg_tape_reset has released; getters then return 0.0 and
+ * setters change nothing.  (In AddressSanitizer builds the released memory
+ * is poisoned, so ASan reports such a use first.) */
 CG_API double cg_tensor_get(const struct cg_tensor *t, const int64_t *index);
 CG_API void cg_tensor_set(struct cg_tensor *t, const int64_t *index, double value);
 /* Flat (row-major) element i. */
@@ -190,7 +192,8 @@ CG_API bool cg_tensor_same_shape(const struct cg_tensor *a, const struct cg_tens
  * written. */
 CG_API char *cg_tensor_shape_str(const struct cg_tensor *t, char *buf, size_t size);
 /* Debug print of name, shape and the first max_elems values (all if
- * max_elems < 0) to `f`.  f NULL is ignored; t NULL prints "(null)". */
+ * max_elems < 0) to `f`.  f NULL is ignored; t NULL prints "(null)"; a
+ * tensor released by cg_tape_reset is misuse (no values printed). */
 CG_API void cg_tensor_print(const struct cg_tensor *t, FILE *f, int64_t max_elems);
 
 #ifdef __cplusplus

@@ -29,9 +29,16 @@ int main()
                     cg_tensor_get(b->grad, CG_INDEX(0)) == 1;
     std::printf("%s: C++ consumer, cgrad %s, y %g, dy/dW[0,1] %g\n", ok ? "ok" : "FAIL",
                 cg_version(), cg_tensor_item(y), gw1);
+    // cg_sequential's C++ form (a function template): three children.
+    cg_rng rng = cg_rng_seed(1);
+    cg_module *seq = cg_sequential(cg_linear_new(2, 3, true, &rng), cg_relu_new(),
+                                   cg_linear_new(3, 1, true, &rng));
+    const bool seq_ok = seq && cg_sequential_size(seq) == 3;
+    if (!seq_ok) std::printf("FAIL: C++ cg_sequential built %d children\n", cg_sequential_size(seq));
+    cg_module_free(seq);
     cg_tape_free(tape);
     cg_tensor_free(x);
     cg_tensor_free(w);
     cg_tensor_free(b);
-    return ok ? 0 : 1;
+    return ok && seq_ok ? 0 : 1;
 }

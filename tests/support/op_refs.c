@@ -255,6 +255,14 @@ int cg_opref_append(const char *path, struct cg_opref_file *file, char *err, siz
     return 0;
 }
 
+int cg_opref_setup(const char *path, struct cg_opref_file *file)
+{
+    char err[512];
+    if (cg_opref_load(path, file, err, sizeof err) == 0) return 0;
+    fprintf(stderr, "reference file unusable: %s\n", err);
+    return -1;
+}
+
 void cg_opref_free(struct cg_opref_file *file)
 {
     for (int i = 0; i < file->n_cases; i++) free_case(&file->cases[i]);
@@ -345,8 +353,32 @@ typedef struct cg_tensor *(*bin_fn)(struct cg_tape *, struct cg_tensor *, struct
 typedef struct cg_tensor *(*scal_fn)(struct cg_tape *, struct cg_tensor *, double);
 typedef struct cg_tensor *(*dim_fn)(struct cg_tape *, struct cg_tensor *, int, bool);
 
-enum kind { UNARY, BINARY, SCALAR, CLAMP, DIM, LINEAR, RESHAPE, CONV2D, CONV1D, MAXPOOL, AVGPOOL,
-            ADAPTIVE, BATCHNORM };
+enum kind {
+    UNARY, BINARY, SCALAR, CLAMP, DIM, LINEAR, RESHAPE, LOSS, CLASS_LOSS,
+    WHERE, SCALAR2, DIM1, VAR, PERMUTE, CAT, NARROW, INDEX_SELECT, GATHER, LOSS_P, CLASS_WITH, EMBEDDING,
+    CONV2D, CONV1D, MAXPOOL, AVGPOOL, ADAPTIVE, BATCHNORM
+};
+
+typedef struct cg_tensor *(*loss_p_fn)(struct cg_tape *, struct cg_tensor *, struct cg_tensor *,
+                                       enum cg_reduction, double);
+typedef struct cg_tensor *(*class_fn)(struct cg_tape *, struct cg_tensor *, const int64_t *,
+                                      const struct cg_class_loss_options *);
+
+typedef struct cg_tensor *(*scal2_fn)(struct cg_tape *, struct cg_tensor *, double, double);
+typedef struct cg_tensor *(*dim1_fn)(struct cg_tape *, struct cg_tensor *, int);
+
+static struct cg_tensor *gelu_exact(struct cg_tape *t, struct cg_tensor *x)
+{
+    return cg_gelu(t, x, false);
+}
+
+static struct cg_tensor *gelu_tanh(struct cg_tape *t, struct cg_tensor *x)
+{
+    return cg_gelu(t, x, true);
+}
+
+typedef struct cg_tensor *(*loss_fn)(struct cg_tape *, struct cg_tensor *, struct cg_tensor *,
+                                     enum cg_reduction);
 
 struct entry {
     const char *name;
@@ -355,6 +387,11 @@ struct entry {
     bin_fn bin;
     scal_fn scal;
     dim_fn dim;
+    loss_fn loss;
+    scal2_fn scal2;
+    dim1_fn dim1;
+    loss_p_fn loss_p;
+    class_fn cls;
 };
 
 static const struct entry entries[] = {
@@ -393,6 +430,39 @@ static const struct entry entries[] = {
     {"avg_pool2d", AVGPOOL, .un = NULL},
     {"adaptive_avg_pool2d", ADAPTIVE, .un = NULL},
     {"batch_norm2d", BATCHNORM, .un = NULL},
+    {"maximum", BINARY, .bin = cg_maximum},
+    {"minimum", BINARY, .bin = cg_minimum},
+    {"where", WHERE, .un = NULL},
+    {"erf", UNARY, .un = cg_erf},
+    {"silu", UNARY, .un = cg_silu},
+    {"gelu", UNARY, .un = gelu_exact},
+    {"gelu_tanh", UNARY, .un = gelu_tanh},
+    {"leaky_relu", SCALAR, .scal = cg_leaky_relu},
+    {"elu", SCALAR, .scal = cg_elu},
+    {"softplus", SCALAR2, .scal2 = cg_softplus},
+    {"softmax", DIM1, .dim1 = cg_softmax},
+    {"log_softmax", DIM1, .dim1 = cg_log_softmax},
+    {"logsumexp", DIM, .dim = cg_logsumexp},
+    {"var_dim", VAR, .un = NULL},
+    {"permute", PERMUTE, .un = NULL},
+    {"cat", CAT, .un = NULL},
+    {"narrow", NARROW, .un = NULL},
+    {"narrow_view", NARROW, .un = NULL},
+    {"index_select", INDEX_SELECT, .un = NULL},
+    {"gather", GATHER, .un = NULL},
+    {"embedding", EMBEDDING, .un = NULL},
+    /* losses (nn/loss_op_list.h): scalar 0 is the enum cg_reduction */
+    {"mse_loss", LOSS, .loss = cg_mse_loss},
+    {"l1_loss", LOSS, .loss = cg_l1_loss},
+    {"bce_loss", LOSS, .loss = cg_bce_loss},
+    {"bce_with_logits_loss", LOSS, .loss = cg_bce_with_logits_loss},
+    {"cross_entropy_loss", CLASS_LOSS, .un = NULL},
+    {"l1_penalty", SCALAR, .scal = cg_l1_penalty},
+    {"huber_loss", LOSS_P, .loss_p = cg_huber_loss},
+    {"smooth_l1_loss", LOSS_P, .loss_p = cg_smooth_l1_loss},
+    {"kl_div_loss", LOSS, .loss = cg_kl_div_loss},
+    {"nll_loss", CLASS_WITH, .cls = cg_nll_loss},
+    {"cross_entropy_loss_with", CLASS_WITH, .cls = cg_cross_entropy_loss_with},
 };
 
 static const struct entry *find(const char *op)
@@ -416,7 +486,15 @@ struct cg_tensor *cg_opref_run(struct cg_tape *tape, const char *op, struct cg_t
     static const int arity[][4] = {
         [UNARY] = {1, 1, 0, 0}, [BINARY] = {2, 2, 0, 0}, [SCALAR] = {1, 1, 1, 1},
         [CLAMP] = {1, 1, 2, 2}, [DIM] = {1, 1, 2, 2},    [LINEAR] = {2, 3, 0, 0},
-        [RESHAPE] = {1, 1, 0, CG_MAX_DIMS}, [CONV2D] = {2, 3, 7, 7}, [CONV1D] = {2, 3, 4, 4},
+        [RESHAPE] = {1, 1, 0, CG_MAX_DIMS}, [LOSS] = {2, 2, 1, 1},
+        [CLASS_LOSS] = {1, 1, 2, CG_OPREF_MAX_SCALARS},
+        [WHERE] = {3, 3, 0, 0}, [SCALAR2] = {1, 1, 2, 2}, [DIM1] = {1, 1, 1, 1},
+        [VAR] = {1, 1, 3, 3}, [PERMUTE] = {1, 1, 1, CG_MAX_DIMS},
+        [CAT] = {1, CG_MAX_INPUTS, 1, 1}, [NARROW] = {1, 1, 3, 3},
+        [INDEX_SELECT] = {1, 1, 1, CG_OPREF_MAX_SCALARS}, [GATHER] = {1, 1, 3, CG_OPREF_MAX_SCALARS},
+        [LOSS_P] = {2, 2, 2, 2}, [CLASS_WITH] = {1, 1, 5, CG_OPREF_MAX_SCALARS},
+        [EMBEDDING] = {1, 1, 3, CG_OPREF_MAX_SCALARS},
+        [CONV2D] = {2, 3, 7, 7}, [CONV1D] = {2, 3, 4, 4},
         [MAXPOOL] = {1, 1, 8, 8},           [AVGPOOL] = {1, 1, 7, 7}, [ADAPTIVE] = {1, 1, 2, 2},
         [BATCHNORM] = {3, 3, 0, 0},
     };
@@ -455,6 +533,50 @@ struct cg_tensor *cg_opref_run(struct cg_tape *tape, const char *op, struct cg_t
                              (int64_t)s[3], (int64_t)s[4], (int64_t)s[5], s[6] != 0);
     case ADAPTIVE: return cg_adaptive_avg_pool2d(tape, in[0], (int64_t)s[0], (int64_t)s[1]);
     case BATCHNORM: return cg_batch_norm2d(tape, in[0], in[1], in[2], NULL, NULL, true, 0.1, 1e-5);
+    case LOSS: return e->loss(tape, in[0], in[1], (enum cg_reduction)s[0]);
+    case WHERE: return cg_where(tape, in[0], in[1], in[2]);
+    case SCALAR2: return e->scal2(tape, in[0], s[0], s[1]);
+    case DIM1: return e->dim1(tape, in[0], (int)s[0]);
+    case VAR: return cg_var_dim(tape, in[0], (int)s[0], s[1] != 0, s[2] != 0);
+    case PERMUTE: {
+        int perm[CG_MAX_DIMS];
+        for (int i = 0; i < n_s; i++) perm[i] = (int)s[i];
+        return cg_permute(tape, in[0], perm);
+    }
+    case CAT: return cg_cat(tape, n_in, in, (int)s[0]);
+    case NARROW: return cg_narrow(tape, in[0], (int)s[0], (int64_t)s[1], (int64_t)s[2]);
+    case INDEX_SELECT: {
+        int64_t idx[CG_OPREF_MAX_SCALARS];
+        for (int i = 1; i < n_s; i++) idx[i - 1] = (int64_t)s[i];
+        return cg_index_select(tape, in[0], (int)s[0], idx, n_s - 1);
+    }
+    case GATHER: { /* dim, ndim, shape, indices */
+        int nd = (int)s[1];
+        int64_t shape[CG_MAX_DIMS], idx[CG_OPREF_MAX_SCALARS];
+        for (int i = 0; i < nd && i < CG_MAX_DIMS; i++) shape[i] = (int64_t)s[2 + i];
+        for (int i = 2 + nd; i < n_s; i++) idx[i - 2 - nd] = (int64_t)s[i];
+        return cg_gather(tape, in[0], (int)s[0], idx, nd, shape);
+    }
+    case EMBEDDING: { /* has_padding, padding_idx, ndim, shape, indices */
+        int nd = (int)s[2];
+        int64_t shape[CG_MAX_DIMS], idx[CG_OPREF_MAX_SCALARS];
+        for (int i = 0; i < nd && i < CG_MAX_DIMS; i++) shape[i] = (int64_t)s[3 + i];
+        for (int i = 3 + nd; i < n_s; i++) idx[i - 3 - nd] = (int64_t)s[i];
+        return cg_embedding(tape, in[0], idx, nd, shape, s[0] != 0 ? (int64_t)s[1] : CG_NO_PADDING);
+    }
+    case LOSS_P: return e->loss_p(tape, in[0], in[1], (enum cg_reduction)s[0], s[1]);
+    case CLASS_WITH: { /* reduction, label_smoothing, ignore, ignore_index, targets */
+        struct cg_class_loss_options o = {(enum cg_reduction)s[0], s[1], s[2] != 0,
+                                          (int64_t)s[3]};
+        int64_t t[CG_OPREF_MAX_SCALARS];
+        for (int i = 4; i < n_s; i++) t[i - 4] = (int64_t)s[i];
+        return e->cls(tape, in[0], t, &o);
+    }
+    case CLASS_LOSS: { /* scalars: reduction, then one class index per row */
+        int32_t t[CG_OPREF_MAX_SCALARS];
+        for (int i = 1; i < n_s; i++) t[i - 1] = (int32_t)s[i];
+        return cg_cross_entropy_loss(tape, in[0], t, (enum cg_reduction)s[0]);
+    }
     }
     fail_msg("cg_opref_run: bad kind for op '%s'", op);
     return NULL;

@@ -15,7 +15,7 @@
 #include <cgrad.h>
 
 #define CG_OPREF_VERSION 1
-#define CG_OPREF_MAX_SCALARS 8
+#define CG_OPREF_MAX_SCALARS 16
 #define CG_OPREF_NAME_MAX 64
 
 /* One tensor from the file: shape and numel float64 values (heap). */
@@ -49,6 +49,9 @@ int cg_opref_load(const char *path, struct cg_opref_file *file, char *err, size_
 /* Reads `path` as cg_opref_load does and appends its cases to *file (case
  * names must stay unique).  0, or -1 with *file unchanged and a message. */
 int cg_opref_append(const char *path, struct cg_opref_file *file, char *err, size_t err_size);
+/* cg_opref_load for a cmocka group setup: prints the message to stderr
+ * and returns -1 when the file is unusable. */
+int cg_opref_setup(const char *path, struct cg_opref_file *file);
 /* Frees everything cg_opref_load allocated; *file becomes empty. */
 void cg_opref_free(struct cg_opref_file *file);
 
