@@ -1,6 +1,10 @@
 #include "bench_util.h"
 
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <time.h>
 
 double bench_now(void)
@@ -15,4 +19,21 @@ double bench_peak_rss_mb(void)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_maxrss / 1024.0; /* Linux reports KiB */
+}
+
+/* OpenBLAS 0.3.21 does not recognise some virtual CPUs (model name "Intel
+ * Xeon Processor") and falls back to its SSE3 "Prescott" kernels, 3x slower
+ * than the AVX-512 ones on the same core.  It reads OPENBLAS_CORETYPE only
+ * when it loads, so the variable is set and the program started again. */
+const char *bench_openblas_core(char **argv)
+{
+    const char *core = openblas_get_corename();
+    if (getenv("OPENBLAS_CORETYPE") || !core || strcmp(core, "Prescott") != 0) return core;
+    __builtin_cpu_init();
+    const char *want = __builtin_cpu_supports("avx512f") ? "SkylakeX"
+                       : __builtin_cpu_supports("avx2") ? "Haswell" : NULL;
+    if (!want) return core;
+    setenv("OPENBLAS_CORETYPE", want, 1);
+    execv("/proc/self/exe", argv);
+    return core; /* exec failed: carry on with the slow kernels */
 }

@@ -5,4 +5,10 @@
 double bench_now(void);       /* monotonic seconds */
 double bench_peak_rss_mb(void); /* peak resident set size of this process */
 
+/* OpenBLAS's kernel name ("SkylakeX", ...).  If OpenBLAS fell back to its
+ * generic Prescott kernels on a CPU with AVX2 or AVX-512 and
+ * OPENBLAS_CORETYPE is unset, sets it and re-executes the program with
+ * argv (does not return unless exec fails). */
+const char *bench_openblas_core(char **argv);
+
 #endif

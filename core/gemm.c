@@ -95,3 +95,5 @@ void cg_gemm_many(const struct cg_gemm_job *jobs, int njobs)
     }
     cg_parallel_run(nblocks, run_block, &p);
 }
+
+void cg_gemm_one(const struct cg_gemm_job *job) { gemm_one(job); }

@@ -37,5 +37,8 @@ struct cg_gemm_job {
  * K == 0 leaves only the beta scaling, done here because BLAS
  * implementations differ on empty products. */
 void cg_gemm_many(const struct cg_gemm_job *jobs, int njobs);
+/* One product in the calling thread, uncut: for ops that cut their own work
+ * over the pool (convolution cuts the batch) and call GEMM from a task. */
+void cg_gemm_one(const struct cg_gemm_job *job);
 
 #endif

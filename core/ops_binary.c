@@ -23,9 +23,9 @@
     X(sub, x - y, g, -g)                                                                   \
     X(mul, x * y, g * y, g * x)                                                            \
     X(div, x / y, g / y, -(g * (z / y)))                                                   \
-    X(maximum, (x > y) | (x != x) ? x : y, x < y ? (T)0 : x == y ? g / 2 : g,              \
+    X(maximum, ((x > y) | (x != x)) ? x : y, x < y ? (T)0 : x == y ? g / 2 : g,            \
       x > y ? (T)0 : x == y ? g / 2 : g)                                                   \
-    X(minimum, (x < y) | (x != x) ? x : y, x > y ? (T)0 : x == y ? g / 2 : g,              \
+    X(minimum, ((x < y) | (x != x)) ? x : y, x > y ? (T)0 : x == y ? g / 2 : g,            \
       x < y ? (T)0 : x == y ? g / 2 : g)
 
 /* Lanes for stride-0 sums: independent partial sums the compiler can keep

@@ -15,6 +15,8 @@
 #include "cgrad/module.h"
 #include "cgrad/gradcheck_module.h"
 #include "cgrad/nn.h"
+#include "cgrad/conv_ops.h"
+#include "cgrad/conv.h"
 #include "cgrad/optim.h"
 #include "cgrad/optimizers.h"
 #include "cgrad/schedules.h"

@@ -3,7 +3,8 @@
 # against the layering (docs: README "Layout", DESIGN notes):
 #
 #   core <- nn <- optim <- checkpoint;  data on core alone;
-#   examples/ and bench/ on public headers (include/) and their own folder.
+#   examples/ and bench/ on public headers (include/) and their own folder
+#   (examples also on examples/common/).
 #
 # A folder may include its own headers, public headers of its layer or a
 # layer below, and of another folder only core's internal API listed in
@@ -26,7 +27,8 @@ CORE_API="alloc.h error_internal.h multiarch.h parallel.h tensor_live.h gradchec
 declare -A PUBLIC_LAYER=(
   [export.h]=core [error.h]=core [tensor.h]=core [tape.h]=core [ops.h]=core [op.h]=core
   [rng.h]=core [memory.h]=core [gradcheck.h]=core [version.h]=core
-  [module.h]=nn [nn.h]=nn [gradcheck_module.h]=nn
+  [conv_ops.h]=core
+  [module.h]=nn [nn.h]=nn [conv.h]=nn [gradcheck_module.h]=nn
   [optim.h]=optim
   [optimizers.h]=optim [schedules.h]=optim
   [checkpoint.h]=checkpoint [safetensors.h]=checkpoint
@@ -114,6 +116,8 @@ check_file() {
       continue
     }
     if [ -f "$dir/$inc" ]; then continue; fi # its own folder
+    # what the example programs share (progress bar, option values, resume)
+    if [ "$layer" = examples ] && [ -f "examples/common/$inc" ]; then continue; fi
     case $inc in
       */*) target=${inc%%/*} ;;
       *) if [ -f "core/$inc" ]; then target=core; else

@@ -21,7 +21,7 @@ enum domain {
 
 struct gc_input {
     int ndim;
-    int64_t shape[3];
+    int64_t shape[4];
     enum domain dom;
 };
 
@@ -39,6 +39,7 @@ static bool takes_mask(const struct gc_row *r) { return !strcmp(r->op, "where");
 #define IN1(d0) {1, {d0}, ANY}
 #define IN2(d0, d1) {2, {d0, d1}, ANY}
 #define IN3(d0, d1, d2) {3, {d0, d1, d2}, ANY}
+#define IN4(d0, d1, d2, d3) {4, {d0, d1, d2, d3}, ANY}
 
 static const struct gc_row rows[] = {
     {"add", 2, {IN3(4, 1, 3), IN2(2, 1)}, 0, {0}},
@@ -145,6 +146,13 @@ static const struct gc_row rows[] = {
     {"embedding", 1, {IN2(4, 2)}, 8, {0, 0, 1, 4, 3, 3, 0, 2}},
     {"gather", 1, {IN2(3, 4)}, 10, {1, 2, 3, 2, 0, 0, 3, 1, 2, 2}},
     {"gather", 1, {IN2(2, 3)}, 10, {0, 2, 2, 3, 1, 0, 1, 0, 1, 1}},
+    /* scalars as in tests/gen_conv_refs.py; every reference case of these
+     * ops is also gradchecked in test_conv.c */
+    {"conv2d", 3, {IN4(1, 2, 5, 4), IN4(3, 2, 3, 3), IN1(3)}, 7, {2, 1, 1, 1, 1, 1, 1}},
+    {"max_pool2d", 1, {IN4(1, 2, 5, 4)}, 8, {2, 2, 2, 1, 1, 0, 1, 1}},
+    {"avg_pool2d", 1, {IN4(1, 2, 5, 4)}, 7, {3, 3, 2, 2, 1, 1, 0}},
+    {"adaptive_avg_pool2d", 1, {IN4(1, 2, 5, 4)}, 2, {2, 3}},
+    {"batch_norm2d", 3, {IN4(2, 2, 3, 2), IN1(2), IN1(2)}, 0, {0}},
 };
 #define N_ROWS (int)(sizeof rows / sizeof rows[0])
 
@@ -178,7 +186,7 @@ static struct cg_tensor *draw(const struct gc_row *r, int i, struct cg_rng *rng,
     double v[64], k[2];
     assert_true(n <= 64);
     int nk = kinks(r, k);
-    bool distinct = !strcmp(r->op, "max_dim");
+    bool distinct = !strcmp(r->op, "max_dim") || !strcmp(r->op, "max_pool2d");
     for (int64_t j = 0; j < n;) {
         double u = cg_rng_uniform(rng);
         double x = in->dom == ANY ? 4 * u - 2 : in->dom == PROB ? 0.1 + 0.8 * u : 0.5 + 1.5 * u;

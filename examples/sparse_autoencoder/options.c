@@ -1,7 +1,7 @@
 #include "options.h"
 
-#include <errno.h>
-#include <math.h>
+#include "cli.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,36 +44,17 @@ static const char usage[] =
 
 static int bad(const char *flag, const char *value, const char *why)
 {
-    fprintf(stderr, "sparse_autoencoder: %s %s: %s\n\n%s", flag, value ? value : "", why, usage);
-    return 2;
+    return ex_bad("sparse_autoencoder", usage, flag, value, why);
 }
 
 static int parse_long(const char *flag, const char *v, long lo, long hi, long *out)
 {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || *end || end == v || x < lo || x > hi) {
-        char why[96];
-        snprintf(why, sizeof why, "expected an integer in [%ld, %ld]", lo, hi);
-        return bad(flag, v, why);
-    }
-    *out = x;
-    return 0;
+    return ex_parse_long("sparse_autoencoder", usage, flag, v, lo, hi, out);
 }
 
 static int parse_double(const char *flag, const char *v, double lo, double *out)
 {
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno || *end || end == v || !isfinite(x) || x < lo) {
-        char why[96];
-        snprintf(why, sizeof why, "expected a finite number >= %g", lo);
-        return bad(flag, v, why);
-    }
-    *out = x;
-    return 0;
+    return ex_parse_double("sparse_autoencoder", usage, flag, v, lo, out);
 }
 
 int sae_parse_options(int argc, char **argv, struct sae_options *opt)

@@ -16,12 +16,12 @@ struct cg_tensor *sae_forward(struct sae *s, struct cg_tensor *x, struct cg_tens
 
 int sae_train_epoch(struct sae *s, struct sae_metrics *m)
 {
-    struct sae_progress bar;
+    struct ex_progress bar;
     int64_t total = s->train.count, done = 0;
     double mse_sum = 0.0;
-    sae_progress_start(&bar, s->epoch + 1, s->opt.epochs, total, s->opt.quiet);
+    ex_progress_start(&bar, s->epoch + 1, s->opt.epochs, total, s->opt.quiet);
     cg_module_set_training(s->model, true);
-    double t0 = sae_now();
+    double t0 = ex_now();
     for (struct cg_tensor *x; (x = cg_batches_next(&s->batches, s->tape)); cg_tape_reset(s->tape)) {
         struct cg_tensor *code;
         struct cg_tensor *in = sae_corrupt(s, x, s->epoch, done / s->opt.batch);
@@ -32,7 +32,7 @@ int sae_train_epoch(struct sae *s, struct sae_metrics *m)
         double batch_mse = cg_tensor_item(mse);
         int64_t b = x->shape[0];
         if (!isfinite(cg_tensor_item(loss))) {
-            sae_progress_finish(&bar);
+            ex_progress_finish(&bar);
             fprintf(stderr,
                     "sparse_autoencoder: the loss became %g at epoch %d, sample %lld: training "
                     "diverged, stopping.\n  Try a smaller --lr (now %g) or --momentum (now %g); "
@@ -47,21 +47,21 @@ int sae_train_epoch(struct sae *s, struct sae_metrics *m)
         enum cg_status st = cg_backward(s->tape, loss);
         if (st == CG_OK) st = cg_optimizer_step(s->optim);
         if (st != CG_OK) {
-            sae_progress_finish(&bar);
+            ex_progress_finish(&bar);
             fprintf(stderr, "sparse_autoencoder: %s\n", cg_last_error());
             cg_tape_reset(s->tape);
             return 1;
         }
         mse_sum += batch_mse * (double)b;
         done += b;
-        sae_progress_update(&bar, done, mse_sum / (double)done);
+        ex_progress_update(&bar, done, mse_sum / (double)done);
     }
-    sae_progress_finish(&bar);
+    ex_progress_finish(&bar);
     if (s->opt.anomaly && cg_tape_anomaly_status(s->tape) != CG_OK) {
         fprintf(stderr, "sparse_autoencoder: %s\n", cg_last_error());
         return 1;
     }
-    m->seconds = sae_now() - t0;
+    m->seconds = ex_now() - t0;
     m->train_mse = done ? mse_sum / (double)done : NAN;
     return 0;
 }

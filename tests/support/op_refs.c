@@ -143,6 +143,32 @@ int cg_opref_load(const char *path, struct cg_opref_file *file, char *err, size_
     return rc;
 }
 
+int cg_opref_append(const char *path, struct cg_opref_file *file, char *err, size_t err_size)
+{
+    struct cg_opref_file more;
+    if (cg_opref_load(path, &more, err, err_size) != 0) return -1;
+    for (int i = 0; i < more.n_cases; i++)
+        for (int j = 0; j < file->n_cases; j++)
+            if (strcmp(more.cases[i].name, file->cases[j].name) == 0) {
+                snprintf(err, err_size, "%s: case '%s' already loaded from another file", path,
+                         more.cases[i].name);
+                cg_opref_free(&more);
+                return -1;
+            }
+    struct cg_opref_case *all =
+        realloc(file->cases, (size_t)(file->n_cases + more.n_cases) * sizeof *all);
+    if (!all) {
+        snprintf(err, err_size, "%s: out of memory", path);
+        cg_opref_free(&more);
+        return -1;
+    }
+    memcpy(all + file->n_cases, more.cases, (size_t)more.n_cases * sizeof *all);
+    file->cases = all;
+    file->n_cases += more.n_cases;
+    free(more.cases); /* the cases' tensors now belong to file */
+    return 0;
+}
+
 int cg_opref_setup(const char *path, struct cg_opref_file *file)
 {
     char err[512];
@@ -171,6 +197,69 @@ struct cg_tensor *cg_opref_make(const struct cg_opref_tensor *t, enum cg_dtype d
     return cg_tensor_from_doubles(NULL, dtype, t->ndim, t->shape, t->values);
 }
 
+/* ---- checking a case ---- */
+
+static void assert_shape(const struct cg_tensor *t, const struct cg_opref_tensor *ref,
+                         const char *what)
+{
+    bool same = t->ndim == ref->ndim;
+    for (int d = 0; same && d < t->ndim; d++) same = t->shape[d] == ref->shape[d];
+    if (!same) {
+        char got[128];
+        fail_msg("%s: shape %s, torch has rank %d (first dim %lld)", what,
+                 cg_tensor_shape_str(t, got, sizeof got), ref->ndim,
+                 ref->ndim ? (long long)ref->shape[0] : 0LL);
+    }
+}
+
+static void assert_values(const struct cg_tensor *t, const struct cg_opref_tensor *ref,
+                          double tol, const char *what)
+{
+    assert_shape(t, ref, what);
+    for (int64_t i = 0; i < t->numel; i++) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s element %lld", what, (long long)i);
+        cg_test_assert_close(cg_tensor_at(t, i), ref->values[i], tol, tol, msg, __FILE__,
+                             __LINE__);
+    }
+}
+
+void cg_opref_check_case(struct cg_tape *tape, const struct cg_opref_case *c, enum cg_dtype dtype,
+                         double tol)
+{
+    const char *dn = cg_dtype_name(dtype);
+    struct cg_tensor *in[CG_MAX_INPUTS] = {NULL};
+    for (int i = 0; i < c->n_inputs; i++) {
+        in[i] = cg_opref_make(&c->in[i], dtype);
+        assert_non_null(in[i]);
+        assert_int_equal(cg_tensor_requires_grad(in[i], true), CG_OK);
+    }
+    struct cg_tensor *seed = cg_opref_make(&c->gout, dtype);
+    assert_non_null(seed);
+
+    cg_test_misuse_reset();
+    struct cg_tensor *out = cg_opref_run(tape, c->op, in, c->n_inputs, c->scalars, c->n_scalars);
+    if (!out)
+        fail_msg("case %s (%s, line %d): op returned NULL: %s", c->name, dn, c->line,
+                 cg_test_misuse_message());
+    char what[160];
+    snprintf(what, sizeof what, "case %s (%s) output", c->name, dn);
+    assert_values(out, &c->out, tol, what);
+
+    enum cg_status st = cg_backward_seed(tape, out, seed);
+    if (st != CG_OK)
+        fail_msg("case %s (%s): backward returned %s: %s", c->name, dn, cg_status_str(st),
+                 cg_last_error());
+    for (int i = 0; i < c->n_inputs; i++) {
+        snprintf(what, sizeof what, "case %s (%s) grad of input %d", c->name, dn, i);
+        if (!in[i]->grad) fail_msg("%s: missing", what);
+        assert_values(in[i]->grad, &c->grad[i], tol, what);
+    }
+    for (int i = 0; i < c->n_inputs; i++) cg_tensor_free(in[i]);
+    cg_tensor_free(seed);
+    cg_tape_reset(tape);
+}
+
 /* ---- dispatch by name ---- */
 
 typedef struct cg_tensor *(*un_fn)(struct cg_tape *, struct cg_tensor *);
@@ -180,7 +269,8 @@ typedef struct cg_tensor *(*dim_fn)(struct cg_tape *, struct cg_tensor *, int, b
 
 enum kind {
     UNARY, BINARY, SCALAR, CLAMP, DIM, LINEAR, RESHAPE, LOSS, CLASS_LOSS,
-    WHERE, SCALAR2, DIM1, VAR, PERMUTE, CAT, NARROW, INDEX_SELECT, GATHER, LOSS_P, CLASS_WITH, EMBEDDING
+    WHERE, SCALAR2, DIM1, VAR, PERMUTE, CAT, NARROW, INDEX_SELECT, GATHER, LOSS_P, CLASS_WITH, EMBEDDING,
+    CONV2D, CONV1D, MAXPOOL, AVGPOOL, ADAPTIVE, BATCHNORM
 };
 
 typedef struct cg_tensor *(*loss_p_fn)(struct cg_tape *, struct cg_tensor *, struct cg_tensor *,
@@ -248,6 +338,12 @@ static const struct entry entries[] = {
     {"max_dim", DIM, .dim = cg_max_dim},
     {"reshape", RESHAPE, .un = NULL},
     {"transpose", UNARY, .un = cg_transpose},
+    {"conv2d", CONV2D, .un = NULL},
+    {"conv1d", CONV1D, .un = NULL},
+    {"max_pool2d", MAXPOOL, .un = NULL},
+    {"avg_pool2d", AVGPOOL, .un = NULL},
+    {"adaptive_avg_pool2d", ADAPTIVE, .un = NULL},
+    {"batch_norm2d", BATCHNORM, .un = NULL},
     {"maximum", BINARY, .bin = cg_maximum},
     {"minimum", BINARY, .bin = cg_minimum},
     {"where", WHERE, .un = NULL},
@@ -312,6 +408,9 @@ struct cg_tensor *cg_opref_run(struct cg_tape *tape, const char *op, struct cg_t
         [INDEX_SELECT] = {1, 1, 1, CG_OPREF_MAX_SCALARS}, [GATHER] = {1, 1, 3, CG_OPREF_MAX_SCALARS},
         [LOSS_P] = {2, 2, 2, 2}, [CLASS_WITH] = {1, 1, 5, CG_OPREF_MAX_SCALARS},
         [EMBEDDING] = {1, 1, 3, CG_OPREF_MAX_SCALARS},
+        [CONV2D] = {2, 3, 7, 7}, [CONV1D] = {2, 3, 4, 4},
+        [MAXPOOL] = {1, 1, 8, 8},           [AVGPOOL] = {1, 1, 7, 7}, [ADAPTIVE] = {1, 1, 2, 2},
+        [BATCHNORM] = {3, 3, 0, 0},
     };
     const int *a = arity[e->kind];
     if (n_in < a[0] || n_in > a[1] || n_s < a[2] || n_s > a[3]) {
@@ -331,6 +430,23 @@ struct cg_tensor *cg_opref_run(struct cg_tape *tape, const char *op, struct cg_t
         for (int i = 0; i < n_s; i++) shape[i] = (int64_t)s[i];
         return cg_reshape(tape, in[0], n_s, shape);
     }
+    case CONV2D: {
+        struct cg_conv2d_params p = {{(int64_t)s[0], (int64_t)s[1]}, {(int64_t)s[2], (int64_t)s[3]},
+                                     {(int64_t)s[4], (int64_t)s[5]}, (int64_t)s[6]};
+        return cg_conv2d(tape, in[0], in[1], n_in == 3 ? in[2] : NULL, &p);
+    }
+    case CONV1D:
+        return cg_conv1d(tape, in[0], in[1], n_in == 3 ? in[2] : NULL, (int64_t)s[0],
+                         (int64_t)s[1], (int64_t)s[2], (int64_t)s[3]);
+    case MAXPOOL:
+        return cg_max_pool2d(tape, in[0], (int64_t)s[0], (int64_t)s[1], (int64_t)s[2],
+                             (int64_t)s[3], (int64_t)s[4], (int64_t)s[5], (int64_t)s[6],
+                             (int64_t)s[7]);
+    case AVGPOOL:
+        return cg_avg_pool2d(tape, in[0], (int64_t)s[0], (int64_t)s[1], (int64_t)s[2],
+                             (int64_t)s[3], (int64_t)s[4], (int64_t)s[5], s[6] != 0);
+    case ADAPTIVE: return cg_adaptive_avg_pool2d(tape, in[0], (int64_t)s[0], (int64_t)s[1]);
+    case BATCHNORM: return cg_batch_norm2d(tape, in[0], in[1], in[2], NULL, NULL, true, 0.1, 1e-5);
     case LOSS: return e->loss(tape, in[0], in[1], (enum cg_reduction)s[0]);
     case WHERE: return cg_where(tape, in[0], in[1], in[2]);
     case SCALAR2: return e->scal2(tape, in[0], s[0], s[1]);

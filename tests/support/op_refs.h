@@ -46,6 +46,9 @@ struct cg_opref_file {
 /* Reads `path` into *file.  Returns 0 on success; on any error returns -1,
  * leaves *file empty and writes a message ("path:line: what") into err. */
 int cg_opref_load(const char *path, struct cg_opref_file *file, char *err, size_t err_size);
+/* Reads `path` as cg_opref_load does and appends its cases to *file (case
+ * names must stay unique).  0, or -1 with *file unchanged and a message. */
+int cg_opref_append(const char *path, struct cg_opref_file *file, char *err, size_t err_size);
 /* cg_opref_load for a cmocka group setup: prints the message to stderr
  * and returns -1 when the file is unusable. */
 int cg_opref_setup(const char *path, struct cg_opref_file *file);
@@ -65,6 +68,12 @@ struct cg_tensor *cg_opref_make(const struct cg_opref_tensor *t, enum cg_dtype d
  * is unknown or the input/scalar counts do not fit the op. */
 struct cg_tensor *cg_opref_run(struct cg_tape *tape, const char *op, struct cg_tensor *const *in,
                                int n_in, const double *scalars, int n_scalars);
+/* Runs case c in `dtype` on `tape` (reset afterwards) and fails the current
+ * cmocka test unless the output and every input gradient (for the case's
+ * gout) match torch's to |a - b| <= tol + tol |b|.  Needs the misuse handler
+ * captured (a misuse fails the case). */
+void cg_opref_check_case(struct cg_tape *tape, const struct cg_opref_case *c, enum cg_dtype dtype,
+                         double tol);
 /* 1 if cg_opref_run knows `op`. */
 int cg_opref_known(const char *op);
 

@@ -4,22 +4,22 @@
 #include <time.h>
 #include <unistd.h>
 
-double sae_now(void)
+double ex_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-void sae_progress_start(struct sae_progress *p, int epoch, int epochs, int64_t total, bool quiet)
+void ex_progress_start(struct ex_progress *p, int epoch, int epochs, int64_t total, bool quiet)
 {
-    *p = (struct sae_progress){epoch, epochs, total, sae_now(), 0.0, isatty(STDOUT_FILENO) != 0, quiet};
+    *p = (struct ex_progress){epoch, epochs, total, ex_now(), 0.0, isatty(STDOUT_FILENO) != 0, quiet};
 }
 
-void sae_progress_update(struct sae_progress *p, int64_t done, double loss)
+void ex_progress_update(struct ex_progress *p, int64_t done, double loss)
 {
     if (p->quiet) return;
-    double now = sae_now();
+    double now = ex_now();
     /* Redraw at most 10x/s on a terminal; every ~25% as plain lines otherwise. */
     if (p->tty ? now - p->last_draw < 0.1 && done < p->total
                : (done * 4 / p->total) == (int64_t)(p->last_draw) && done < p->total)
@@ -44,7 +44,7 @@ void sae_progress_update(struct sae_progress *p, int64_t done, double loss)
     fflush(stdout);
 }
 
-void sae_progress_finish(struct sae_progress *p)
+void ex_progress_finish(struct ex_progress *p)
 {
     if (p->tty && !p->quiet) printf("\r%*s\r", 100, "");
     fflush(stdout);

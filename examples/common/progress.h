@@ -1,11 +1,11 @@
 /* A per-epoch progress bar on a terminal; plain lines otherwise. */
-#ifndef SAE_PROGRESS_H
-#define SAE_PROGRESS_H
+#ifndef EX_PROGRESS_H
+#define EX_PROGRESS_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-struct sae_progress {
+struct ex_progress {
     int epoch, epochs;
     int64_t total;       /* samples in the epoch */
     double start;        /* seconds */
@@ -14,11 +14,11 @@ struct sae_progress {
     bool quiet;
 };
 
-double sae_now(void);
-void sae_progress_start(struct sae_progress *p, int epoch, int epochs, int64_t total, bool quiet);
+double ex_now(void);
+void ex_progress_start(struct ex_progress *p, int epoch, int epochs, int64_t total, bool quiet);
 /* done: samples so far; loss: running mean training loss. */
-void sae_progress_update(struct sae_progress *p, int64_t done, double loss);
+void ex_progress_update(struct ex_progress *p, int64_t done, double loss);
 /* Clears the bar (terminal) so the epoch summary line replaces it. */
-void sae_progress_finish(struct sae_progress *p);
+void ex_progress_finish(struct ex_progress *p);
 
 #endif

@@ -1,0 +1,327 @@
+/* Convolution op (Conv2d; Conv1d runs it with height 1) by im2col + GEMM.
+ *
+ * Per sample and group: col [Cg kH kW, oH oW] = im2col(x), then
+ *   y  [Og, oH oW]    = W_g [Og, Cg kH kW] col (+ bias, written first, beta 1)
+ *   dW [Og, Cg kH kW] += dy col^T
+ *   dx += col2im(W_g^T dy)
+ * A 1x1 convolution with stride 1 and no padding uses x itself as col.
+ * The batch is cut over the pool by samples, each task with its own col
+ * scratch from the tape; task 0 accumulates the weight gradient in place,
+ * the others into zeroed partial sums added afterwards in task order, so
+ * the result depends only on the thread count. */
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#include "conv_geom.h"
+#include "error_internal.h"
+#include "gemm.h"
+#include "im2col.h"
+#include "op_list.h"
+#include "parallel.h"
+#include "cgrad/conv_ops.h"
+#include "cgrad/op.h"
+#include "cgrad/ops.h"
+
+struct conv {
+    enum cg_dtype dt;
+    size_t es;                               /* element size */
+    int64_t n, c, h, w, o, groups, cg, og;   /* og, cg: channels per group */
+    int64_t kk, oh, ow, ohw;                 /* kk = cg kH kW */
+    struct cg_window k;
+    bool direct;                             /* x is its own col */
+    int parts;                               /* tasks the batch is cut into */
+};
+
+static struct conv conv_of(const struct cg_record *r)
+{
+    const struct cg_tensor *x = r->in[0], *w = r->in[1];
+    struct conv c = {.dt = r->out->dtype, .es = cg_dtype_size(r->out->dtype)};
+    c.n = x->shape[0], c.c = x->shape[1], c.h = x->shape[2], c.w = x->shape[3];
+    c.o = w->shape[0];
+    c.k.kh = w->shape[2], c.k.kw = w->shape[3];
+    cg_unpack_pair(r->scalar[0], &c.k.sh, &c.k.sw);
+    cg_unpack_pair(r->scalar[1], &c.k.ph, &c.k.pw);
+    cg_unpack_pair(r->scalar[2], &c.k.dh, &c.k.dw);
+    c.groups = (int64_t)r->scalar[3];
+    c.cg = c.c / c.groups, c.og = c.o / c.groups;
+    c.kk = c.cg * c.k.kh * c.k.kw;
+    c.oh = r->out->shape[2], c.ow = r->out->shape[3], c.ohw = c.oh * c.ow;
+    c.direct = c.k.kh == 1 && c.k.kw == 1 && c.k.sh == 1 && c.k.sw == 1 && c.k.ph == 0 &&
+               c.k.pw == 0;
+    int threads = cg_parallel_threads();
+    c.parts = c.n < threads ? (int)(c.n > 0 ? c.n : 1) : threads;
+    return c;
+}
+
+/* Byte offset of element i. */
+#define AT(base, i, c) ((char *)(base) + (size_t)(i) * (c)->es)
+#define CAT(base, i, c) ((const char *)(base) + (size_t)(i) * (c)->es)
+
+struct conv_task {
+    struct conv g;
+    const struct cg_record *r;
+    char *scratch;     /* per task: col (and dcol in backward) */
+    size_t task_bytes;
+    char *dw_parts;    /* backward: partial dW of tasks 1.. */
+};
+
+/* The GEMM input for sample n, group gi: x itself or its im2col in col. */
+static const void *columns(const struct conv *g, const void *x, int64_t n, int64_t gi, void *col)
+{
+    const void *xg = CAT(x, (n * g->c + gi * g->cg) * g->h * g->w, g);
+    if (g->direct) return xg;
+    cg_im2col(g->dt, col, xg, g->cg, g->h, g->w, &g->k, g->oh, g->ow);
+    return col;
+}
+
+static void fill_bias(const struct conv *g, void *y, const void *b)
+{
+    for (int64_t o = 0; o < g->og; o++) {
+        if (g->dt == CG_F64) {
+            double *row = (double *)y + o * g->ohw, v = ((const double *)b)[o];
+            for (int64_t i = 0; i < g->ohw; i++) row[i] = v;
+        } else {
+            float *row = (float *)y + o * g->ohw, v = ((const float *)b)[o];
+            for (int64_t i = 0; i < g->ohw; i++) row[i] = v;
+        }
+    }
+}
+
+static void forward_task(void *ctx, int t)
+{
+    const struct conv_task *ct = ctx;
+    const struct conv *g = &ct->g;
+    const struct cg_record *r = ct->r;
+    char *col = ct->scratch + (size_t)t * ct->task_bytes;
+    int64_t lo, hi;
+    cg_split_range(g->n, g->parts, t, 1, &lo, &hi);
+    for (int64_t n = lo; n < hi; n++)
+        for (int64_t gi = 0; gi < g->groups; gi++) {
+            void *y = AT(r->out->data, (n * g->o + gi * g->og) * g->ohw, g);
+            double beta = 0;
+            if (r->n_in == 3) {
+                fill_bias(g, y, CAT(r->in[2]->data, gi * g->og, g));
+                beta = 1;
+            }
+            struct cg_gemm_job job = {g->dt, false, false, g->og, g->ohw, g->kk,
+                                      CAT(r->in[1]->data, gi * g->og * g->kk, g), g->kk,
+                                      columns(g, r->in[0]->data, n, gi, col), g->ohw, beta, y,
+                                      g->ohw, CG_SPLIT_ROWS};
+            cg_gemm_one(&job);
+        }
+}
+
+static void conv_forward(struct cg_record *r)
+{
+    struct conv_task ct = {.g = conv_of(r), .r = r};
+    ct.task_bytes = ct.g.direct ? 0 : (size_t)(ct.g.kk * ct.g.ohw) * ct.g.es;
+    if (ct.task_bytes) {
+        ct.scratch = cg_tape_alloc(r->tape, ct.task_bytes * (size_t)ct.g.parts);
+        if (!ct.scratch) { /* NOMEM recorded in cg_last_error(); NaN marks the output */
+            cg_tensor_fill(r->out, NAN);
+            return;
+        }
+    }
+    cg_parallel_run(ct.g.parts, forward_task, &ct);
+}
+
+static void backward_task(void *ctx, int t)
+{
+    const struct conv_task *ct = ctx;
+    const struct conv *g = &ct->g;
+    const struct cg_record *r = ct->r;
+    const struct cg_tensor *x = r->in[0], *w = r->in[1];
+    const void *dy = r->out->grad->data;
+    char *col = ct->scratch + (size_t)t * ct->task_bytes;
+    char *dcol = col + (size_t)(g->kk * g->ohw) * g->es;
+    void *dw = NULL;
+    if (w->grad) {
+        size_t wbytes = (size_t)(g->o * g->kk) * g->es;
+        dw = t == 0 ? w->grad->data : ct->dw_parts + (size_t)(t - 1) * wbytes;
+        if (t > 0) memset(dw, 0, wbytes);
+    }
+    int64_t lo, hi;
+    cg_split_range(g->n, g->parts, t, 1, &lo, &hi);
+    for (int64_t n = lo; n < hi; n++)
+        for (int64_t gi = 0; gi < g->groups; gi++) {
+            const void *dyg = CAT(dy, (n * g->o + gi * g->og) * g->ohw, g);
+            const void *wg = CAT(w->data, gi * g->og * g->kk, g);
+            if (dw) { /* dW_g += dy_g col^T */
+                struct cg_gemm_job job = {g->dt, false, true, g->og, g->kk, g->ohw, dyg, g->ohw,
+                                          columns(g, x->data, n, gi, col), g->ohw, 1.0,
+                                          AT(dw, gi * g->og * g->kk, g), g->kk, CG_SPLIT_ROWS};
+                cg_gemm_one(&job);
+            }
+            if (x->grad) { /* dcol = W_g^T dy_g, folded back into dx */
+                void *dxg = AT(x->grad->data, (n * g->c + gi * g->cg) * g->h * g->w, g);
+                struct cg_gemm_job job = {g->dt, true, false, g->kk, g->ohw, g->og, wg, g->kk,
+                                          dyg, g->ohw, g->direct ? 1.0 : 0.0,
+                                          g->direct ? dxg : (void *)dcol, g->ohw,
+                                          CG_SPLIT_ROWS};
+                cg_gemm_one(&job);
+                if (!g->direct)
+                    cg_col2im_add(g->dt, dxg, dcol, g->cg, g->h, g->w, &g->k, g->oh, g->ow);
+            }
+        }
+}
+
+/* dst += src, n elements. */
+static void add_into(enum cg_dtype dt, void *dst, const void *src, int64_t n)
+{
+    if (dt == CG_F64) {
+        double *restrict d = dst;
+        const double *restrict s = src;
+        for (int64_t i = 0; i < n; i++) d[i] += s[i];
+    } else {
+        float *restrict d = dst;
+        const float *restrict s = src;
+        for (int64_t i = 0; i < n; i++) d[i] += s[i];
+    }
+}
+
+/* db[o] += sum over samples and pixels of dy[n, o, :], in double with
+ * independent lanes (one running sum would be a chain of dependent adds). */
+enum { BIAS_LANES = 8 };
+#define CG_CONV_BIAS_GRAD(T)                                                                \
+    do {                                                                                    \
+        const T *d = dy;                                                                    \
+        for (int64_t o = 0; o < g->o; o++) {                                                \
+            double lane[BIAS_LANES] = {0}, acc = 0;                                         \
+            for (int64_t n = 0; n < g->n; n++) {                                            \
+                const T *row = d + (n * g->o + o) * g->ohw;                                 \
+                int64_t i = 0;                                                              \
+                for (; i + BIAS_LANES <= g->ohw; i += BIAS_LANES)                           \
+                    for (int l = 0; l < BIAS_LANES; l++) lane[l] += (double)row[i + l];     \
+                for (; i < g->ohw; i++) acc += (double)row[i];                              \
+            }                                                                               \
+            for (int l = 0; l < BIAS_LANES; l++) acc += lane[l];                            \
+            ((T *)db)[o] += (T)acc;                                                         \
+        }                                                                                   \
+    } while (0)
+
+static void bias_grad(const struct conv *g, void *db, const void *dy)
+{
+    if (g->dt == CG_F64)
+        CG_CONV_BIAS_GRAD(double);
+    else
+        CG_CONV_BIAS_GRAD(float);
+}
+
+static void conv_backward(struct cg_record *r)
+{
+    struct conv_task ct = {.g = conv_of(r), .r = r};
+    const struct conv *g = &ct.g;
+    const struct cg_tensor *x = r->in[0], *w = r->in[1];
+    size_t colb = (size_t)(g->kk * g->ohw) * g->es, wbytes = (size_t)(g->o * g->kk) * g->es;
+    if (x->grad || w->grad) {
+        ct.task_bytes = g->direct ? 0 : 2 * colb;
+        size_t parts_bytes = w->grad ? (size_t)(g->parts - 1) * wbytes : 0;
+        if (ct.task_bytes + parts_bytes) {
+            ct.scratch = cg_tape_alloc(r->tape, ct.task_bytes * (size_t)g->parts + parts_bytes);
+            if (!ct.scratch) return;
+            ct.dw_parts = ct.scratch + ct.task_bytes * (size_t)g->parts;
+        }
+        cg_parallel_run(g->parts, backward_task, &ct);
+        if (w->grad)
+            for (int t = 1; t < g->parts; t++)
+                add_into(g->dt, w->grad->data, ct.dw_parts + (size_t)(t - 1) * wbytes,
+                         g->o * g->kk);
+    }
+    if (r->n_in == 3 && r->in[2]->grad) bias_grad(g, r->in[2]->grad->data, r->out->grad->data);
+}
+
+const struct cg_op cg_op_conv2d = {"conv2d", conv_forward, conv_backward, 0};
+
+/* Checks the arguments of cg_conv2d / cg_conv1d (`dims` spatial dims) and
+ * fills the window (kernel from the weight). */
+static bool conv_check(const char *fn, int dims, const struct cg_tensor *x,
+                       const struct cg_tensor *w, const struct cg_tensor *b,
+                       const struct cg_conv2d_params *p, struct cg_window *k)
+{
+    char sx[128], sw[128], sb[128];
+    const char *layout = dims == 2 ? "[N,C,H,W]" : "[N,C,L]";
+    const char *wlayout = dims == 2 ? "[out,in/groups,kH,kW]" : "[out,in/groups,k]";
+    if (x->ndim != dims + 2) {
+        cg_misuse(fn, "x %s must be %d-D %s", cg_tensor_shape_str(x, sx, sizeof sx), dims + 2,
+                  layout);
+        return false;
+    }
+    if (w->ndim != dims + 2) {
+        cg_misuse(fn, "weight %s must be %d-D %s", cg_tensor_shape_str(w, sw, sizeof sw),
+                  dims + 2, wlayout);
+        return false;
+    }
+    cg_tensor_shape_str(x, sx, sizeof sx);
+    cg_tensor_shape_str(w, sw, sizeof sw);
+    int64_t c = x->shape[1], o = w->shape[0], gr = p->groups;
+    if (gr < 1 || gr >= CG_GEOM_MAX) {
+        cg_misuse(fn, "groups = %" PRId64 ": need groups >= 1 (1 for an ordinary convolution)",
+                  gr);
+        return false;
+    }
+    if (c % gr != 0 || o % gr != 0) {
+        cg_misuse(fn, "in_channels %" PRId64 " (x %s) and out_channels %" PRId64 " (weight %s) "
+                  "must both be divisible by groups = %" PRId64, c, sx, o, sw, gr);
+        return false;
+    }
+    if (w->shape[1] * gr != c) {
+        cg_misuse(fn, "x %s has %" PRId64 " channels but weight %s expects %" PRId64
+                  " (in/groups = %" PRId64 " x groups = %" PRId64 ")", sx, c, sw,
+                  w->shape[1] * gr, w->shape[1], gr);
+        return false;
+    }
+    if (b && (b->ndim != 1 || b->shape[0] != o)) {
+        cg_misuse(fn, "bias %s does not match weight %s (need [%" PRId64 "], one per output "
+                  "channel)", cg_tensor_shape_str(b, sb, sizeof sb), sw, o);
+        return false;
+    }
+    int64_t h = dims == 2 ? x->shape[2] : 1, wd = x->shape[dims + 1];
+    *k = (struct cg_window){dims == 2 ? w->shape[2] : 1, w->shape[dims + 1], p->stride[0],
+                            p->stride[1], p->padding[0], p->padding[1], p->dilation[0],
+                            p->dilation[1]};
+    return cg_window_check(fn, k, h, wd, false, sx);
+}
+
+static struct cg_tensor *conv_apply(struct cg_tape *tape, struct cg_tensor *x,
+                                    struct cg_tensor *w, struct cg_tensor *b,
+                                    const struct cg_window *k, int64_t groups)
+{
+    double s[4] = {cg_pack_pair(k->sh, k->sw), cg_pack_pair(k->ph, k->pw),
+                   cg_pack_pair(k->dh, k->dw), (double)groups};
+    int64_t shape[4] = {x->shape[0], w->shape[0],
+                        cg_window_out(x->shape[2], k->kh, k->sh, k->ph, k->dh),
+                        cg_window_out(x->shape[3], k->kw, k->sw, k->pw, k->dw)};
+    struct cg_tensor *in[3] = {x, w, b};
+    return cg_op_apply(tape, &cg_op_conv2d, b ? 3 : 2, in, x->dtype, 4, shape, s, 4);
+}
+
+struct cg_tensor *cg_conv2d(struct cg_tape *tape, struct cg_tensor *x, struct cg_tensor *weight,
+                            struct cg_tensor *bias, const struct cg_conv2d_params *p)
+{
+    CG_CHECK_NOT_NULL("cg_conv2d", x, "x");
+    CG_CHECK_NOT_NULL("cg_conv2d", weight, "weight");
+    struct cg_conv2d_params q = p ? *p : CG_CONV2D_PARAMS(1, 0, 1, 1);
+    struct cg_window k;
+    if (!conv_check("cg_conv2d", 2, x, weight, bias, &q, &k)) return NULL;
+    return conv_apply(tape, x, weight, bias, &k, q.groups);
+}
+
+struct cg_tensor *cg_conv1d(struct cg_tape *tape, struct cg_tensor *x, struct cg_tensor *weight,
+                            struct cg_tensor *bias, int64_t stride, int64_t padding,
+                            int64_t dilation, int64_t groups)
+{
+    CG_CHECK_NOT_NULL("cg_conv1d", x, "x");
+    CG_CHECK_NOT_NULL("cg_conv1d", weight, "weight");
+    struct cg_conv2d_params p = {{1, stride}, {0, padding}, {1, dilation}, groups};
+    struct cg_window k;
+    if (!conv_check("cg_conv1d", 1, x, weight, bias, &p, &k)) return NULL;
+    /* [N,C,L] as [N,C,1,L]: views, so gradients flow through the reshapes. */
+    struct cg_tensor *x4 = cg_reshape(tape, x, CG_SHAPE(x->shape[0], x->shape[1], 1, x->shape[2]));
+    struct cg_tensor *w4 = x4 ? cg_reshape(tape, weight, CG_SHAPE(weight->shape[0],
+                                                                  weight->shape[1], 1,
+                                                                  weight->shape[2]))
+                              : NULL;
+    struct cg_tensor *y = w4 ? conv_apply(tape, x4, w4, bias, &k, groups) : NULL;
+    return y ? cg_reshape(tape, y, CG_SHAPE(y->shape[0], y->shape[1], y->shape[3])) : NULL;
+}

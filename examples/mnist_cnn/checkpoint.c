@@ -1,0 +1,13 @@
+/* Checkpoints with the training position (see common/resume.h). */
+#include "cnn.h"
+#include "resume.h"
+
+int cnn_save(struct cnn *c, const char *path)
+{
+    return ex_save("mnist_cnn", path, "cnn.epoch", c->model, c->optim, &c->batches, c->epoch);
+}
+
+int cnn_resume(struct cnn *c, const char *path)
+{
+    return ex_resume("mnist_cnn", path, "cnn.epoch", c->model, c->optim, &c->batches, &c->epoch);
+}
