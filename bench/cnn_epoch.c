@@ -11,9 +11,9 @@
  *
  * The floor runs the products cgrad's convolution makes (one per sample:
  * forward, weight gradient, input gradient for the second conv) and the
- * Linear layers' products, with OpenBLAS threaded at --threads.  Until the
- * library has Dropout the two dropouts are left out (one elementwise pass
- * each); cross-entropy is log-softmax + NLL fused. */
+ * Linear layers' products, with OpenBLAS threaded at --threads.  The
+ * network is the example's (examples/mnist_cnn/model.c): dropouts with
+ * their own stream, Flatten and LogSoftmax modules, cg_nll_loss. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,42 +88,39 @@ static double time_floor(const struct cfg *c, int64_t count)
     return t;
 }
 
-/* The network as two Sequentials around the flatten. */
-struct net {
-    struct cg_module *features, *classifier;
-};
-
-static struct net net_new(struct cg_rng *rng)
+/* The whole network; the dropouts keep a pointer to *drop_rng. */
+static struct cg_module *net_new(struct cg_rng *rng, struct cg_rng *drop_rng)
 {
     const struct cg_conv2d_params *p = NULL; /* stride 1, no padding */
-    struct net n;
-    n.features = cg_sequential(cg_conv2d_new(1, 32, 3, 3, p, true, rng), cg_relu_new(),
-                               cg_conv2d_new(32, 64, 3, 3, p, true, rng), cg_relu_new(),
-                               cg_max_pool2d_new(2, 0, 0, 1));
-    n.classifier = cg_sequential(cg_linear_new(9216, 128, true, rng), cg_relu_new(),
-                                 cg_linear_new(128, 10, true, rng));
-    return n;
+    return cg_sequential(cg_conv2d_new(1, 32, 3, 3, p, true, rng), cg_relu_new(),
+                         cg_conv2d_new(32, 64, 3, 3, p, true, rng), cg_relu_new(),
+                         cg_max_pool2d_new(2, 0, 0, 1), cg_dropout_new(0.25, drop_rng),
+                         cg_flatten_new(1, -1), cg_linear_new(9216, 128, true, rng), cg_relu_new(),
+                         cg_dropout_new(0.5, drop_rng), cg_linear_new(128, 10, true, rng),
+                         cg_log_softmax_new(1));
 }
 
-static struct cg_tensor *net_loss(struct net *n, struct cg_tape *tape, struct cg_tensor *x,
-                                  const int32_t *labels)
+/* targets: room for the batch, filled from the int32 labels (no allocation). */
+static struct cg_tensor *net_loss(struct cg_module *net, struct cg_tape *tape, struct cg_tensor *x,
+                                  const int32_t *labels, int64_t *targets)
 {
     int64_t b = x->shape[0];
+    for (int64_t i = 0; i < b; i++) targets[i] = labels[i];
     x = cg_mul_scalar(tape, cg_add_scalar(tape, x, -0.1307), 1 / 0.3081);
-    struct cg_tensor *h = cg_module_forward(n->features, tape, cg_reshape(tape, x, CG_SHAPE(b, 1, 28, 28)));
-    h = cg_module_forward(n->classifier, tape, cg_reshape(tape, h, CG_SHAPE(b, 9216)));
-    return cg_cross_entropy_loss(tape, h, labels, CG_REDUCTION_MEAN);
+    struct cg_tensor *logp = cg_module_forward(net, tape, cg_reshape(tape, x, CG_SHAPE(b, 1, 28, 28)));
+    return cg_nll_loss(tape, logp, targets,
+                       &(struct cg_class_loss_options){.reduction = CG_REDUCTION_MEAN});
 }
 
 static double time_epoch(const struct cfg *c, const struct cg_dataset *train, double *allocs_per_step)
 {
-    struct cg_rng rng = cg_rng_seed(0);
-    struct net n = net_new(&rng);
-    struct cg_module *all = cg_sequential(n.features, n.classifier);
+    struct cg_rng rng = cg_rng_seed(0), drop_rng = cg_rng_seed(1);
+    struct cg_module *all = net_new(&rng, &drop_rng);
+    int64_t *targets = malloc(sizeof *targets * (size_t)c->batch);
     struct cg_optimizer *sgd = cg_sgd_new(all, (struct cg_sgd_options){.lr = 0.01, .momentum = 0.9});
     struct cg_tape *tape = cg_tape_new();
     struct cg_batches it;
-    if (!all || !sgd || !tape ||
+    if (!all || !sgd || !tape || !targets ||
         cg_batches_init(&it, train, (struct cg_batches_options){.batch_size = c->batch, .rng = &rng}) != CG_OK) {
         fprintf(stderr, "cnn_epoch: %s\n", cg_last_error());
         exit(1);
@@ -134,7 +131,7 @@ static double time_epoch(const struct cfg *c, const struct cg_dataset *train, do
     for (struct cg_tensor *x; (x = cg_batches_next(&it, tape)); cg_tape_reset(tape)) {
         /* from step 2: the first reset may still consolidate the arena */
         if (steps == 1) allocs_after_first = cg_alloc_count();
-        struct cg_tensor *loss = net_loss(&n, tape, x, cg_batches_labels(&it));
+        struct cg_tensor *loss = net_loss(all, tape, x, cg_batches_labels(&it), targets);
         cg_optimizer_zero_grad(sgd);
         if (cg_backward(tape, loss) != CG_OK) {
             fprintf(stderr, "cnn_epoch: %s\n", cg_last_error());
@@ -149,6 +146,7 @@ static double time_epoch(const struct cfg *c, const struct cg_dataset *train, do
     cg_tape_free(tape);
     cg_optimizer_free(sgd);
     cg_module_free(all);
+    free(targets);
     return t;
 }
 

@@ -1,6 +1,7 @@
 /* The CNN example (examples/mnist_cnn): trains on a small IDX file the test
- * writes, its loss falls, it resumes bit for bit, writes its outputs and
- * reports bad flags and missing data. */
+ * writes, its loss falls, it resumes bit for bit (SGD and Adam, dropout
+ * stream included), evaluates deterministically in eval mode, writes its
+ * outputs and reports bad flags and missing data. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #endif
@@ -110,33 +111,84 @@ static void trains_and_writes_outputs(void **state)
 }
 
 /* Two epochs in one run give the same checkpoint bytes as one epoch, a
- * stop, and a resumed second epoch (also with 2 threads). */
+ * stop, and a resumed second epoch: the model, the optimizer state, the
+ * shuffle position and the dropout stream all come back. */
+static void check_resume(const char *threads, const char *optimizer)
+{
+    struct cg_test_run a = RUN(SHORT_FLAGS, "--threads", threads, "--optimizer", optimizer,
+                               "--epochs", "2", "--out", tpath("ra"), "--save", tpath("a.ckpt"));
+    expect_ok(&a, "uninterrupted run");
+    struct cg_test_run b1 = RUN(SHORT_FLAGS, "--threads", threads, "--optimizer", optimizer,
+                                "--epochs", "1", "--out", tpath("rb"), "--save", tpath("b.ckpt"));
+    expect_ok(&b1, "first half");
+    struct cg_test_run b2 = RUN(SHORT_FLAGS, "--threads", threads, "--optimizer", optimizer,
+                                "--epochs", "2", "--out", tpath("rb"), "--resume", tpath("b.ckpt"),
+                                "--save", tpath("b.ckpt"));
+    expect_ok(&b2, "resumed half");
+    assert_non_null(strstr(b2.out, "resumed from"));
+    size_t na = 0, nb = 0;
+    char *ca = cg_test_slurp(tpath("a.ckpt"), &na), *cb = cg_test_slurp(tpath("b.ckpt"), &nb);
+    assert_non_null(ca), assert_non_null(cb);
+    assert_true(na > 1000);
+    assert_int_equal(na, nb);
+    if (memcmp(ca, cb, na) != 0)
+        fail_msg("%s, %s thread(s): resumed checkpoint differs", optimizer, threads);
+    free(ca), free(cb);
+    cg_test_run_free(&a), cg_test_run_free(&b1), cg_test_run_free(&b2);
+}
+
 static void resumes_bit_for_bit(void **state)
 {
     (void)state;
     skip_without_binary();
-    for (int t = 1; t <= 2; t++) {
-        const char *threads = t == 1 ? "1" : "2";
-        struct cg_test_run a = RUN(SHORT_FLAGS, "--threads", threads, "--epochs", "2", "--out",
-                                   tpath("ra"), "--save", tpath("a.ckpt"));
-        expect_ok(&a, "uninterrupted run");
-        struct cg_test_run b1 = RUN(SHORT_FLAGS, "--threads", threads, "--epochs", "1", "--out",
-                                    tpath("rb"), "--save", tpath("b.ckpt"));
-        expect_ok(&b1, "first half");
-        struct cg_test_run b2 = RUN(SHORT_FLAGS, "--threads", threads, "--epochs", "2", "--out",
-                                    tpath("rb"), "--resume", tpath("b.ckpt"), "--save",
-                                    tpath("b.ckpt"));
-        expect_ok(&b2, "resumed half");
-        assert_non_null(strstr(b2.out, "resumed from"));
-        size_t na = 0, nb = 0;
-        char *ca = cg_test_slurp(tpath("a.ckpt"), &na), *cb = cg_test_slurp(tpath("b.ckpt"), &nb);
-        assert_non_null(ca), assert_non_null(cb);
-        assert_true(na > 1000);
-        assert_int_equal(na, nb);
-        if (memcmp(ca, cb, na) != 0) fail_msg("%s thread(s): resumed checkpoint differs", threads);
-        free(ca), free(cb);
-        cg_test_run_free(&a), cg_test_run_free(&b1), cg_test_run_free(&b2);
+    check_resume("1", "sgd");
+    check_resume("2", "sgd");
+}
+
+static void resumes_bit_for_bit_with_adam(void **state)
+{
+    (void)state;
+    skip_without_binary();
+    check_resume("1", "adam");
+}
+
+/* "test_loss X  test_accuracy Y" from a line of out that contains key. */
+static void test_figures(const char *out, const char *key, char *buf, size_t size)
+{
+    const char *line = strstr(out, key);
+    if (!line) fail_msg("no \"%s\" in:\n%s", key, out);
+    const char *from = strstr(line, "test_loss");
+    assert_non_null(from);
+    const char *acc = strstr(from, "test_accuracy ");
+    assert_non_null(acc);
+    size_t n = (size_t)(acc + strlen("test_accuracy ") + 6 - from); /* "0.1234" */
+    assert_true(n < size);
+    memcpy(buf, from, n);
+    buf[n] = '\0';
+}
+
+/* The test pass runs in eval mode (dropout off): two --eval-only runs on a
+ * checkpoint agree, and with the figures printed right after training,
+ * although the dropout stream has moved on by then. */
+static void evaluation_is_deterministic(void **state)
+{
+    (void)state;
+    skip_without_binary();
+    struct cg_test_run t = RUN(SHORT_FLAGS, "--epochs", "1", "--out", tpath("ev"), "--save",
+                               tpath("ev.ckpt"));
+    expect_ok(&t, "training run");
+    char trained[128], first[128], second[128];
+    test_figures(t.out, "epoch 1/1", trained, sizeof trained);
+    for (int i = 0; i < 2; i++) {
+        struct cg_test_run e = RUN(SHORT_FLAGS, "--resume", tpath("ev.ckpt"), "--eval-only",
+                                   "--out", tpath("ev"));
+        expect_ok(&e, "--eval-only run");
+        test_figures(e.out, "eval after 1 epochs", i ? second : first, sizeof first);
+        cg_test_run_free(&e);
     }
+    assert_string_equal(first, second);
+    assert_string_equal(first, trained);
+    cg_test_run_free(&t);
 }
 
 static void bad_flags_and_missing_data(void **state)
@@ -147,9 +199,13 @@ static void bad_flags_and_missing_data(void **state)
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "usage: mnist_cnn"));
     cg_test_run_free(&r);
-    r = RUN("--optimizer", "rmsprop");
+    r = RUN("--optimizer", "lbfgs");
     assert_int_equal(r.status, 2);
-    assert_non_null(strstr(r.err, "--optimizer rmsprop"));
+    assert_non_null(strstr(r.err, "--optimizer lbfgs: expected sgd, adam, adamw or rmsprop"));
+    cg_test_run_free(&r);
+    r = RUN("--lr", "0");
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "expected a learning rate > 0"));
     cg_test_run_free(&r);
     r = RUN("--epochs", "-1");
     assert_int_equal(r.status, 2);
@@ -174,6 +230,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(trains_and_writes_outputs),
         cmocka_unit_test(resumes_bit_for_bit),
+        cmocka_unit_test(resumes_bit_for_bit_with_adam),
+        cmocka_unit_test(evaluation_is_deterministic),
         cmocka_unit_test(bad_flags_and_missing_data),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -16,6 +16,8 @@
 
 #include <cgrad.h>
 
+#include "optimizer_choice.h"
+
 struct options {
     const char *data_dir;
     int epochs, batch, threads;
@@ -110,8 +112,7 @@ static int parse_options(int argc, char **argv, struct options *o)
             if (!rc && o->lr == 0) return bad_flag(a, "the learning rate must be > 0");
         } else if (!strcmp(a, "--optimizer")) {
             o->optimizer = v;
-            if (strcmp(v, "sgd") && strcmp(v, "adam") && strcmp(v, "adamw") && strcmp(v, "rmsprop"))
-                return bad_flag(a, "expected sgd, adam, adamw or rmsprop");
+            if (!ex_optimizer_known(v)) return bad_flag(a, "expected " EX_OPTIMIZER_NAMES);
         } else if (!strcmp(a, "--export")) {
             size_t len = strlen(v);
             if (len < 12 || strcmp(v + len - 12, ".safetensors"))
@@ -125,7 +126,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         }
         if (rc) return rc;
     }
-    if (o->lr == 0) o->lr = strcmp(o->optimizer, "sgd") ? 1e-3 : 0.05;
+    if (o->lr == 0) o->lr = ex_optimizer_default_lr(o->optimizer, 0.05);
     return 0;
 }
 
@@ -209,16 +210,6 @@ static double evaluate(struct cg_module *model, struct cg_tape *tape, const stru
     return (double)correct / (double)total;
 }
 
-/* The optimizer --optimizer names, with --lr (and --momentum for SGD). */
-static struct cg_optimizer *new_optimizer(const struct options *o, struct cg_module *model)
-{
-    if (!strcmp(o->optimizer, "adam")) return cg_adam_new(model, (struct cg_adam_options){.lr = o->lr});
-    if (!strcmp(o->optimizer, "adamw")) return cg_adamw_new(model, (struct cg_adam_options){.lr = o->lr});
-    if (!strcmp(o->optimizer, "rmsprop"))
-        return cg_rmsprop_new(model, (struct cg_rmsprop_options){.lr = o->lr});
-    return cg_sgd_new(model, (struct cg_sgd_options){.lr = o->lr, .momentum = o->momentum});
-}
-
 static int run(const struct options *o, struct cg_dataset *train, struct cg_dataset *test)
 {
     if (cg_mnist_load(train, o->data_dir, CG_MNIST_TRAIN) != CG_OK ||
@@ -238,7 +229,7 @@ static int run(const struct options *o, struct cg_dataset *train, struct cg_data
                             cg_linear_new(256, 10, true, &rng))
             : cg_sequential(cg_linear_new(pixels, 256, true, &rng), cg_relu_new(),
                             cg_linear_new(256, 10, true, &rng));
-    struct cg_optimizer *opt = model ? new_optimizer(o, model) : NULL;
+    struct cg_optimizer *opt = model ? ex_optimizer_new(o->optimizer, o->lr, o->momentum, model) : NULL;
     struct cg_tape *tape = cg_tape_new();
     struct cg_batches it = {0};
     int rc = 1;

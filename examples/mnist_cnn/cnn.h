@@ -3,6 +3,9 @@
 #ifndef CNN_H
 #define CNN_H
 
+/* Test images per evaluation batch. */
+#define CNN_EVAL_BATCH 250
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -12,7 +15,8 @@ struct cnn_options {
     const char *data_dir;  /* the four MNIST-format IDX files */
     int epochs, batch, threads;
     double lr, momentum;
-    const char *optimizer; /* "sgd" */
+    bool lr_set;           /* --lr given; else the optimizer's default */
+    const char *optimizer; /* sgd, adam, adamw or rmsprop */
     uint64_t seed;
     const char *out_dir;   /* filters.png, confusion.png, metrics.csv */
     const char *save;      /* checkpoint written atomically after every epoch */
@@ -23,9 +27,12 @@ struct cnn_options {
 
 struct cnn {
     struct cnn_options opt;
-    /* model = Sequential(features, classifier); the flatten between them
-     * is a reshape in cnn_forward. */
+    /* model = Sequential(features, classifier): features ends with
+     * Flatten, classifier with LogSoftmax(1). */
     struct cg_module *model, *features, *classifier;
+    struct cg_rng drop_rng;    /* the Dropouts' masks; they keep a pointer to it */
+    int64_t *targets;          /* a batch's labels as int64 for cg_nll_loss */
+    int64_t targets_cap;
     struct cg_optimizer *optim;
     struct cg_tape *tape;
     struct cg_dataset train, test;
@@ -47,8 +54,12 @@ int cnn_parse_options(int argc, char **argv, struct cnn_options *opt);
 int cnn_build(struct cnn *c);
 void cnn_free(struct cnn *c);
 
-/* Log-probabilities' logits [B, 10] for pixels x [B, 784] in [0, 1]. */
+/* Log-probabilities [B, 10] for pixels x [B, 784] in [0, 1]. */
 struct cg_tensor *cnn_forward(struct cnn *c, struct cg_tensor *x);
+/* Mean (or summed) NLL of log_probs against the batch's int32 labels,
+ * converted into c->targets (no allocation).  NULL on error. */
+struct cg_tensor *cnn_loss(struct cnn *c, struct cg_tensor *log_probs, const int32_t *labels,
+                           enum cg_reduction reduction);
 int cnn_train_epoch(struct cnn *c, struct cnn_metrics *m);
 int cnn_evaluate(struct cnn *c, struct cnn_metrics *m);
 

@@ -1,6 +1,8 @@
 /* PyTorch's examples/mnist CNN trained in C: Conv2d(1,32,3), ReLU,
- * Conv2d(32,64,3), ReLU, MaxPool2d(2), Flatten, Linear(9216,128), ReLU,
- * Linear(128,10), log-softmax + NLL, SGD lr 0.01 momentum 0.9, batch 64.
+ * Conv2d(32,64,3), ReLU, MaxPool2d(2), Dropout(0.25), Flatten,
+ * Linear(9216,128), ReLU, Dropout(0.5), Linear(128,10), LogSoftmax(1) +
+ * NLL loss, SGD lr 0.01 momentum 0.9 (or --optimizer adam|adamw|rmsprop),
+ * batch 64.
  * Run with --help for the flags. */
 #include <stdio.h>
 #include <stdlib.h>

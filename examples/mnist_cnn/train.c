@@ -14,9 +14,8 @@ int cnn_train_epoch(struct cnn *c, struct cnn_metrics *m)
     cg_module_set_training(c->model, true);
     double t0 = ex_now();
     for (struct cg_tensor *x; (x = cg_batches_next(&c->batches, c->tape)); cg_tape_reset(c->tape)) {
-        struct cg_tensor *loss = cg_cross_entropy_loss(c->tape, cnn_forward(c, x),
-                                                       cg_batches_labels(&c->batches),
-                                                       CG_REDUCTION_MEAN);
+        struct cg_tensor *loss = cnn_loss(c, cnn_forward(c, x), cg_batches_labels(&c->batches),
+                                          CG_REDUCTION_MEAN);
         double value = loss ? cg_tensor_item(loss) : NAN;
         if (!isfinite(value)) {
             ex_progress_finish(&bar);
@@ -49,11 +48,12 @@ int cnn_train_epoch(struct cnn *c, struct cnn_metrics *m)
     return 0;
 }
 
-/* Test loss, accuracy and confusion matrix with grad mode off. */
+/* Test loss, accuracy and confusion matrix with grad mode off, in eval
+ * mode (no dropout); training mode again on return. */
 int cnn_evaluate(struct cnn *c, struct cnn_metrics *m)
 {
     struct cg_batches it;
-    if (cg_batches_init(&it, &c->test, (struct cg_batches_options){.batch_size = 250}) != CG_OK) {
+    if (cg_batches_init(&it, &c->test, (struct cg_batches_options){.batch_size = CNN_EVAL_BATCH}) != CG_OK) {
         fprintf(stderr, "mnist_cnn: %s\n", cg_last_error());
         return 1;
     }
@@ -64,14 +64,14 @@ int cnn_evaluate(struct cnn *c, struct cnn_metrics *m)
     int64_t right = 0, seen = 0;
     for (struct cg_tensor *x; (x = cg_batches_next(&it, c->tape)); cg_tape_reset(c->tape)) {
         const int32_t *labels = cg_batches_labels(&it);
-        struct cg_tensor *logits = cnn_forward(c, x);
-        struct cg_tensor *loss = cg_cross_entropy_loss(c->tape, logits, labels, CG_REDUCTION_SUM);
+        struct cg_tensor *logp = cnn_forward(c, x);
+        struct cg_tensor *loss = cnn_loss(c, logp, labels, CG_REDUCTION_SUM);
         if (!loss) {
             fprintf(stderr, "mnist_cnn: %s\n", cg_last_error());
             break;
         }
         loss_sum += cg_tensor_item(loss);
-        const float *p = logits->data;
+        const float *p = logp->data;
         for (int64_t i = 0; i < x->shape[0]; i++) {
             int best = 0;
             for (int k = 1; k < 10; k++)
@@ -83,6 +83,7 @@ int cnn_evaluate(struct cnn *c, struct cnn_metrics *m)
     }
     cg_tape_reset(c->tape);
     cg_tape_set_grad_enabled(c->tape, was);
+    cg_module_set_training(c->model, true);
     cg_batches_free(&it);
     m->test_loss = seen ? loss_sum / (double)seen : NAN;
     m->test_accuracy = seen ? (double)right / (double)seen : NAN;

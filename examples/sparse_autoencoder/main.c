@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "optimizer_choice.h"
 #include "sae.h"
 
 static int load_data(struct sae *s)
@@ -20,16 +21,6 @@ static int load_data(struct sae *s)
     return 0;
 }
 
-/* The optimizer --optimizer names, with --lr (and --momentum for SGD). */
-static struct cg_optimizer *new_optimizer(const struct sae_options *o, struct cg_module *model)
-{
-    if (!strcmp(o->optimizer, "adam")) return cg_adam_new(model, (struct cg_adam_options){.lr = o->lr});
-    if (!strcmp(o->optimizer, "adamw")) return cg_adamw_new(model, (struct cg_adam_options){.lr = o->lr});
-    if (!strcmp(o->optimizer, "rmsprop"))
-        return cg_rmsprop_new(model, (struct cg_rmsprop_options){.lr = o->lr});
-    return cg_sgd_new(model, (struct cg_sgd_options){.lr = o->lr, .momentum = o->momentum});
-}
-
 static int build(struct sae *s)
 {
     struct cg_rng rng = cg_rng_seed(s->opt.seed);
@@ -38,7 +29,7 @@ static int build(struct sae *s)
                              cg_hardshrink_new(s->opt.lambda),
                              cg_linear_new(s->opt.hidden, s->opt.bottleneck, true, &rng),
                              cg_linear_new(s->opt.bottleneck, pix, true, &rng));
-    s->optim = s->model ? new_optimizer(&s->opt, s->model) : NULL;
+    s->optim = s->model ? ex_optimizer_new(s->opt.optimizer, s->opt.lr, s->opt.momentum, s->model) : NULL;
     s->tape = cg_tape_new();
     if (s->tape && s->opt.anomaly) cg_tape_set_anomaly(s->tape, true);
     if (!s->model || !s->optim || !s->tape ||

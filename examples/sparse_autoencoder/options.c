@@ -1,6 +1,7 @@
 #include "options.h"
 
 #include "cli.h"
+#include "optimizer_choice.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,8 +108,7 @@ int sae_parse_options(int argc, char **argv, struct sae_options *opt)
             if (!rc && opt->lr == 0) return bad(a, v, "expected a learning rate > 0");
         } else if (!strcmp(a, "--optimizer")) {
             opt->optimizer = v;
-            if (strcmp(v, "sgd") && strcmp(v, "adam") && strcmp(v, "adamw") && strcmp(v, "rmsprop"))
-                return bad(a, v, "expected sgd, adam, adamw or rmsprop");
+            if (!ex_optimizer_known(v)) return bad(a, v, "expected " EX_OPTIMIZER_NAMES);
         }
         else if (!strcmp(a, "--momentum")) rc = parse_double(a, v, 0.0, &opt->momentum);
         else if (!strcmp(a, "--lambda")) rc = parse_double(a, v, 0.0, &opt->lambda);
@@ -128,6 +128,6 @@ int sae_parse_options(int argc, char **argv, struct sae_options *opt)
     if (opt->epochs == 0 && !opt->resume)
         return bad("--epochs", "0", "trains nothing, and without --resume the pictures would show "
                    "an untrained model (use --epochs N >= 1, or --resume FILE --eval-only)");
-    if (!opt->lr_set) opt->lr = strcmp(opt->optimizer, "sgd") ? 1e-3 : 0.05;
+    if (!opt->lr_set) opt->lr = ex_optimizer_default_lr(opt->optimizer, 0.05);
     return 0;
 }
