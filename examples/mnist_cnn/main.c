@@ -44,9 +44,11 @@ static int run(struct cnn *c)
 {
     if (load_data(c) || cnn_build(c)) return 1;
     if (c->opt.resume && cnn_resume(c, c->opt.resume)) return 1;
-    printf("mnist_cnn: %lld training / %lld test images from %s, batch %d, %s lr %g momentum %g, "
-           "%d thread(s)\n", (long long)c->train.count, (long long)c->test.count, c->opt.data_dir,
-           c->opt.batch, c->opt.optimizer, c->opt.lr, c->opt.momentum, c->opt.threads);
+    printf("mnist_cnn: %lld training / %lld test images from %s, batch %d, %s lr %g",
+           (long long)c->train.count, (long long)c->test.count, c->opt.data_dir, c->opt.batch,
+           c->opt.optimizer, c->opt.lr);
+    if (!strcmp(c->opt.optimizer, "sgd")) printf(" momentum %g", c->opt.momentum);
+    printf(", %d thread(s)\n", c->opt.threads);
     struct cnn_metrics m = {0};
     if (c->opt.eval_only || c->epoch >= c->opt.epochs) {
         if (!c->opt.eval_only)
