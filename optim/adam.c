@@ -1,6 +1,7 @@
 /* Adam and AdamW with PyTorch 1.13 semantics (torch/optim/adam.py and
  * adamw.py, single-tensor path): the same operations in the same order, in
- * the parameter's dtype, with the scalars computed in double as Python does. */
+ * the parameter's dtype, with the scalars computed in double as Python does
+ * (but one division, see adam_kernel.inc). */
 #include <math.h>
 
 #include "alloc.h"
