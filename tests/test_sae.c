@@ -24,6 +24,7 @@
 #include <zlib.h>
 
 #include "idx_writer.h"
+#include "run_program.h"
 
 #define SAE_BIN CG_EXAMPLES_BIN_DIR "/sparse_autoencoder/sparse_autoencoder"
 
@@ -45,83 +46,11 @@ static const char *tpath(char *buf, size_t size, const char *name)
 }
 #define TPATH(buf, name) tpath((buf), sizeof(buf), (name))
 
-/* Whole file as a NUL-terminated string (*len bytes, not counting the NUL);
- * NULL if it cannot be read.  Caller frees. */
-static char *slurp(const char *path, size_t *len)
+/* The example, run through tests/support/run_program.h with its logs in
+ * tmpdir. */
+static struct cg_test_run run_sae(const char *const *args)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    for (size_t got; buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
-        n += got;
-        if (cap - n - 1 == 0) {
-            char *bigger = realloc(buf, cap * 2);
-            if (!bigger) free(buf);
-            buf = bigger;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (buf) buf[n] = '\0';
-    if (len) *len = n;
-    return buf;
-}
-
-struct run {
-    int status;  /* exit code */
-    char *out;   /* stdout */
-    char *err;   /* stderr */
-};
-
-static void run_free(struct run *r)
-{
-    free(r->out);
-    free(r->err);
-}
-
-/* Runs the example with the NULL-terminated arguments, stdout and stderr to
- * log files in tmpdir (so the program sees no terminal).  Fails the test if
- * the program dies from a signal (a crash, or a sanitizer abort). */
-static struct run run_sae(const char *const *args)
-{
-    char out_path[128], err_path[128];
-    TPATH(out_path, "stdout.log");
-    TPATH(err_path, "stderr.log");
-    const char *argv[32] = {SAE_BIN};
-    int argc = 1;
-    for (; args[argc - 1]; argc++) {
-        assert_true(argc < 31);
-        argv[argc] = args[argc - 1];
-    }
-    argv[argc] = NULL;
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        /* only async-signal-safe calls between fork and exec */
-        int fo = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fo < 0 || fe < 0 || dup2(fo, STDOUT_FILENO) < 0 || dup2(fe, STDERR_FILENO) < 0)
-            _exit(126);
-        execv(SAE_BIN, (char *const *)argv);
-        _exit(127);
-    }
-    int ws = 0;
-    assert_int_equal(waitpid(pid, &ws, 0), pid);
-    if (!WIFEXITED(ws)) {
-        char *err = slurp(err_path, NULL);
-        fail_msg("%s died from signal %d; stderr:\n%s", SAE_BIN, WTERMSIG(ws), err ? err : "");
-    }
-    struct run r = {WEXITSTATUS(ws), slurp(out_path, NULL), slurp(err_path, NULL)};
-    assert_non_null(r.out);
-    assert_non_null(r.err);
-    /* Sanitizers exit with a status (1, or 23 for leaks) rather than a
-     * signal, which an expected exit 1 would hide. */
-    if (strstr(r.err, "Sanitizer") || strstr(r.err, "runtime error:"))
-        fail_msg("%s reported a sanitizer error:\n%s", SAE_BIN, r.err);
-    return r;
+    return cg_test_run_program(SAE_BIN, tmpdir, args);
 }
 #define RUN(...) run_sae((const char *const[]){__VA_ARGS__, NULL})
 
@@ -307,7 +236,7 @@ static int read_metrics(const char *dir, struct metrics_row *rows, int max)
 {
     char path[256];
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
-    char *text = slurp(path, NULL);
+    char *text = cg_test_slurp(path, NULL);
     if (!text) fail_msg("%s was not written", path);
     static const char header[] = "epoch,train_mse,test_mse,code_zero_frac,seconds\n";
     if (strncmp(text, header, strlen(header)) != 0) fail_msg("%s: bad header in:\n%s", path, text);
@@ -345,7 +274,7 @@ static uint32_t be32(const uint8_t *p)
 static void check_png(const char *path, uint32_t width, uint32_t height)
 {
     size_t n = 0;
-    uint8_t *p = (uint8_t *)slurp(path, &n);
+    uint8_t *p = (uint8_t *)cg_test_slurp(path, &n);
     if (!p) fail_msg("%s was not written", path);
     static const uint8_t sig[8] = {137, 'P', 'N', 'G', '\r', '\n', 26, '\n'};
     static const uint8_t iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
@@ -368,7 +297,7 @@ static uint32_t grid(int tiles) { return (uint32_t)(tiles * (SIDE + 1) + 1); }
 static bool same_file(const char *a, const char *b)
 {
     size_t na = 0, nb = 0;
-    char *pa = slurp(a, &na), *pb = slurp(b, &nb);
+    char *pa = cg_test_slurp(a, &na), *pb = cg_test_slurp(b, &nb);
     assert_non_null(pa);
     assert_non_null(pb);
     bool same = na == nb && memcmp(pa, pb, na) == 0;
@@ -377,7 +306,7 @@ static bool same_file(const char *a, const char *b)
     return same;
 }
 
-static void expect_success(const struct run *r, const char *what)
+static void expect_success(const struct cg_test_run *r, const char *what)
 {
     if (r->status != 0) fail_msg("%s exited %d; stderr:\n%s", what, r->status, r->err);
 }
@@ -385,7 +314,7 @@ static void expect_success(const struct run *r, const char *what)
 /* ---- 2. resume equals the uninterrupted run bitwise ---- */
 
 /* Runs the example with `flags` then `extra` (both NULL-terminated). */
-static struct run run_with(const char *const *flags, const char *const *extra)
+static struct cg_test_run run_with(const char *const *flags, const char *const *extra)
 {
     const char *args[32];
     int n = 0;
@@ -414,18 +343,18 @@ static void full_and_resumed(const char *tag, const char *const *flags, const ch
     snprintf(p->a, sizeof p->a, "%s/a.ckpt", p->full);
     snprintf(p->b, sizeof p->b, "%s/b.ckpt", p->split);
     const char *full = p->full, *split = p->split, *a = p->a, *b = p->b;
-    struct run r = run_with(flags, (const char *const[]){"--epochs", epochs, "--out", full,
+    struct cg_test_run r = run_with(flags, (const char *const[]){"--epochs", epochs, "--out", full,
                                                           "--save", a, NULL});
     expect_success(&r, "the uninterrupted run");
-    run_free(&r);
+    cg_test_run_free(&r);
     r = run_with(flags, (const char *const[]){"--epochs", "1", "--out", split, "--save", b, NULL});
     expect_success(&r, "the first epoch");
-    run_free(&r);
+    cg_test_run_free(&r);
     r = run_with(flags, (const char *const[]){"--epochs", epochs, "--out", split, "--resume", b,
                                               "--save", b, NULL});
     expect_success(&r, "the resumed run");
     expect_contains(r.out, "after epoch 1", "resumed run stdout");
-    run_free(&r);
+    cg_test_run_free(&r);
 }
 
 static void test_resume_equals_uninterrupted_run(void **state)
@@ -529,20 +458,20 @@ static void test_resume_a_0_1_checkpoint(void **state)
     snprintf(d, sizeof d, "%s/d.ckpt", out);
 #define V1_FLAGS "--data", datadir, "--batch", "16", "--hidden", "4", "--bottleneck", "2", "--seed", \
                  "5", "--limit", "64", "--quiet", "--out", out
-    struct run r = RUN(V1_FLAGS, "--epochs", "3", "--resume", v1, "--save", b);
+    struct cg_test_run r = RUN(V1_FLAGS, "--epochs", "3", "--resume", v1, "--save", b);
     expect_success(&r, "resuming the 0.1 checkpoint");
     expect_contains(r.out, "ckpt_v1_sae.ckpt after epoch 1", "resumed run stdout");
     expect_contains(r.out, "does not record the --data", "resumed run stdout");
     expect_contains(r.out, "epoch 2/3", "resumed run stdout");
     expect_contains(r.out, "epoch 3/3", "resumed run stdout");
-    run_free(&r);
+    cg_test_run_free(&r);
     r = RUN(V1_FLAGS, "--epochs", "2", "--resume", v1, "--save", c);
     expect_success(&r, "resuming the 0.1 checkpoint for one epoch");
-    run_free(&r);
+    cg_test_run_free(&r);
     r = RUN(V1_FLAGS, "--epochs", "3", "--resume", c, "--save", d);
 #undef V1_FLAGS
     expect_success(&r, "resuming that");
-    run_free(&r);
+    cg_test_run_free(&r);
     assert_true(same_file(b, d));
 
     struct loaded y = load_sized(b, 4, 2);
@@ -561,13 +490,13 @@ static void test_help(void **state)
     (void)state;
     skip_without_binary();
     for (int i = 0; i < 2; i++) {
-        struct run r = i ? RUN("--epochs", "2", "-h") : RUN("--help");
+        struct cg_test_run r = i ? RUN("--epochs", "2", "-h") : RUN("--help");
         assert_int_equal(r.status, 0);
         expect_contains(r.out, "usage: sparse_autoencoder", "--help stdout");
         expect_contains(r.out, "--resume FILE", "--help stdout");
         expect_contains(r.out, "--eval-only", "--help stdout");
         assert_string_equal(r.err, "");
-        run_free(&r);
+        cg_test_run_free(&r);
     }
 }
 
@@ -596,14 +525,14 @@ static void test_bad_flags_exit_2_with_usage(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *const *a = cases[i].args;
-        struct run r = run_sae((const char *const[]){"--data", datadir, a[0], a[1], a[2], NULL});
+        struct cg_test_run r = run_sae((const char *const[]){"--data", datadir, a[0], a[1], a[2], NULL});
         char ctx[96];
         snprintf(ctx, sizeof ctx, "stderr for %s %s", a[0], a[1] ? a[1] : "");
         if (r.status != 2) fail_msg("%s: exit %d, expected 2; stderr:\n%s", ctx, r.status, r.err);
         expect_contains(r.err, "usage: sparse_autoencoder", ctx);
         for (int k = 0; k < 2 && cases[i].says[k]; k++) expect_contains(r.err, cases[i].says[k], ctx);
         assert_string_equal(r.out, ""); /* nothing ran */
-        run_free(&r);
+        cg_test_run_free(&r);
     }
 }
 
@@ -614,12 +543,12 @@ static void test_missing_data_exits_1_naming_it(void **state)
     char nowhere[128], partial[128], out[128], file[192];
     TPATH(nowhere, "no_such_dir");
     TPATH(out, "missing_out");
-    struct run r = RUN("--data", nowhere, "--epochs", "1", "--quiet", "--out", out);
+    struct cg_test_run r = RUN("--data", nowhere, "--epochs", "1", "--quiet", "--out", out);
     assert_int_equal(r.status, 1);
     expect_contains(r.err, nowhere, "stderr");
     expect_contains(r.err, "train-images-idx3-ubyte", "stderr");
     expect_contains(r.err, "--data DIR", "stderr"); /* says how to fix it */
-    run_free(&r);
+    cg_test_run_free(&r);
     assert_int_not_equal(access(out, F_OK), 0); /* nothing written */
 
     /* Training files present, test images gone: that file is named. */
@@ -632,7 +561,7 @@ static void test_missing_data_exits_1_naming_it(void **state)
     assert_int_equal(r.status, 1);
     expect_contains(r.err, partial, "stderr");
     expect_contains(r.err, "t10k-images-idx3-ubyte", "stderr");
-    run_free(&r);
+    cg_test_run_free(&r);
 }
 
 static void test_run_writes_metrics_and_pictures(void **state)
@@ -641,7 +570,7 @@ static void test_run_writes_metrics_and_pictures(void **state)
     skip_without_binary();
     char out[128];
     TPATH(out, "outputs");
-    struct run r = RUN(SMALL, "--epochs", "2", "--out", out);
+    struct cg_test_run r = RUN(SMALL, "--epochs", "2", "--out", out);
     expect_success(&r, "a 2-epoch run");
     /* Not a terminal: plain progress lines, no carriage returns. */
     if (strchr(r.out, '\r')) fail_msg("stdout has a carriage return:\n%s", r.out);
@@ -649,7 +578,7 @@ static void test_run_writes_metrics_and_pictures(void **state)
     expect_contains(r.out, "epoch 2/2: 512/512 samples, loss ", "stdout");
     expect_contains(r.out, "epoch 2/2  train_mse ", "stdout");
     expect_contains(r.out, "metrics.csv", "stdout");
-    run_free(&r);
+    cg_test_run_free(&r);
 
     struct metrics_row rows[4];
     assert_int_equal(read_metrics(out, rows, 4), 2);
@@ -670,9 +599,9 @@ static void test_eval_only_prints_test_mse(void **state)
     TPATH(out, "eval_train");
     TPATH(eval, "eval_only");
     snprintf(ckpt, sizeof ckpt, "%s/e.ckpt", out);
-    struct run r = RUN(SMALL, "--quiet", "--epochs", "1", "--out", out, "--save", ckpt);
+    struct cg_test_run r = RUN(SMALL, "--quiet", "--epochs", "1", "--out", out, "--save", ckpt);
     expect_success(&r, "a 1-epoch run");
-    run_free(&r);
+    cg_test_run_free(&r);
     struct metrics_row row;
     assert_int_equal(read_metrics(out, &row, 1), 1);
 
@@ -682,7 +611,7 @@ static void test_eval_only_prints_test_mse(void **state)
     if (!at) fail_msg("--eval-only printed no test_mse:\n%s", r.out);
     expect_contains(r.out, "eval after 1 epochs", "stdout");
     double mse = strtod(at + strlen("test_mse "), NULL);
-    run_free(&r);
+    cg_test_run_free(&r);
     /* The same model on the same test set: the figure of the training run
      * (printed with 5 decimals, stored with 6). */
     CG_ASSERT_CLOSE(mse, row.test_mse, 6e-6, 0.0);
@@ -707,16 +636,16 @@ static void test_resume_flags(void **state)
     TPATH(out, "flags");
     snprintf(ckpt, sizeof ckpt, "%s/f.ckpt", out);
     snprintf(more, sizeof more, "%s/g.ckpt", out);
-    struct run r = RUN(SMALL, "--quiet", "--epochs", "1", "--out", out, "--save", ckpt);
+    struct cg_test_run r = RUN(SMALL, "--quiet", "--epochs", "1", "--out", out, "--save", ckpt);
     expect_success(&r, "a 1-epoch run");
-    run_free(&r);
+    cg_test_run_free(&r);
 
     r = RUN(SMALL, "--quiet", "--epochs", "2", "--out", out, "--resume", ckpt, "--lr", "0.5",
             "--save", more);
     expect_success(&r, "resume with --lr 0.5");
     expect_contains(r.out, "lr 0.5 from --lr (the checkpoint's was 0.05)", "stdout");
     expect_contains(r.out, "lr 0.5, momentum", "stdout");
-    run_free(&r);
+    cg_test_run_free(&r);
     struct loaded l = load_small(more);
     assert_true(cg_optimizer_get_lr(l.opt) == 0.5);
     loaded_free(&l);
@@ -724,7 +653,7 @@ static void test_resume_flags(void **state)
     r = RUN(SMALL, "--quiet", "--epochs", "2", "--out", out, "--resume", more);
     expect_success(&r, "resume without --lr");
     expect_contains(r.out, "lr 0.5 from the checkpoint", "stdout");
-    run_free(&r);
+    cg_test_run_free(&r);
 
     TPATH(other, "flags_data");
     assert_int_equal(mkdir(other, 0755), 0);
@@ -749,7 +678,7 @@ static void test_resume_flags(void **state)
         if (r.status != 1) fail_msg("%s: exit %d, expected 1; stderr:\n%s", ctx, r.status, r.err);
         expect_contains(r.err, cases[i].says, ctx);
         if (strstr(r.out, "epoch 2/")) fail_msg("%s trained:\n%s", ctx, r.out);
-        run_free(&r);
+        cg_test_run_free(&r);
     }
 }
 
@@ -762,14 +691,14 @@ static void test_output_paths_checked_before_training(void **state)
     TPATH(out, "paths");
     static const char *const bad[][2] = {{"--out", "/proc/nope"}, {"--save", "/nonexistent/x.ckpt"}};
     for (int i = 0; i < 2; i++) {
-        struct run r = i ? RUN(SMALL, "--quiet", "--epochs", "1", "--out", out, bad[i][0], bad[i][1])
+        struct cg_test_run r = i ? RUN(SMALL, "--quiet", "--epochs", "1", "--out", out, bad[i][0], bad[i][1])
                          : RUN(SMALL, "--quiet", "--epochs", "1", bad[i][0], bad[i][1]);
         char said[96];
         snprintf(said, sizeof said, "%s %s", bad[i][0], bad[i][1]);
         if (r.status != 1) fail_msg("%s: exit %d, expected 1; stderr:\n%s", said, r.status, r.err);
         expect_contains(r.err, said, "stderr");
         if (strstr(r.out, "epoch 1/")) fail_msg("%s: trained before failing:\n%s", said, r.out);
-        run_free(&r);
+        cg_test_run_free(&r);
     }
 }
 
