@@ -1,6 +1,7 @@
 /* Adam and AdamW with PyTorch 1.13 semantics (torch/optim/adam.py and
  * adamw.py, single-tensor path): the same operations in the same order, in
- * the parameter's dtype, with the scalars computed in double as Python does. */
+ * the parameter's dtype, with the scalars computed in double as Python does
+ * (but one division, see adam_kernel.inc). */
 #include <math.h>
 
 #include "alloc.h"
@@ -61,39 +62,27 @@ static struct cg_optimizer *adam_build(bool use_model, struct cg_module *model,
     return &a->base;
 }
 
-/* The update of elements [0, n) of one parameter, in precision T.  Every
- * line is one PyTorch tensor operation, rounded to T as PyTorch rounds it. */
-#define CG_ADAM_KERNEL(NAME, T, SQRT)                                                               \
-    CG_MULTIARCH                                                                              \
-    static void NAME(T *restrict p, const T *restrict g, T *restrict m, T *restrict v,        \
-                     T *restrict vmax, int64_t n, const struct cg_adam *a, const double *sc)  \
-    {                                                                                         \
-        const T b1 = (T)a->o.betas[0], b2 = (T)a->o.betas[1];                                 \
-        const T one_b1 = (T)(1 - a->o.betas[0]), one_b2 = (T)(1 - a->o.betas[1]);             \
-        const T wd = (T)sc[S_WD], decay = (T)(1 - sc[S_LR] * sc[S_WD]);                       \
-        const T bc2_sqrt = (T)sc[S_BC2_SQRT], eps = (T)a->o.eps;                              \
-        const T neg_step = (T)(-sc[S_STEP_SIZE]);                                             \
-        const bool l2 = !a->decoupled && sc[S_WD] != 0, maximize = a->o.maximize;             \
-        for (int64_t i = 0; i < n; i++) {                                                     \
-            T d = maximize ? -g[i] : g[i];                                                    \
-            if (l2) d = d + wd * p[i];                                                        \
-            if (a->decoupled) p[i] = p[i] * decay;                                            \
-            m[i] = m[i] * b1;                                                                 \
-            m[i] = m[i] + one_b1 * d;                                                         \
-            v[i] = v[i] * b2;                                                                 \
-            v[i] = v[i] + one_b2 * d * d;                                                     \
-            T used = v[i];                                                                    \
-            if (vmax) {                                                                       \
-                vmax[i] = vmax[i] > v[i] || isnan(vmax[i]) ? vmax[i] : v[i];                  \
-                used = vmax[i];                                                               \
-            }                                                                                 \
-            T denom = SQRT(used) / bc2_sqrt;                                                 \
-            denom = denom + eps;                                                              \
-            p[i] = p[i] + neg_step * m[i] / denom;                                            \
-        }                                                                                     \
-    }
-CG_ADAM_KERNEL(adam_update_f32, float, sqrtf)
-CG_ADAM_KERNEL(adam_update_f64, double, sqrt)
+/* What one update of one parameter needs, copied out of the optimizer so
+ * the kernels' loops read only locals. */
+struct adam_hyper {
+    double beta1, beta2, eps, lr, weight_decay, step_size, bc2_sqrt;
+    bool decoupled, maximize;
+};
+
+#define T float
+#define SFX f32
+#define SQRT sqrtf
+#include "adam_kernel.inc"
+#undef T
+#undef SFX
+#undef SQRT
+#define T double
+#define SFX f64
+#define SQRT sqrt
+#include "adam_kernel.inc"
+#undef T
+#undef SFX
+#undef SQRT
 
 static void adam_range(void *ctx, size_t i, int64_t lo, int64_t hi)
 {
@@ -101,16 +90,19 @@ static void adam_range(void *ctx, size_t i, int64_t lo, int64_t hi)
     const struct cg_pstate *s = &a->st.s[i];
     struct cg_tensor *p = a->base.params[i].tensor;
     struct cg_tensor *const *t = s->t;
+    const double *sc = s->scalar;
+    const struct adam_hyper h = {a->o.betas[0], a->o.betas[1], a->o.eps, sc[S_LR], sc[S_WD],
+                                 sc[S_STEP_SIZE], sc[S_BC2_SQRT], a->decoupled, a->o.maximize};
     if (p->dtype == CG_F64) {
         double *vmax = t[MAX_EXP_AVG_SQ] ? (double *)t[MAX_EXP_AVG_SQ]->data + lo : NULL;
         adam_update_f64((double *)p->data + lo, (const double *)p->grad->data + lo,
                         (double *)t[EXP_AVG]->data + lo, (double *)t[EXP_AVG_SQ]->data + lo,
-                        vmax, hi - lo, a, s->scalar);
+                        vmax, hi - lo, &h);
     } else {
         float *vmax = t[MAX_EXP_AVG_SQ] ? (float *)t[MAX_EXP_AVG_SQ]->data + lo : NULL;
         adam_update_f32((float *)p->data + lo, (const float *)p->grad->data + lo,
                         (float *)t[EXP_AVG]->data + lo, (float *)t[EXP_AVG_SQ]->data + lo, vmax,
-                        hi - lo, a, s->scalar);
+                        hi - lo, &h);
     }
 }
 

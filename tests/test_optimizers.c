@@ -378,6 +378,42 @@ static void test_no_allocation_per_step(void **state)
     cg_set_num_threads(1);
 }
 
+/* The weight after three steps with random gradients on `threads` threads
+ * (a copy the caller frees); 256x256 is big enough to be split. */
+static struct cg_tensor *stepped_weight(int which, int threads)
+{
+    cg_set_num_threads(threads);
+    struct cg_rng rng = cg_rng_seed(5);
+    struct cg_module *m = cg_linear_new(256, 256, true, &rng);
+    struct cg_optimizer *opt = new_decaying(which, m);
+    struct cg_tensor *w = cg_module_param(m, "weight");
+    for (int step = 0; step < 3; step++) {
+        cg_optimizer_zero_grad(opt);
+        struct cg_tensor *g = cg_tensor_randn(NULL, CG_F32, 2, w->shape, &rng);
+        memcpy(w->grad->data, g->data, (size_t)w->numel * sizeof(float));
+        w->flags &= ~CG_GRAD_NONE;
+        cg_tensor_free(g);
+        assert_int_equal(cg_optimizer_step(opt), CG_OK);
+    }
+    struct cg_tensor *out = cg_tensor_copy(NULL, w);
+    cg_optimizer_free(opt);
+    cg_module_free(m);
+    cg_set_num_threads(1);
+    return out;
+}
+
+/* The update is elementwise, so cutting it over threads changes no bit. */
+static void test_threads_give_the_same_bits(void **state)
+{
+    (void)state;
+    for (int which = 0; which < 5; which++) {
+        struct cg_tensor *one = stepped_weight(which, 1), *two = stepped_weight(which, 2);
+        assert_memory_equal(one->data, two->data, (size_t)one->numel * sizeof(float));
+        cg_tensor_free(one);
+        cg_tensor_free(two);
+    }
+}
+
 /* ---- resuming from the named state ----
  * A checkpoint saves what cg_optimizer_visit_state yields and restores it
  * by name.  These tests do the same in memory: copy every non-config item
@@ -582,6 +618,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_unused_parameters_are_skipped),
         cmocka_unit_test(test_no_allocation_per_step),
+        cmocka_unit_test(test_threads_give_the_same_bits),
         cmocka_unit_test(test_resume_from_state_is_bitwise),
         cmocka_unit_test(test_checkpoint_resume_is_bitwise),
     };
