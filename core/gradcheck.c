@@ -404,6 +404,20 @@ static enum cg_status run_check(struct gc_check *c, struct cg_gradcheck_report *
     return gc_verdict(c, r) ? CG_OK : CG_ERR_GRADCHECK;
 }
 
+/* Each input's offset in the flat gradient and the record to restore it
+ * from; false (nothing to free but *saved and c->offset) on out-of-memory. */
+static bool begin_check(struct gc_check *c, struct saved_input **saved)
+{
+    *saved = cg_calloc((size_t)c->n, sizeof **saved, "gradcheck state");
+    c->offset = cg_malloc((size_t)c->n * sizeof *c->offset, "gradcheck offsets");
+    if (!*saved || !c->offset) return false;
+    for (int i = 0; i < c->n; i++) {
+        c->offset[i] = c->total;
+        c->total += c->in[i]->numel;
+    }
+    return true;
+}
+
 enum cg_status cg_gradcheck_run(cg_gradcheck_fn fn, void *user, int n,
                                 struct cg_tensor *const *in,
                                 const struct cg_gradcheck_options *opts,
@@ -429,13 +443,8 @@ enum cg_status cg_gradcheck_run(cg_gradcheck_fn fn, void *user, int n,
     r->batch = in[0]->ndim ? in[0]->shape[0] : 0;
 
     enum cg_status st = CG_ERR_NOMEM;
-    struct saved_input *saved = cg_calloc((size_t)n, sizeof *saved, "gradcheck state");
-    c.offset = cg_malloc((size_t)n * sizeof *c.offset, "gradcheck offsets");
-    if (saved && c.offset) {
-        for (int i = 0; i < n; i++) {
-            c.offset[i] = c.total;
-            c.total += in[i]->numel;
-        }
+    struct saved_input *saved = NULL;
+    if (begin_check(&c, &saved)) {
         st = save_inputs(&c, saved);
         if (st == CG_OK) st = run_check(&c, r);
         restore_inputs(&c, saved);
@@ -463,13 +472,8 @@ enum cg_status cg_gradcheck_snapshot(cg_gradcheck_fn fn, void *user, int n,
     *out = *grad = NULL;
     *n_out = 0;
     enum cg_status st = CG_ERR_NOMEM;
-    struct saved_input *saved = cg_calloc((size_t)n, sizeof *saved, "gradcheck state");
-    c.offset = cg_malloc((size_t)n * sizeof *c.offset, "gradcheck offsets");
-    if (saved && c.offset) {
-        for (int i = 0; i < n; i++) {
-            c.offset[i] = c.total;
-            c.total += in[i]->numel;
-        }
+    struct saved_input *saved = NULL;
+    if (begin_check(&c, &saved)) {
         st = save_inputs(&c, saved);
         for (int i = 0; i < n && st == CG_OK; i++) st = cg_tensor_requires_grad(in[i], true);
         if (st == CG_OK && !(c.tape = cg_tape_new())) st = CG_ERR_NOMEM;

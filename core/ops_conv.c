@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "conv_geom.h"
+#include "dims.h"
 #include "error_internal.h"
 #include "gemm.h"
 #include "im2col.h"
@@ -166,19 +167,6 @@ static void backward_task(void *ctx, int t)
         }
 }
 
-/* dst += src, n elements. */
-static void add_into(enum cg_dtype dt, void *dst, const void *src, int64_t n)
-{
-    if (dt == CG_F64) {
-        double *restrict d = dst;
-        const double *restrict s = src;
-        for (int64_t i = 0; i < n; i++) d[i] += s[i];
-    } else {
-        float *restrict d = dst;
-        const float *restrict s = src;
-        for (int64_t i = 0; i < n; i++) d[i] += s[i];
-    }
-}
 
 /* db[o] += sum over samples and pixels of dy[n, o, :], in double with
  * independent lanes (one running sum would be a chain of dependent adds). */
@@ -225,7 +213,7 @@ static void conv_backward(struct cg_record *r)
         cg_parallel_run(g->parts, backward_task, &ct);
         if (w->grad)
             for (int t = 1; t < g->parts; t++)
-                add_into(g->dt, w->grad->data, ct.dw_parts + (size_t)(t - 1) * wbytes,
+                cg_accumulate(g->dt, w->grad->data, ct.dw_parts + (size_t)(t - 1) * wbytes,
                          g->o * g->kk);
     }
     if (r->n_in == 3 && r->in[2]->grad) bias_grad(g, r->in[2]->grad->data, r->out->grad->data);
