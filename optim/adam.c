@@ -16,7 +16,7 @@ enum { S_LR, S_WD, S_STEP_SIZE, S_BC2_SQRT };
 
 struct cg_adam {
     struct cg_optimizer base;
-    struct cg_adam_options o; /* betas, eps, amsgrad, maximize (lr, wd: the groups') */
+    struct cg_adam_options o; /* betas, eps, amsgrad, maximize (lr, wd, beta1: the groups') */
     bool decoupled;           /* AdamW */
     struct cg_pstate_set st;
 };
@@ -52,6 +52,7 @@ static struct cg_optimizer *adam_build(bool use_model, struct cg_module *model,
         o.weight_decay, fn);
     if (!a) return NULL;
     a->o = o;
+    a->base.groups[0].momentum = o.betas[0];
     a->decoupled = decoupled;
     static const char *const what[CG_PSTATE_MAX] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
     const bool used[CG_PSTATE_MAX] = {true, true, o.amsgrad};
@@ -91,7 +92,8 @@ static void adam_range(void *ctx, size_t i, int64_t lo, int64_t hi)
     struct cg_tensor *p = a->base.params[i].tensor;
     struct cg_tensor *const *t = s->t;
     const double *sc = s->scalar;
-    const struct adam_hyper h = {a->o.betas[0], a->o.betas[1], a->o.eps, sc[S_LR], sc[S_WD],
+    const double beta1 = a->base.groups[a->base.params[i].group].momentum;
+    const struct adam_hyper h = {beta1, a->o.betas[1], a->o.eps, sc[S_LR], sc[S_WD],
                                  sc[S_STEP_SIZE], sc[S_BC2_SQRT], a->decoupled, a->o.maximize};
     if (p->dtype == CG_F64) {
         double *vmax = t[MAX_EXP_AVG_SQ] ? (double *)t[MAX_EXP_AVG_SQ]->data + lo : NULL;
@@ -110,7 +112,7 @@ static void adam_prepare(void *ctx, struct cg_pstate *s, const struct cg_param_g
 {
     const struct cg_adam *a = ctx;
     /* Python floats: beta ** step is pow() on doubles. */
-    double bc1 = 1 - pow(a->o.betas[0], (double)s->step);
+    double bc1 = 1 - pow(grp->momentum, (double)s->step);
     double bc2 = 1 - pow(a->o.betas[1], (double)s->step);
     s->scalar[S_LR] = grp->lr;
     s->scalar[S_WD] = grp->weight_decay;
@@ -122,6 +124,16 @@ static enum cg_status adam_step(struct cg_optimizer *base)
 {
     struct cg_adam *a = (struct cg_adam *)base;
     cg_pstate_step(&a->st, base, adam_prepare, adam_range, a);
+    return CG_OK;
+}
+
+static enum cg_status adam_set_momentum(struct cg_optimizer *base, size_t group, double beta1,
+                                        const char *fn)
+{
+    if (!cg_optim_check(fn, beta1 >= 0 && beta1 < 1, "beta parameter at index 0", beta1,
+                        "beta1 must be in [0, 1)"))
+        return CG_ERR_INVALID;
+    base->groups[group].momentum = beta1;
     return CG_OK;
 }
 
@@ -147,6 +159,7 @@ static const struct cg_optimizer_vtable adam_vtable = {
     .type_name = "Adam",
     .step = adam_step,
     .visit_state = adam_visit_state,
+    .set_momentum = adam_set_momentum,
     .free = adam_free,
 };
 
@@ -154,6 +167,7 @@ static const struct cg_optimizer_vtable adamw_vtable = {
     .type_name = "AdamW",
     .step = adam_step,
     .visit_state = adam_visit_state,
+    .set_momentum = adam_set_momentum,
     .free = adam_free,
 };
 
@@ -189,5 +203,6 @@ struct cg_adam_options cg_adam_get_options(const struct cg_optimizer *opt)
     struct cg_adam_options o = ((const struct cg_adam *)opt)->o;
     o.lr = opt->groups[0].lr;
     o.weight_decay = opt->groups[0].weight_decay;
+    o.betas[0] = opt->groups[0].momentum;
     return o;
 }

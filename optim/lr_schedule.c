@@ -72,6 +72,7 @@ void cg_lr_schedule_apply(struct cg_lr_schedule *s)
         double lr = s->vtable->lr_at(s, g, s->base_lrs[g], s->epoch);
         if (lr >= 0) cg_optimizer_set_group_lr(opt, g, lr);
     }
+    if (s->vtable->apply_momentum) s->vtable->apply_momentum(s);
 }
 
 struct cg_lr_schedule *cg_lr_schedule_alloc(struct cg_optimizer *opt,

@@ -28,6 +28,9 @@ struct cg_lr_schedule_vtable {
     /* Group g's lr at `epoch`, from its base lr; NULL for ReduceLROnPlateau. */
     double (*lr_at)(const struct cg_lr_schedule *s, size_t group, double base_lr,
                     int64_t epoch);
+    /* Sets each group's momentum for s->epoch, after the lrs (OneCycleLR);
+     * NULL: the schedule leaves momentum alone. */
+    void (*apply_momentum)(struct cg_lr_schedule *s);
     /* ReduceLROnPlateau's step; NULL for the others. */
     void (*step_metric)(struct cg_lr_schedule *s, double metric);
     /* Its settings, as config items ("schedule.gamma", ...), and its state. */
@@ -62,7 +65,8 @@ bool cg_lr_sequential_add(struct cg_lr_schedule *seq, struct cg_lr_schedule *pha
                           const char *fn);
 /* True if s is a SequentialLR that still takes phases. */
 bool cg_lr_sequential_collecting(const struct cg_lr_schedule *s);
-/* Sets every group's lr from the closed form at s->epoch. */
+/* Sets every group's lr from the closed form at s->epoch (and momentum,
+ * for a schedule that cycles it). */
 void cg_lr_schedule_apply(struct cg_lr_schedule *s);
 /* A setting of a schedule, as a config item. */
 void cg_lr_visit_config(cg_state_visitor visit, void *user, const char *name,

@@ -44,7 +44,8 @@ static enum cg_status init_from(struct cg_optimizer *opt, const struct cg_optimi
     }
     opt->n_params = n;
     opt->n_groups = 1;
-    opt->groups[0] = (struct cg_param_group){lr, weight_decay, lr};
+    opt->groups[0] =
+        (struct cg_param_group){.lr = lr, .weight_decay = weight_decay, .initial_lr = lr};
     char *dst = opt->names_;
     for (size_t i = 0; i < n; i++) {
         struct cg_optimizer_param *p = &opt->params[i];
@@ -293,6 +294,29 @@ void cg_optimizer_set_lr(struct cg_optimizer *opt, double lr)
     }
     if (!lr_ok("cg_optimizer_set_lr", opt, lr)) return;
     for (size_t g = 0; g < opt->n_groups; g++) set_group_lr(opt, g, lr);
+}
+
+static bool momentum_ok(const char *fn, const struct cg_optimizer *opt, size_t group)
+{
+    if (!group_ok(fn, opt, group)) return false;
+    if (opt->vtable && opt->vtable->set_momentum) return true;
+    cg_misuse(fn, "the %s optimizer has no momentum (hint: SGD, RMSprop, Adam and AdamW have "
+              "one; for OneCycleLR set .no_cycle_momentum)", cg_optimizer_type(opt));
+    return false;
+}
+
+double cg_optimizer_get_group_momentum(const struct cg_optimizer *opt, size_t group)
+{
+    if (!momentum_ok("cg_optimizer_get_group_momentum", opt, group)) return NAN;
+    return opt->groups[group].momentum;
+}
+
+enum cg_status cg_optimizer_set_group_momentum(struct cg_optimizer *opt, size_t group,
+                                               double momentum)
+{
+    static const char fn[] = "cg_optimizer_set_group_momentum";
+    if (!momentum_ok(fn, opt, group)) return CG_ERR_INVALID;
+    return opt->vtable->set_momentum(opt, group, momentum, fn);
 }
 
 int cg_optimizer_add_group(struct cg_optimizer *opt, const char *pattern,

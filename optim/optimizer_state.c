@@ -31,6 +31,16 @@ static void visit_base(struct cg_optimizer *opt, cg_state_visitor visit, void *u
                                       .values = &opt->groups[g].weight_decay, .count = 1,
                                       .config = true},
               user);
+        if (!opt->vtable || !opt->vtable->set_momentum) continue;
+        /* Optional: a file from before momentum was per group lacks it, and
+         * the constructor's value (a config item of the optimizer) holds. */
+        bool present = true;
+        snprintf(name, sizeof name, "group.%zu.momentum", g);
+        visit(&(struct cg_state_item){.name = name, .type = CG_STATE_F64,
+                                      .values = &opt->groups[g].momentum, .count = 1,
+                                      .present = &present, .bounded = true, .min = 0,
+                                      .max = INFINITY},
+              user);
     }
 }
 

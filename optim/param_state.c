@@ -60,6 +60,47 @@ enum cg_status cg_pstate_init(struct cg_pstate_set *set, const struct cg_optimiz
     return CG_OK;
 }
 
+enum cg_status cg_pstate_add(struct cg_pstate_set *set, const struct cg_optimizer *opt, int k,
+                             size_t group)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        const struct cg_tensor *p = opt->params[i].tensor;
+        if (set->s[i].t[k] || (group != SIZE_MAX && opt->params[i].group != group)) continue;
+        set->s[i].t[k] = cg_tensor_zeros(NULL, p->dtype, p->ndim, p->shape);
+        if (!set->s[i].t[k]) return CG_ERR_NOMEM;
+    }
+    return CG_OK;
+}
+
+enum cg_status cg_optim_set_buffered_momentum(struct cg_optimizer *opt, size_t group,
+                                              double momentum, const char *fn,
+                                              enum cg_status (*add_buffers)(
+                                                  struct cg_optimizer *opt, size_t group))
+{
+    if (!cg_optim_check(fn, momentum >= 0, "momentum value", momentum,
+                        "momentum must be >= 0"))
+        return CG_ERR_INVALID;
+    if (momentum != 0 && add_buffers(opt, group) != CG_OK) return CG_ERR_NOMEM;
+    opt->groups[group].momentum = momentum;
+    return CG_OK;
+}
+
+bool cg_optim_buffers_ok(const struct cg_optimizer *opt,
+                         bool (*has_buffer)(const void *ctx, size_t param), const void *ctx)
+{
+    for (size_t i = 0; i < opt->n_params; i++) {
+        const struct cg_optimizer_param *p = &opt->params[i];
+        double momentum = opt->groups[p->group].momentum;
+        if (momentum == 0 || !cg_optim_has_grad(p->tensor) || has_buffer(ctx, i)) continue;
+        cg_misuse("cg_optimizer_step", "group %zu has momentum %g but parameter '%s' has no "
+                  "momentum buffer (hint: set the momentum with "
+                  "cg_optimizer_set_group_momentum, which allocates it)", p->group, momentum,
+                  p->name);
+        return false;
+    }
+    return true;
+}
+
 void cg_pstate_free(struct cg_pstate_set *set)
 {
     if (set->s)

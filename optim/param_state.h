@@ -41,6 +41,10 @@ enum cg_status cg_pstate_init(struct cg_pstate_set *set, const struct cg_optimiz
                               const char *const what[CG_PSTATE_MAX],
                               const bool used[CG_PSTATE_MAX], double fill);
 void cg_pstate_free(struct cg_pstate_set *set);
+/* Allocates tensor what[k], zeroed, for each parameter of `group` (SIZE_MAX:
+ * every group) that lacks it.  CG_OK or CG_ERR_NOMEM. */
+enum cg_status cg_pstate_add(struct cg_pstate_set *set, const struct cg_optimizer *opt, int k,
+                             size_t group);
 /* Yields "state.<param>.<what>" for every used tensor and
  * "state.<param>.step" (U64) for every parameter. */
 void cg_pstate_visit(struct cg_pstate_set *set, const struct cg_optimizer *opt,
@@ -55,6 +59,23 @@ double cg_optim_default(double v, double def);
 /* Option check with PyTorch's wording: when !ok, reports misuse
  * "Invalid <what>: <value> (hint: <hint>)" and returns false. */
 bool cg_optim_check(const char *fn, bool ok, const char *what, double value, const char *hint);
+
+/* set_momentum for SGD and RMSprop: checks momentum >= 0 (PyTorch's
+ * wording, misuse naming fn), has add_buffers(opt, group) allocate the
+ * group's momentum buffers that are missing when it is not 0 (PyTorch
+ * creates them at the first step with a momentum; here no step allocates),
+ * then sets it.  CG_OK, CG_ERR_INVALID or CG_ERR_NOMEM (nothing set). */
+enum cg_status cg_optim_set_buffered_momentum(struct cg_optimizer *opt, size_t group,
+                                              double momentum, const char *fn,
+                                              enum cg_status (*add_buffers)(
+                                                  struct cg_optimizer *opt, size_t group));
+
+/* False after misuse naming cg_optimizer_step if a parameter with a grad,
+ * in a group whose momentum is not 0, has no momentum buffer (has_buffer
+ * false): only a momentum written around cg_optimizer_set_group_momentum
+ * (a crafted checkpoint) does that. */
+bool cg_optim_buffers_ok(const struct cg_optimizer *opt,
+                         bool (*has_buffer)(const void *ctx, size_t param), const void *ctx);
 
 /* True when p's grad was written by a backward since the last zero_grad
  * (PyTorch: p.grad is not None). */

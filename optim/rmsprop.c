@@ -9,7 +9,7 @@
 #include "cgrad/optimizers.h"
 
 enum { SQUARE_AVG, MOMENTUM_BUFFER, GRAD_AVG };
-enum { S_LR, S_WD };
+enum { S_LR, S_WD, S_MOM };
 
 struct cg_rmsprop {
     struct cg_optimizer base;
@@ -43,6 +43,7 @@ static struct cg_optimizer *rmsprop_build(bool use_model, struct cg_module *mode
         sizeof *r, &rmsprop_vtable, use_model, model, params, n, o.lr, o.weight_decay, fn);
     if (!r) return NULL;
     r->o = o;
+    r->base.groups[0].momentum = o.momentum;
     static const char *const what[CG_PSTATE_MAX] = {"square_avg", "momentum_buffer",
                                                     "grad_avg"};
     const bool used[CG_PSTATE_MAX] = {true, o.momentum > 0, o.centered};
@@ -87,7 +88,7 @@ static struct cg_optimizer *rmsprop_build(bool use_model, struct cg_module *mode
                      const double *sc)                                                       \
     {                                                                                        \
         const T alpha = (T)r->o.alpha, one_alpha = (T)(1 - r->o.alpha);                      \
-        const T eps = (T)r->o.eps, mom = (T)r->o.momentum, wd = (T)sc[S_WD];                 \
+        const T eps = (T)r->o.eps, mom = (T)sc[S_MOM], wd = (T)sc[S_WD];                     \
         const T neg_lr = (T)(-sc[S_LR]), one = 1, minus_one = -1;                            \
         const bool use_wd = sc[S_WD] != 0, maximize = r->o.maximize;                         \
         if (avg_g && buf) CG_RMSPROP_BODY(T, SQRT, 1, 1)                                     \
@@ -104,14 +105,16 @@ static void rmsprop_range(void *ctx, size_t i, int64_t lo, int64_t hi)
     const struct cg_pstate *s = &r->st.s[i];
     struct cg_tensor *p = r->base.params[i].tensor;
     struct cg_tensor *const *t = s->t;
+    /* PyTorch's `if momentum > 0`: a buffer kept from a larger momentum is unused. */
+    const struct cg_tensor *mb = s->scalar[S_MOM] > 0 ? t[MOMENTUM_BUFFER] : NULL;
     if (p->dtype == CG_F64) {
-        double *buf = t[MOMENTUM_BUFFER] ? (double *)t[MOMENTUM_BUFFER]->data + lo : NULL;
+        double *buf = mb ? (double *)mb->data + lo : NULL;
         double *avg_g = t[GRAD_AVG] ? (double *)t[GRAD_AVG]->data + lo : NULL;
         rmsprop_update_f64((double *)p->data + lo, (const double *)p->grad->data + lo,
                            (double *)t[SQUARE_AVG]->data + lo, buf, avg_g, hi - lo, r,
                            s->scalar);
     } else {
-        float *buf = t[MOMENTUM_BUFFER] ? (float *)t[MOMENTUM_BUFFER]->data + lo : NULL;
+        float *buf = mb ? (float *)mb->data + lo : NULL;
         float *avg_g = t[GRAD_AVG] ? (float *)t[GRAD_AVG]->data + lo : NULL;
         rmsprop_update_f32((float *)p->data + lo, (const float *)p->grad->data + lo,
                            (float *)t[SQUARE_AVG]->data + lo, buf, avg_g, hi - lo, r,
@@ -124,13 +127,31 @@ static void rmsprop_prepare(void *ctx, struct cg_pstate *s, const struct cg_para
     (void)ctx;
     s->scalar[S_LR] = grp->lr;
     s->scalar[S_WD] = grp->weight_decay;
+    s->scalar[S_MOM] = grp->momentum;
+}
+
+static bool rmsprop_has_buffer(const void *ctx, size_t i)
+{
+    return ((const struct cg_rmsprop *)ctx)->st.s[i].t[MOMENTUM_BUFFER] != NULL;
 }
 
 static enum cg_status rmsprop_step(struct cg_optimizer *base)
 {
     struct cg_rmsprop *r = (struct cg_rmsprop *)base;
+    if (!cg_optim_buffers_ok(base, rmsprop_has_buffer, r)) return CG_ERR_INVALID;
     cg_pstate_step(&r->st, base, rmsprop_prepare, rmsprop_range, r);
     return CG_OK;
+}
+
+static enum cg_status rmsprop_add_buffers(struct cg_optimizer *base, size_t group)
+{
+    return cg_pstate_add(&((struct cg_rmsprop *)base)->st, base, MOMENTUM_BUFFER, group);
+}
+
+static enum cg_status rmsprop_set_momentum(struct cg_optimizer *base, size_t group,
+                                           double momentum, const char *fn)
+{
+    return cg_optim_set_buffered_momentum(base, group, momentum, fn, rmsprop_add_buffers);
 }
 
 static void rmsprop_visit_state(struct cg_optimizer *base, cg_state_visitor visit, void *user)
@@ -156,6 +177,7 @@ static const struct cg_optimizer_vtable rmsprop_vtable = {
     .type_name = "RMSprop",
     .step = rmsprop_step,
     .visit_state = rmsprop_visit_state,
+    .set_momentum = rmsprop_set_momentum,
     .free = rmsprop_free,
 };
 
@@ -180,5 +202,6 @@ struct cg_rmsprop_options cg_rmsprop_get_options(const struct cg_optimizer *opt)
     struct cg_rmsprop_options o = ((const struct cg_rmsprop *)opt)->o;
     o.lr = opt->groups[0].lr;
     o.weight_decay = opt->groups[0].weight_decay;
+    o.momentum = opt->groups[0].momentum;
     return o;
 }

@@ -79,6 +79,19 @@ static void sgd_free(struct cg_optimizer *base)
     cg_free(s);
 }
 
+/* Momentum buffers for the parameters of `group` (SIZE_MAX: all) that
+ * have none yet. */
+static enum cg_status alloc_buffers(struct cg_sgd *s, size_t group)
+{
+    for (size_t i = 0; i < s->base.n_params; i++) {
+        const struct cg_tensor *p = s->base.params[i].tensor;
+        if (s->bufs[i] || (group != SIZE_MAX && s->base.params[i].group != group)) continue;
+        s->bufs[i] = cg_tensor_zeros(NULL, p->dtype, p->ndim, p->shape);
+        if (!s->bufs[i]) return CG_ERR_NOMEM;
+    }
+    return CG_OK;
+}
+
 /* The SGD part, after the base is filled: settings and momentum buffers,
  * allocated now so that no step ever allocates. */
 static struct cg_optimizer *sgd_finish(struct cg_sgd *s, enum cg_status st,
@@ -89,6 +102,7 @@ static struct cg_optimizer *sgd_finish(struct cg_sgd *s, enum cg_status st,
         return NULL;
     }
     struct cg_optimizer *base = &s->base;
+    base->groups[0].momentum = o->momentum;
     s->momentum = o->momentum;
     s->dampening = o->dampening;
     s->nesterov = o->nesterov;
@@ -97,11 +111,7 @@ static struct cg_optimizer *sgd_finish(struct cg_sgd *s, enum cg_status st,
     s->bufs = cg_calloc(n, sizeof *s->bufs, "SGD momentum buffers");
     s->started = cg_calloc(n, sizeof *s->started, "SGD momentum flags");
     if (!s->bufs || !s->started) goto nomem;
-    for (size_t i = 0; o->momentum != 0 && i < base->n_params; i++) {
-        const struct cg_tensor *p = base->params[i].tensor;
-        s->bufs[i] = cg_tensor_zeros(NULL, p->dtype, p->ndim, p->shape);
-        if (!s->bufs[i]) goto nomem;
-    }
+    if (o->momentum != 0 && alloc_buffers(s, SIZE_MAX) != CG_OK) goto nomem;
     return base;
 nomem:
     cg_optimizer_free(base);
@@ -145,7 +155,7 @@ static void update_param(const struct cg_sgd *s, size_t i, int64_t lo, int64_t h
     struct cg_tensor *p = op->tensor;
     if (!cg_optim_has_grad(p) || lo >= hi) return;
     const struct cg_param_group *g = &s->base.groups[op->group];
-    const struct sgd_hyper h = {g->lr, g->weight_decay, s->momentum, s->dampening,
+    const struct sgd_hyper h = {g->lr, g->weight_decay, g->momentum, s->dampening,
                                 s->nesterov, s->maximize};
     size_t es = cg_dtype_size(p->dtype), off = (size_t)lo * es;
     char *data = (char *)p->data + off, *grad = (char *)p->grad->data + off;
@@ -173,15 +183,35 @@ static void update_part(void *ctx, int part)
     }
 }
 
+static bool sgd_has_buffer(const void *ctx, size_t i)
+{
+    return ((const struct cg_sgd *)ctx)->bufs[i] != NULL;
+}
+
 static enum cg_status sgd_step(struct cg_optimizer *base)
 {
     struct cg_sgd *s = (struct cg_sgd *)base;
+    if (!cg_optim_buffers_ok(base, sgd_has_buffer, s)) return CG_ERR_INVALID;
     /* Every element is updated on its own, so any cut gives the same bits. */
     int parts = cg_optim_parts(base);
     cg_parallel_run(parts, update_part, &(struct update_job){s, parts});
+    /* PyTorch keeps no buffer from a step whose group momentum was 0. */
     for (size_t i = 0; i < base->n_params; i++)
-        if (s->bufs[i] && cg_optim_has_grad(base->params[i].tensor)) s->started[i] = true;
+        if (s->bufs[i] && base->groups[base->params[i].group].momentum != 0 &&
+            cg_optim_has_grad(base->params[i].tensor))
+            s->started[i] = true;
     return CG_OK;
+}
+
+static enum cg_status sgd_add_buffers(struct cg_optimizer *base, size_t group)
+{
+    return alloc_buffers((struct cg_sgd *)base, group);
+}
+
+static enum cg_status sgd_set_momentum(struct cg_optimizer *base, size_t group,
+                                       double momentum, const char *fn)
+{
+    return cg_optim_set_buffered_momentum(base, group, momentum, fn, sgd_add_buffers);
 }
 
 static void sgd_visit_state(struct cg_optimizer *base, cg_state_visitor visit, void *user)
@@ -214,6 +244,7 @@ static const struct cg_optimizer_vtable sgd_vtable = {
     .type_name = "SGD",
     .step = sgd_step,
     .visit_state = sgd_visit_state,
+    .set_momentum = sgd_set_momentum,
     .free = sgd_free,
 };
 
@@ -225,7 +256,7 @@ struct cg_sgd_options cg_sgd_get_options(const struct cg_optimizer *opt)
         return (struct cg_sgd_options){0};
     }
     return (struct cg_sgd_options){.lr = opt->groups[0].lr,
-                                   .momentum = s->momentum,
+                                   .momentum = opt->groups[0].momentum,
                                    .dampening = s->dampening,
                                    .weight_decay = opt->groups[0].weight_decay,
                                    .nesterov = s->nesterov,

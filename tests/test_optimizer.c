@@ -115,10 +115,11 @@ static void test_state_names(void **state)
     static const char *const want[] = {"momentum", "dampening", "nesterov", "maximize",
                                        "state.weight.momentum_buffer",
                                        "state.bias.momentum_buffer", "type", "step",
-                                       "param_groups", "group.0.lr", "group.0.weight_decay"};
-    static const bool config[] = {1, 1, 1, 1, 0, 0, 1, 0, 1, 0, 1};
-    assert_int_equal(l.n, 11);
-    for (int i = 0; i < 11; i++) {
+                                       "param_groups", "group.0.lr", "group.0.weight_decay",
+                                       "group.0.momentum"};
+    static const bool config[] = {1, 1, 1, 1, 0, 0, 1, 0, 1, 0, 1, 0};
+    assert_int_equal(l.n, 12);
+    for (int i = 0; i < 12; i++) {
         assert_string_equal(l.name[i], want[i]);
         assert_int_equal(l.config[i], config[i]);
     }

@@ -1,8 +1,9 @@
 /* Adam, AdamW, RMSprop and Adagrad against PyTorch 1.13 (trajectories from
  * tests/gen_optim_refs.py in tests/data/optim_refs.txt): parameters, state
  * and per-parameter step counts after every step, for every option
- * combination, in f32 and f64; skipped parameters; option checks with
- * PyTorch's wording; no allocation per step; bitwise checkpoint/resume. */
+ * combination, in f32 and f64, and with SGD through a OneCycleLR that
+ * cycles momentum/beta1; skipped parameters; option checks with PyTorch's
+ * wording; no allocation per step; bitwise checkpoint/resume. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,11 @@ static struct cg_optimizer *make_opt(const struct cg_optref_case *c, struct cg_t
             .lr = lr, .eps = eps, .weight_decay = wd, .alpha = cg_optref_opt(c, "alpha", NAN),
             .momentum = cg_optref_opt(c, "momentum", 0), .centered = on(c, "centered"),
             .maximize = on(c, "maximize")});
+    if (strcmp(c->kind, "SGD") == 0)
+        return cg_sgd_new_params(params, n, (struct cg_sgd_options){
+            .lr = lr, .weight_decay = wd, .momentum = cg_optref_opt(c, "momentum", 0),
+            .dampening = cg_optref_opt(c, "dampening", 0), .nesterov = on(c, "nesterov"),
+            .maximize = on(c, "maximize")});
     if (strcmp(c->kind, "Adagrad") == 0)
         return cg_adagrad_new_params(params, n, (struct cg_adagrad_options){
             .lr = lr, .eps = eps, .weight_decay = wd,
@@ -62,6 +68,27 @@ static struct cg_optimizer *make_opt(const struct cg_optref_case *c, struct cg_t
             .maximize = on(c, "maximize")});
     fail_msg("unknown optimizer kind '%s' in case '%s'", c->kind, c->name);
     return NULL;
+}
+
+/* A case with 'sched_*' options: each parameter in a group of its own and
+ * the OneCycleLR (two groups, PyTorch's defaults otherwise) stepped after
+ * each step. */
+static struct cg_lr_schedule *make_case_schedule(const struct cg_optref_case *c,
+                                                 struct cg_optimizer *opt)
+{
+    if (isnan(cg_optref_opt(c, "sched_total_steps", NAN))) return NULL;
+    assert_int_equal(cg_optimizer_add_group(opt, "1", (struct cg_group_options){0}), 1);
+#define PER_GROUP(key) {cg_optref_opt(c, key "0", NAN), cg_optref_opt(c, key "1", NAN)}
+    const double max_lrs[2] = PER_GROUP("sched_max_lr");
+    const double base[2] = PER_GROUP("sched_base_momentum"), top[2] = PER_GROUP("sched_max_momentum");
+#undef PER_GROUP
+    struct cg_lr_schedule *s = cg_lr_onecycle_new(opt, (struct cg_onecycle_options){
+        .max_lrs = max_lrs, .total_steps = (int64_t)cg_optref_opt(c, "sched_total_steps", 0),
+        .pct_start = cg_optref_opt(c, "sched_pct_start", NAN),
+        .anneal_linear = on(c, "sched_anneal_linear"), .three_phase = on(c, "sched_three_phase"),
+        .base_momentums = base, .max_momentums = top});
+    assert_non_null(s);
+    return s;
 }
 
 /* Relative difference of the values of tensors t[0..nt) (taken together)
@@ -128,6 +155,8 @@ static double run_case(const struct cg_optref_case *c, double tol)
     struct cg_optimizer *opt = make_opt(c, p, (size_t)n);
     assert_non_null(opt);
     assert_string_equal(cg_optimizer_type(opt), c->kind);
+    struct cg_lr_schedule *sched = make_case_schedule(c, opt);
+    bool counts = strcmp(c->kind, "SGD") != 0; /* SGD keeps no step count */
     double worst = 0;
     for (int k = 0; k < c->steps; k++) {
         cg_optimizer_zero_grad(opt);
@@ -138,6 +167,7 @@ static double run_case(const struct cg_optref_case *c, double tol)
             p[i]->flags &= ~CG_GRAD_NONE; /* written by hand, not by a backward */
         }
         assert_int_equal(cg_optimizer_step(opt), CG_OK);
+        if (sched) cg_lr_schedule_step(sched);
         const struct cg_optref_snapshot *want = &c->after[k];
         double d = worst_diff(p, n, want->p, refs.total);
         for (int s = 0; s < want->n_state; s++) {
@@ -159,7 +189,7 @@ static double run_case(const struct cg_optref_case *c, double tol)
             fail_msg("%s (%s) step %d: parameters differ from PyTorch by %.3g (tolerance %g)",
                      c->name, cg_dtype_name(c->dtype), k, d, tol);
         if (d > worst) worst = d;
-        for (int i = 0; i < n; i++)
+        for (int i = 0; counts && i < n; i++)
             if (param_step_count(opt, cg_optimizer_param_name(opt, (size_t)i)) != want->count[i])
                 fail_msg("%s step %d: parameter %d has step count %llu, PyTorch %llu", c->name,
                          k, i, (unsigned long long)param_step_count(
@@ -179,7 +209,7 @@ static void test_every_option_combination(void **state)
     int ran[2] = {0, 0};
     for (int i = 0; i < refs.n_cases; i++) {
         const struct cg_optref_case *c = &refs.cases[i];
-        if (strstr(c->name, "_long")) continue;
+        if (strstr(c->name, "_long") || strstr(c->name, "_onecycle")) continue;
         assert_true(c->steps >= 20);
         run_case(c, tol_for(c->dtype));
         ran[c->dtype == CG_F64]++;
@@ -205,6 +235,34 @@ static void test_long_runs(void **state)
         ran++;
     }
     assert_int_equal(ran, 8);
+}
+
+/* Through a OneCycleLR that cycles each group's momentum / beta1 (SGD,
+ * SGD created without momentum, Nesterov, Adam, AdamW, RMSprop with and
+ * without momentum at creation), the steps follow PyTorch's. */
+static void test_onecycle_trajectories(void **state)
+{
+    (void)state;
+    int ran[2] = {0, 0};
+    for (int i = 0; i < refs.n_cases; i++) {
+        const struct cg_optref_case *c = &refs.cases[i];
+        if (!strstr(c->name, "_onecycle")) continue;
+        double worst = run_case(c, tol_for(c->dtype));
+        if (c->dtype == CG_F64)
+            print_message("%-36s f64: worst relative difference from PyTorch %.3g\n", c->name,
+                          worst);
+        ran[c->dtype == CG_F64]++;
+    }
+    assert_int_equal(ran[0], 7);
+    assert_int_equal(ran[1], 7);
+}
+
+/* A group momentum written around cg_optimizer_set_group_momentum (as a
+ * crafted checkpoint could) onto an SGD or RMSprop without momentum
+ * buffers is refused by the step, which then changes nothing. */
+static void write_momentum(const struct cg_state_item *it, void *user)
+{
+    if (!strcmp(it->name, "group.0.momentum")) *(double *)it->values = *(const double *)user;
 }
 
 /* Two persistent f64 parameters [2, 2] and [2] with grads. */
@@ -290,6 +348,37 @@ static void test_defaults(void **state)
     o = cg_adagrad_new_params(p, 2, (struct cg_adagrad_options){.lr = 1e-2});
     assert_true(cg_adagrad_get_options(o).eps == 1e-10);
     cg_optimizer_free(o);
+    cg_tensor_free(p[0]);
+    cg_tensor_free(p[1]);
+}
+
+static void test_momentum_without_buffers_is_refused(void **state)
+{
+    (void)state;
+    struct cg_tensor *p[2];
+    make_params(p, CG_F64);
+    for (int which = 0; which < 2; which++) {
+        struct cg_optimizer *o =
+            which ? cg_rmsprop_new_params(p, 2, (struct cg_rmsprop_options){.lr = 0.01})
+                  : cg_sgd_new_params(p, 2, (struct cg_sgd_options){.lr = 0.1});
+        double momentum = 0.9, before = cg_tensor_at(p[0], 0);
+        cg_optimizer_visit_state(o, write_momentum, &momentum);
+        assert_true(cg_optimizer_get_group_momentum(o, 0) == 0.9);
+        cg_optimizer_zero_grad(o);
+        for (int i = 0; i < 2; i++) {
+            cg_tensor_fill(p[i]->grad, 1);
+            p[i]->flags &= ~CG_GRAD_NONE;
+        }
+        CG_EXPECT_MISUSE(cg_optimizer_step(o), "cg_optimizer_step", "group 0 has momentum 0.9",
+                         "parameter '0' has no momentum buffer",
+                         "cg_optimizer_set_group_momentum");
+        assert_true(cg_tensor_at(p[0], 0) == before && cg_optimizer_step_count(o) == 0);
+        /* Set properly, the buffers are there and the step runs. */
+        assert_int_equal(cg_optimizer_set_group_momentum(o, 0, 0.9), CG_OK);
+        assert_int_equal(cg_optimizer_step(o), CG_OK);
+        assert_non_null(cg_optimizer_state_tensor(o, "1", "momentum_buffer"));
+        cg_optimizer_free(o);
+    }
     cg_tensor_free(p[0]);
     cg_tensor_free(p[1]);
 }
@@ -476,7 +565,7 @@ static void saved_free(struct saved_state *st)
     st->n = 0;
 }
 
-enum sched { NO_SCHEDULE, WARMUP_COSINE, PLATEAU };
+enum sched { NO_SCHEDULE, WARMUP_COSINE, PLATEAU, ONECYCLE };
 
 /* One training run of a small model on a fixed batch sequence. */
 struct run {
@@ -495,7 +584,10 @@ static struct cg_optimizer *new_by_index(int which, struct cg_module *m)
     case 2: return cg_adamw_new(m, (struct cg_adam_options){.lr = 0.01});
     case 3: return cg_rmsprop_new(m, (struct cg_rmsprop_options){.lr = 0.01, .momentum = 0.5,
                                                                   .centered = true});
-    default: return cg_adagrad_new(m, (struct cg_adagrad_options){.lr = 0.05, .lr_decay = 0.01});
+    case 4: return cg_adagrad_new(m, (struct cg_adagrad_options){.lr = 0.05, .lr_decay = 0.01});
+    /* Without momentum at creation: OneCycleLR gives them one. */
+    case 5: return cg_sgd_new(m, (struct cg_sgd_options){.lr = 0.1, .dampening = 0.2});
+    default: return cg_rmsprop_new(m, (struct cg_rmsprop_options){.lr = 0.01});
     }
 }
 
@@ -515,6 +607,13 @@ static void run_new(struct run *r, int which, enum sched sched)
     } else if (sched == PLATEAU) {
         assert_non_null(cg_lr_plateau_new(r->opt, (struct cg_plateau_options){
             .patience = 0, .factor = 0.5, .cooldown = 1}));
+    } else if (sched == ONECYCLE) {
+        /* Two groups, each cycling its own momentum; Adagrad has none. */
+        assert_int_equal(cg_optimizer_add_group(r->opt, "2.*", (struct cg_group_options){0}), 1);
+        assert_non_null(cg_lr_onecycle_new(r->opt, (struct cg_onecycle_options){
+            .max_lrs = (const double[]){0.02, 0.05}, .total_steps = 12, .pct_start = 0.4,
+            .three_phase = which == 1, .max_momentums = (const double[]){0.95, 0.9},
+            .no_cycle_momentum = which == 4}));
     }
 }
 
@@ -609,6 +708,17 @@ static void test_checkpoint_resume_is_bitwise(void **state)
         for (int sched = NO_SCHEDULE; sched <= PLATEAU; sched++) resume_case(which, sched, true);
 }
 
+/* Through a OneCycleLR cycling momentum (mid-cycle at the resume), in
+ * memory and through a file, for every optimizer. */
+static void test_onecycle_resume_is_bitwise(void **state)
+{
+    (void)state;
+    for (int which = 0; which < 7; which++) {
+        resume_case(which, ONECYCLE, false);
+        resume_case(which, ONECYCLE, true);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -621,6 +731,9 @@ int main(void)
         cmocka_unit_test(test_threads_give_the_same_bits),
         cmocka_unit_test(test_resume_from_state_is_bitwise),
         cmocka_unit_test(test_checkpoint_resume_is_bitwise),
+        cmocka_unit_test(test_onecycle_resume_is_bitwise),
+        cmocka_unit_test(test_onecycle_trajectories),
+        cmocka_unit_test(test_momentum_without_buffers_is_refused),
     };
     return cmocka_run_group_tests(tests, load_refs, free_refs);
 }

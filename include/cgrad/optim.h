@@ -52,7 +52,8 @@ struct cg_lr_schedule;
  * the same values (a different momentum is an error, not a silent
  * change), the others are restored.  An item with a `present` flag (state
  * that PyTorch creates at the first step, e.g. a momentum buffer) may be
- * absent from the file: it then starts fresh (*present = false). */
+ * absent from the file: it then starts fresh (*present = false; a U64/F64
+ * item keeps its value). */
 enum cg_state_type {
     CG_STATE_TENSOR = 1, /* `tensor`, a persistent tensor owned by the optimizer */
     CG_STATE_U64 = 2,    /* `count` uint64_t at `values` */
@@ -92,6 +93,14 @@ struct cg_optimizer_vtable {
     /* lr of group g; NULL: the base's groups (the usual case). */
     double (*get_lr)(const struct cg_optimizer *self, size_t group);
     void (*set_lr)(struct cg_optimizer *self, size_t group, double lr);
+    /* Sets group g's momentum (groups[g].momentum), the value the steps
+     * use: SGD's and RMSprop's momentum, Adam's beta1.  Reports misuse
+     * naming fn and returns CG_ERR_INVALID for a value the optimizer does
+     * not accept; may allocate state the momentum needs (CG_ERR_NOMEM).
+     * Nothing changes on failure.  NULL: the optimizer has no momentum
+     * (Adagrad). */
+    enum cg_status (*set_momentum)(struct cg_optimizer *self, size_t group, double momentum,
+                                   const char *fn);
     /* Frees what the implementation allocated, and the struct itself;
      * cg_optimizer_free releases the base's memory first. */
     void (*free)(struct cg_optimizer *self);
@@ -106,11 +115,12 @@ struct cg_optimizer_param {
     int64_t numel;
 };
 
-/* A parameter group: its own lr and weight decay, as in PyTorch. */
+/* A parameter group: its own lr, weight decay and momentum, as in PyTorch. */
 struct cg_param_group {
     double lr;
     double weight_decay;
     double initial_lr; /* lr when a schedule was attached (its base_lr) */
+    double momentum;   /* SGD/RMSprop momentum, Adam/AdamW beta1; 0 without one */
 };
 
 /* The base every optimizer starts with.  Implementations read it; only the
@@ -169,6 +179,21 @@ CG_API void cg_optimizer_set_lr(struct cg_optimizer *opt, double lr);
 CG_API double cg_optimizer_get_group_lr(const struct cg_optimizer *opt, size_t group);
 CG_API void cg_optimizer_set_group_lr(struct cg_optimizer *opt, size_t group, double lr);
 
+/* Momentum of a group: SGD's and RMSprop's `momentum`, Adam's and AdamW's
+ * beta1 (PyTorch's group['momentum'] / group['betas'][0]); the steps use
+ * each group's own.  A new group starts with group 0's.  get: NaN and
+ * misuse for opt NULL, a bad group index or an optimizer without momentum
+ * (Adagrad).  set returns CG_OK, or CG_ERR_INVALID after the same misuse
+ * or a value the optimizer rejects with PyTorch's wording (momentum < 0,
+ * a beta1 outside [0, 1), NaN); nothing changes then.  An SGD or RMSprop
+ * created with momentum 0 has no momentum buffers: the first non-zero
+ * momentum allocates them (here, never in a step; CG_ERR_NOMEM on
+ * out-of-memory) and the next steps use them as PyTorch does.
+ * OneCycleLR sets the momentum at each of its steps. */
+CG_API double cg_optimizer_get_group_momentum(const struct cg_optimizer *opt, size_t group);
+CG_API enum cg_status cg_optimizer_set_group_momentum(struct cg_optimizer *opt, size_t group,
+                                                      double momentum);
+
 /* Overrides for a new parameter group; a field applies only when its set_
  * flag is true, otherwise the group takes the optimizer's default. */
 struct cg_group_options {
@@ -196,7 +221,9 @@ CG_API struct cg_tensor *cg_optimizer_param(const struct cg_optimizer *opt, size
 CG_API const char *cg_optimizer_param_name(const struct cg_optimizer *opt, size_t i);
 /* Visits the whole named state: the implementation's items, then the
  * base's ("type", "step", "param_groups", "group.<g>.lr",
- * "group.<g>.weight_decay") and the schedule's ("schedule.*").  Names are
+ * "group.<g>.weight_decay", and "group.<g>.momentum" for an optimizer with
+ * momentum: optional in a file, which older files lack) and the
+ * schedule's ("schedule.*").  Names are
  * valid during the call only.  Nothing happens for NULL arguments. */
 CG_API void cg_optimizer_visit_state(struct cg_optimizer *opt, cg_state_visitor visit,
                                      void *user);
@@ -208,7 +235,7 @@ CG_API const struct cg_tensor *cg_optimizer_state_tensor(struct cg_optimizer *op
 /* ---- SGD (torch.optim.SGD, PyTorch 1.13) ----
  *
  * For each parameter p whose grad g exists, one step computes (in p's
- * dtype), with the group's lr and weight_decay:
+ * dtype), with the group's lr, weight_decay and momentum:
  *
  *     if maximize:      g = -g
  *     if weight_decay:  g = g + weight_decay * p
@@ -220,7 +247,7 @@ CG_API const struct cg_tensor *cg_optimizer_state_tensor(struct cg_optimizer *op
  * step, as PyTorch's 'momentum_buffer'). */
 struct cg_sgd_options {
     double lr;           /* learning rate, > 0 (required, as in PyTorch) */
-    double momentum;     /* >= 0; 0 disables momentum (no buffers) */
+    double momentum;     /* >= 0; 0: no buffers until a momentum is set (OneCycleLR) */
     double dampening;    /* applied to the gradient from the second step on */
     double weight_decay; /* L2 penalty, >= 0 */
     bool nesterov;       /* needs momentum > 0 and dampening == 0 */
@@ -238,7 +265,7 @@ CG_API struct cg_optimizer *cg_sgd_new(struct cg_module *model, struct cg_sgd_op
  * is copied; the tensors must outlive the optimizer. */
 CG_API struct cg_optimizer *cg_sgd_new_params(struct cg_tensor *const *params, size_t n,
                                               struct cg_sgd_options options);
-/* The options in effect (lr and weight_decay: group 0's); all zero and
+/* The options in effect (lr, weight_decay, momentum: group 0's); all zero and
  * misuse if opt is NULL or not an SGD optimizer. */
 CG_API struct cg_sgd_options cg_sgd_get_options(const struct cg_optimizer *opt);
 /* The i-th parameter's momentum buffer, or NULL if momentum is 0, the

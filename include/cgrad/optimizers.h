@@ -42,7 +42,9 @@ extern "C" {
 
 /* ---- Adam and AdamW (torch.optim.Adam / torch.optim.AdamW) ----
  *
- * For each parameter p with a grad g, in p's dtype (t = its step count):
+ * For each parameter p with a grad g, in p's dtype (t = its step count;
+ * lr, weight_decay and beta1 are its group's, see
+ * cg_optimizer_set_group_momentum):
  *
  *     t = t + 1
  *     if maximize:                 g = -g
@@ -76,8 +78,8 @@ CG_API struct cg_optimizer *cg_adamw_new(struct cg_module *model,
                                          struct cg_adam_options options);
 CG_API struct cg_optimizer *cg_adamw_new_params(struct cg_tensor *const *params, size_t n,
                                                 struct cg_adam_options options);
-/* The options in effect (defaults filled in; lr and weight_decay: group
- * 0's).  All zero and misuse if opt is NULL or not Adam/AdamW. */
+/* The options in effect (defaults filled in; lr, weight_decay and
+ * betas[0]: group 0's).  All zero and misuse if opt is NULL or not Adam/AdamW. */
 CG_API struct cg_adam_options cg_adam_get_options(const struct cg_optimizer *opt);
 
 /* ---- RMSprop (torch.optim.RMSprop) ----
@@ -97,7 +99,7 @@ struct cg_rmsprop_options {
     double alpha;        /* >= 0; 0: 0.99 */
     double eps;          /* >= 0; 0: 1e-8 */
     double weight_decay; /* >= 0 */
-    double momentum;     /* >= 0 */
+    double momentum;     /* >= 0, per group like lr (cg_optimizer_set_group_momentum) */
     bool centered;
     bool maximize;
 };
@@ -107,6 +109,8 @@ CG_API struct cg_optimizer *cg_rmsprop_new(struct cg_module *model,
                                            struct cg_rmsprop_options options);
 CG_API struct cg_optimizer *cg_rmsprop_new_params(struct cg_tensor *const *params, size_t n,
                                                   struct cg_rmsprop_options options);
+/* The options in effect (lr, weight_decay, momentum: group 0's); all zero
+ * and misuse if opt is NULL or not RMSprop. */
 CG_API struct cg_rmsprop_options cg_rmsprop_get_options(const struct cg_optimizer *opt);
 
 /* ---- Adagrad (torch.optim.Adagrad) ----

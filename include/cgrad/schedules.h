@@ -43,9 +43,14 @@ CG_API struct cg_lr_schedule *cg_lr_linear_new(struct cg_optimizer *opt, double 
 /* OneCycleLR, stepped once per batch for total_steps steps.  Group g's lr
  * rises from max_lr/div_factor to max_lr over the first pct_start of the
  * steps, then falls to max_lr/div_factor/final_div_factor (three_phase:
- * back to the start first, as PyTorch).  Momentum is not cycled (PyTorch's
- * cycle_momentum=False).  Zero fields take PyTorch's defaults (pct_start
- * 0.3, div_factor 25, final_div_factor 1e4). */
+ * back to the start first, as PyTorch).  Its momentum (SGD's and
+ * RMSprop's momentum, Adam's and AdamW's beta1) cycles the other way, as
+ * PyTorch's default cycle_momentum=True: max_momentum from creation, down
+ * to base_momentum while the lr rises, back up while it falls (three_phase:
+ * then stays at max_momentum); see cg_optimizer_set_group_momentum.  Zero
+ * fields take PyTorch's defaults (pct_start 0.3, div_factor 25,
+ * final_div_factor 1e4, base_momentum 0.85, max_momentum 0.95;
+ * CG_OPTIM_ZERO for a real 0 momentum). */
 struct cg_onecycle_options {
     double max_lr;          /* > 0, every group's peak unless max_lrs is set */
     const double *max_lrs;  /* NULL, or one peak per group (copied) */
@@ -55,11 +60,20 @@ struct cg_onecycle_options {
     double div_factor;      /* > 0 */
     double final_div_factor; /* > 0 */
     bool three_phase;
+    bool no_cycle_momentum;  /* true: momentum is left alone (cycle_momentum=False) */
+    double base_momentum;    /* every group's unless base_momentums is set */
+    double max_momentum;     /* every group's unless max_momentums is set */
+    const double *base_momentums, *max_momentums; /* NULL, or one per group (copied) */
 };
 /* Misuse: total_steps < 1 ("Expected positive integer total_steps, but got
- * 0"), pct_start outside [0, 1], a peak <= 0, a factor <= 0.  Stepping past
- * total_steps is misuse ("Tried to step 101 times. The specified number of
- * total steps is 100"); the lr then stays. */
+ * 0"), pct_start outside [0, 1], a peak <= 0, a factor <= 0; when cycling
+ * momentum: an optimizer without momentum (Adagrad: "optimizer must
+ * support momentum with `cycle_momentum` option enabled"), a momentum the
+ * optimizer rejects (< 0; a beta1 outside [0, 1)), or a SequentialLR phase.
+ * Nothing changes then.  Stepping past total_steps is misuse ("Tried to
+ * step 101 times. The specified number of total steps is 100"); the lr and
+ * momentum then stay.  An SGD or RMSprop created with momentum 0 gets its
+ * momentum buffers here, as PyTorch's steps then use group['momentum']. */
 CG_API struct cg_lr_schedule *cg_lr_onecycle_new(struct cg_optimizer *opt,
                                                  struct cg_onecycle_options options);
 

@@ -136,6 +136,23 @@ static int read_sched(struct cg_ref_reader *r, struct cg_optref_file *f, int gro
     return read_values(r, 3, s->n, &s->lr[group]);
 }
 
+/* "sched_momentum[_group1] <name> <n> <values>" after its schedule's lines. */
+static int read_sched_momentum(struct cg_ref_reader *r, struct cg_optref_file *f, int group)
+{
+    long long v;
+    if (r->n_tok < 3 || cg_ref_int(r, r->tok[2], 1, 100000, &v))
+        return cg_ref_fail(r, "expected '%s <name> <n> <values>'", r->tok[0]);
+    struct cg_optref_sched *s = f->n_scheds ? &f->scheds[f->n_scheds - 1] : NULL;
+    if (!s || strcmp(s->name, r->tok[1]) != 0 || s->momentum[group] ||
+        (group == 1 && !s->momentum[0]))
+        return cg_ref_fail(r, "misplaced '%s %s'", r->tok[0], r->tok[1]);
+    if (v != s->n + 1)
+        return cg_ref_fail(r, "'%s' needs %d values (creation and %d steps), not %lld",
+                           r->tok[0], s->n + 1, s->n, v);
+    s->n_momentum = (int)v;
+    return read_values(r, 3, s->n_momentum, &s->momentum[group]);
+}
+
 static int read_all(struct cg_ref_reader *r, struct cg_optref_file *f)
 {
     if (cg_ref_header(r, "optimizer reference", "CGRAD-OPTIMREF", CG_OPTREF_VERSION,
@@ -182,6 +199,9 @@ static int read_all(struct cg_ref_reader *r, struct cg_optref_file *f)
             if (read_values(r, 2, f->n_metrics, &f->metrics)) return -1;
         } else if (strcmp(key, "sched") == 0 || strcmp(key, "sched_group1") == 0) {
             if (read_sched(r, f, key[5] == '_')) return -1;
+        } else if (strcmp(key, "sched_momentum") == 0 ||
+                   strcmp(key, "sched_momentum_group1") == 0) {
+            if (read_sched_momentum(r, f, key[14] == '_')) return -1;
         } else {
             return cg_ref_fail(r, "unknown keyword '%s'", key);
         }
@@ -189,7 +209,7 @@ static int read_all(struct cg_ref_reader *r, struct cg_optref_file *f)
     if (got < 0) return -1;
     if (!f->n_cases || !f->n_scheds) return cg_ref_fail(r, "no cases or no schedules");
     for (int i = 0; i < f->n_scheds; i++)
-        if (!f->scheds[i].lr[1])
+        if (!f->scheds[i].lr[1] || (f->scheds[i].momentum[0] && !f->scheds[i].momentum[1]))
             return cg_ref_fail(r, "schedule '%s' lacks group 1", f->scheds[i].name);
     return 0;
 }
@@ -231,6 +251,8 @@ void cg_optref_free(struct cg_optref_file *f)
     for (int i = 0; i < f->n_scheds; i++) {
         free(f->scheds[i].lr[0]);
         free(f->scheds[i].lr[1]);
+        free(f->scheds[i].momentum[0]);
+        free(f->scheds[i].momentum[1]);
     }
     free(f->cases);
     free(f->scheds);

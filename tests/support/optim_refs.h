@@ -12,10 +12,10 @@
 
 #include <cgrad.h>
 
-#define CG_OPTREF_VERSION 1
+#define CG_OPTREF_VERSION 2
 #define CG_OPTREF_MAX_PARAMS 4
 #define CG_OPTREF_MAX_STATE 3
-#define CG_OPTREF_MAX_OPTS 12
+#define CG_OPTREF_MAX_OPTS 24
 #define CG_OPTREF_NAME_MAX 96
 
 struct cg_optref_state {
@@ -44,6 +44,8 @@ struct cg_optref_sched {
     char name[CG_OPTREF_NAME_MAX];
     int n;
     double *lr[2]; /* groups 0 and 1 */
+    int n_momentum;      /* 0, or n + 1: at creation, then after each step */
+    double *momentum[2]; /* OneCycleLR's cycled momentum of groups 0 and 1 */
 };
 
 struct cg_optref_file {
