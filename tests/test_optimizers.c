@@ -383,6 +383,39 @@ static void test_momentum_without_buffers_is_refused(void **state)
     cg_tensor_free(p[1]);
 }
 
+/* SGD keeps no buffer from a step whose group momentum was 0 (PyTorch's
+ * state['momentum_buffer'] = None): the first step with a momentum copies
+ * the gradient, later ones dampen it.  Hand-derived, in the kernel's
+ * operation order. */
+static void test_sgd_momentum_switched_on_later(void **state)
+{
+    (void)state;
+    struct cg_tensor *p = cg_tensor_zeros(NULL, CG_F64, CG_SHAPE(1));
+    assert_int_equal(cg_tensor_requires_grad(p, true), CG_OK);
+    struct cg_optimizer *o =
+        cg_sgd_new_params(&p, 1, (struct cg_sgd_options){.lr = 0.1, .dampening = 0.5});
+    assert_int_equal(cg_optimizer_set_group_momentum(o, 0, 0.9), CG_OK); /* allocates */
+    assert_int_equal(cg_optimizer_set_group_momentum(o, 0, 0), CG_OK);
+    const double grads[3] = {1, 2, 2}, momentum[3] = {0, 0.9, 0.9};
+    double want = 0, buf = 0;
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(cg_optimizer_set_group_momentum(o, 0, momentum[k]), CG_OK);
+        cg_optimizer_zero_grad(o);
+        cg_tensor_set_at(p->grad, 0, grads[k]);
+        p->flags &= ~CG_GRAD_NONE;
+        assert_int_equal(cg_optimizer_step(o), CG_OK);
+        if (k == 0) want = want - 0.1 * grads[k];
+        else want = want - 0.1 * (buf = k == 1 ? grads[k] : 0.9 * buf + 0.5 * grads[k]);
+        assert_true(cg_tensor_at(p, 0) == want);
+        const struct cg_tensor *b = cg_sgd_momentum_buffer(o, 0);
+        if (k == 0) assert_null(b);
+        else assert_true(b && cg_tensor_at(b, 0) == buf);
+    }
+    assert_true(want == -0.1 - 0.1 * 2.0 - 0.1 * (0.9 * 2.0 + 0.5 * 2.0));
+    cg_optimizer_free(o);
+    cg_tensor_free(p);
+}
+
 /* A model whose second layer the loss never uses: after real backwards,
  * every optimizer (SGD included) leaves that layer's parameters, state and
  * step counts alone, weight decay and momentum notwithstanding. */
@@ -734,6 +767,7 @@ int main(void)
         cmocka_unit_test(test_onecycle_resume_is_bitwise),
         cmocka_unit_test(test_onecycle_trajectories),
         cmocka_unit_test(test_momentum_without_buffers_is_refused),
+        cmocka_unit_test(test_sgd_momentum_switched_on_later),
     };
     return cmocka_run_group_tests(tests, load_refs, free_refs);
 }
