@@ -4,7 +4,6 @@
  * the lr.  The same phases and operation order, so the values agree bit
  * for bit. */
 #include <math.h>
-#include <string.h>
 
 #include "alloc.h"
 #include "error_internal.h"
@@ -77,7 +76,8 @@ static void onecycle_apply_momentum(struct cg_lr_schedule *s)
         double hi = o->momentums[g], lo = o->momentums[opt->n_groups + g];
         double m = phase == 0 ? anneal(o, hi, lo, pct)
                    : phase == 1 ? anneal(o, lo, hi, pct) : anneal(o, hi, hi, pct);
-        /* Between two values the optimizer accepted: it cannot fail. */
+        /* Between two values the optimizer accepted (up to a rounding at a
+         * bound, which would report itself as misuse). */
         opt->vtable->set_momentum(opt, g, m, "cg_lr_schedule_step");
     }
 }

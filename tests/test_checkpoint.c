@@ -558,24 +558,30 @@ static void test_save_failures_keep_old_file(void **state)
 }
 
 /* Restored values are range-checked: a file with valid CRCs but a negative
- * lr or an epoch past INT64_MAX is rejected and changes nothing. */
+ * lr, an epoch past INT64_MAX or a negative group momentum is rejected and
+ * changes nothing. */
 static void test_out_of_range_values(void **state)
 {
     (void)state;
-    for (int k = 0; k < 2; k++) {
+    static const char *const record[3] = {"'group.0.lr'", "'schedule.epoch'",
+                                          "'group.0.momentum'"};
+    for (int k = 0; k < 3; k++) {
         struct tmod *m = tmod_new(base_spec, 3, 1);
         struct cg_optimizer *opt = new_opt(m);
         if (k == 0) opt->groups[0].lr = -1; /* what a crafted file could hold */
-        else opt->schedule->epoch = -5;     /* stored as u64 2^64 - 5 */
+        else if (k == 1) opt->schedule->epoch = -5; /* stored as u64 2^64 - 5 */
+        else opt->groups[0].momentum = -0.5;
         const char *path = path_in_dir("range.ckpt");
         assert_int_equal(cg_checkpoint_save(path, &m->base, opt, NULL), CG_OK);
         struct tmod *m2 = tmod_new(base_spec, 3, 2);
         struct cg_optimizer *opt2 = new_opt(m2);
         double lr = cg_optimizer_get_lr(opt2);
+        double momentum = cg_optimizer_get_group_momentum(opt2, 0);
         assert_int_equal(cg_checkpoint_load(path, &m2->base, opt2, NULL), CG_ERR_FORMAT);
-        assert_non_null(strstr(cg_last_error(), k == 0 ? "'group.0.lr'" : "'schedule.epoch'"));
+        assert_non_null(strstr(cg_last_error(), record[k]));
         assert_non_null(strstr(cg_last_error(), "out of range"));
         assert_float_equal(cg_optimizer_get_lr(opt2), lr, 0);
+        assert_float_equal(cg_optimizer_get_group_momentum(opt2, 0), momentum, 0);
         assert_int_equal(cg_lr_schedule_epoch(cg_optimizer_schedule(opt2)), 0);
         cg_optimizer_free(opt);
         cg_optimizer_free(opt2);
