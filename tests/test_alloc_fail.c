@@ -97,6 +97,28 @@ static enum cg_status create_optimizer(struct fixture *f)
     return CG_OK;
 }
 
+/* ---- a OneCycleLR cycling the momentum of an SGD and an RMSprop created
+ *      without one (it allocates their momentum buffers) ---- */
+
+static enum cg_status create_cycling_schedule(struct fixture *f)
+{
+    for (int which = 0; which < 2; which++) {
+        struct cg_optimizer *opt =
+            which ? cg_rmsprop_new(f->model, (struct cg_rmsprop_options){.lr = 0.01})
+                  : cg_sgd_new(f->model, (struct cg_sgd_options){.lr = 0.1});
+        if (!opt) return null_status();
+        struct cg_lr_schedule *s = cg_lr_onecycle_new(opt, (struct cg_onecycle_options){
+            .max_lr = 0.1, .total_steps = 10});
+        enum cg_status st = s ? CG_OK : null_status();
+        /* A refused schedule leaves the optimizer as it was. */
+        if (!s && (cg_optimizer_schedule(opt) || cg_optimizer_get_group_momentum(opt, 0) != 0))
+            st = CG_ERR_MISMATCH;
+        cg_optimizer_free(opt);
+        if (st != CG_OK) return st;
+    }
+    return CG_OK;
+}
+
 /* ---- a training step, on a new tape (its first step allocates) ---- */
 
 static enum cg_status training_step(struct fixture *f)
@@ -254,6 +276,7 @@ static void test_every_allocation_fails_once(void **state)
     size_t total = 0;
     total += fail_each_allocation("seed model", f, build_model, NULL);
     total += fail_each_allocation("optimizer", f, create_optimizer, NULL);
+    total += fail_each_allocation("cycling OneCycleLR", f, create_cycling_schedule, NULL);
     total += fail_each_allocation("training step", f, training_step, step_works_again);
     total += fail_each_allocation("gradcheck", f, gradcheck_layer, NULL);
     total += fail_each_allocation("MNIST load", f, load_mnist, NULL);
