@@ -336,6 +336,7 @@ int cg_optimizer_add_group(struct cg_optimizer *opt, const char *pattern,
                       "before creating the schedule, which records each group's base lr)");
         return -1;
     }
+    if (o.set_momentum && !momentum_ok(fn, opt, 0)) return -1;
     size_t matched = 0;
     for (size_t i = 0; i < opt->n_params; i++)
         matched += opt->params[i].group == 0 && fnmatch(pattern, opt->params[i].name, 0) == 0;
@@ -356,6 +357,14 @@ int cg_optimizer_add_group(struct cg_optimizer *opt, const char *pattern,
     for (size_t i = 0; i < opt->n_params; i++)
         if (opt->params[i].group == 0 && fnmatch(pattern, opt->params[i].name, 0) == 0)
             opt->group_of_[i] = opt->params[i].group = index;
+    /* The optimizer checks the value (and allocates what it needs) for a
+     * group that exists; a refusal takes the group back. */
+    if (o.set_momentum && opt->vtable->set_momentum(opt, index, o.momentum, fn) != CG_OK) {
+        for (size_t i = 0; i < opt->n_params; i++)
+            if (opt->params[i].group == index) opt->group_of_[i] = opt->params[i].group = 0;
+        opt->n_groups--;
+        return -1;
+    }
     return (int)index;
 }
 

@@ -416,6 +416,55 @@ static void test_sgd_momentum_switched_on_later(void **state)
     cg_tensor_free(p);
 }
 
+/* A group's own momentum from cg_group_options: checked by the optimizer
+ * (a refused one takes the group back), used by that group only.
+ * Hand-derived SGD values. */
+static void test_group_momentum_option(void **state)
+{
+    (void)state;
+    struct cg_tensor *p[2];
+    make_params(p, CG_F64);
+    const struct cg_group_options beta_half = {.momentum = 0.5, .set_momentum = true};
+    struct cg_optimizer *o =
+        cg_adam_new_params(p, 2, (struct cg_adam_options){.lr = 0.01, .betas = {0.8, 0.9}});
+    CG_EXPECT_MISUSE(cg_optimizer_add_group(o, "1", (struct cg_group_options){
+                         .momentum = 1.5, .set_momentum = true}),
+                     "cg_optimizer_add_group", "Invalid beta parameter at index 0: 1.5");
+    assert_int_equal(cg_optimizer_group_count(o), 1);
+    assert_int_equal(o->params[1].group, 0);
+    assert_int_equal(cg_optimizer_add_group(o, "1", beta_half), 1);
+    assert_true(cg_optimizer_get_group_momentum(o, 1) == 0.5);
+    assert_true(cg_optimizer_get_group_momentum(o, 0) == 0.8);
+    cg_optimizer_free(o);
+    o = cg_adagrad_new_params(p, 2, (struct cg_adagrad_options){.lr = 0.01});
+    CG_EXPECT_MISUSE(cg_optimizer_add_group(o, "1", beta_half), "Adagrad optimizer has no "
+                     "momentum");
+    assert_int_equal(cg_optimizer_group_count(o), 1);
+    cg_optimizer_free(o);
+
+    /* SGD without momentum but for group 1 (parameter 1): only
+     * that parameter gets a buffer and momentum. */
+    o = cg_sgd_new_params(p, 2, (struct cg_sgd_options){.lr = 0.1});
+    assert_int_equal(cg_optimizer_add_group(o, "1", (struct cg_group_options){
+                         .momentum = 0.9, .set_momentum = true}), 1);
+    double p0 = cg_tensor_at(p[0], 0), p1 = cg_tensor_at(p[1], 0);
+    for (int k = 0; k < 2; k++) {
+        cg_optimizer_zero_grad(o);
+        for (int i = 0; i < 2; i++) {
+            cg_tensor_fill(p[i]->grad, 1);
+            p[i]->flags &= ~CG_GRAD_NONE;
+        }
+        assert_int_equal(cg_optimizer_step(o), CG_OK);
+    }
+    assert_true(cg_tensor_at(p[0], 0) == p0 - 0.1 * 1 - 0.1 * 1);
+    assert_true(cg_tensor_at(p[1], 0) == p1 - 0.1 * 1 - 0.1 * (0.9 * 1 + 1));
+    assert_null(cg_sgd_momentum_buffer(o, 0));
+    assert_non_null(cg_sgd_momentum_buffer(o, 1));
+    cg_optimizer_free(o);
+    cg_tensor_free(p[0]);
+    cg_tensor_free(p[1]);
+}
+
 /* A model whose second layer the loss never uses: after real backwards,
  * every optimizer (SGD included) leaves that layer's parameters, state and
  * step counts alone, weight decay and momentum notwithstanding. */
@@ -768,6 +817,7 @@ int main(void)
         cmocka_unit_test(test_onecycle_trajectories),
         cmocka_unit_test(test_momentum_without_buffers_is_refused),
         cmocka_unit_test(test_sgd_momentum_switched_on_later),
+        cmocka_unit_test(test_group_momentum_option),
     };
     return cmocka_run_group_tests(tests, load_refs, free_refs);
 }

@@ -195,18 +195,21 @@ CG_API enum cg_status cg_optimizer_set_group_momentum(struct cg_optimizer *opt, 
                                                       double momentum);
 
 /* Overrides for a new parameter group; a field applies only when its set_
- * flag is true, otherwise the group takes the optimizer's default. */
+ * flag is true, otherwise the group takes group 0's value. */
 struct cg_group_options {
     double lr;
     double weight_decay;
     bool set_lr, set_weight_decay;
+    double momentum; /* as cg_optimizer_set_group_momentum: SGD/RMSprop momentum, Adam beta1 */
+    bool set_momentum;
 };
 
 /* Moves every parameter whose full name matches `pattern` (fnmatch(3)
  * shell pattern: "*.bias", "0.*") and that is still in group 0 into a new
  * group with these options.  Returns the new group's index (>= 1), or -1
  * after misuse: opt or pattern NULL, no parameter matched, a negative or
- * NaN value, or a schedule already attached (add groups first).  Allocates;
+ * NaN value, a momentum the optimizer has not (Adagrad) or rejects, or a
+ * schedule already attached (add groups first); nothing changes then.  Allocates;
  * -1 with CG_ERR_NOMEM in cg_last_error() on out-of-memory. */
 CG_API int cg_optimizer_add_group(struct cg_optimizer *opt, const char *pattern,
                                   struct cg_group_options options);
