@@ -5,8 +5,10 @@
  * the same epoch, timed in the same process with the same thread count.
  *
  *   cnn_epoch [--data DIR] [--batch 64] [--threads 1] [--repeat 1] [--limit IMAGES]
- * prints: images, epoch_seconds, gemm_floor_seconds, ratio, allocs_per_step,
- * peak_rss_mb (best of --repeat).  --limit times the first IMAGES images
+ * prints: images, epoch_seconds, gemm_floor_seconds, ratio, gemm_gflop (the
+ * epoch's GEMM work), epoch_gflops and floor_gflops (that work per second of
+ * each; compare with bench/fma_peak), allocs_per_step, peak_rss_mb (best of
+ * --repeat).  --limit times the first IMAGES images
  * only (the machine here is slow: a full epoch takes minutes).
  *
  * The floor runs the products cgrad's convolution makes (one per sample:
@@ -44,8 +46,11 @@ static int parse(int argc, char **argv, struct cfg *c)
     return (argc - 1) % 2 || c->batch < 1 || c->threads < 1 || c->repeat < 1 || c->limit < 0;
 }
 
+static double gemm_flop; /* counted by the floor's products */
+
 static void gemm(bool ta, bool tb, int m, int n, int k, const float *a, const float *b, float *c)
 {
+    gemm_flop += 2.0 * m * n * k;
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
                 n, k, 1.0f, a, ta ? m : k, b, tb ? k : n, 1.0f, c, n);
 }
@@ -79,6 +84,7 @@ static double time_floor(const struct cfg *c, int64_t count)
         for (size_t j = 0; j < big; j++) buf[i][j] = 0.001f * (float)(j % 89);
     }
     openblas_set_num_threads(c->threads);
+    gemm_flop = 0;
     double t0 = bench_now();
     for (int64_t done = 0; done < count; done += c->batch)
         gemm_step(count - done < c->batch ? (int)(count - done) : c->batch, buf);
@@ -177,6 +183,8 @@ int main(int argc, char **argv)
            c.batch, c.threads, core);
     printf("epoch_seconds %.3f\ngemm_floor_seconds %.3f\nratio %.3f\n", best_epoch, best_floor,
            best_epoch / best_floor);
+    printf("gemm_gflop %.1f\nepoch_gflops %.1f\nfloor_gflops %.1f\n", gemm_flop / 1e9,
+           gemm_flop / 1e9 / best_epoch, gemm_flop / 1e9 / best_floor);
     printf("allocs_per_step %.3f\npeak_rss_mb %.1f\n", allocs, bench_peak_rss_mb());
     cg_dataset_free(&train);
     return 0;

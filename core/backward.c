@@ -6,17 +6,31 @@
 #include "tape_internal.h"
 #include "tensor_live.h"
 
-/* Makes sure t->grad exists: zeroed on the arena for tape tensors, on the heap
- * for persistent leaves (normally allocated by cg_tensor_requires_grad). */
+/* Makes sure t->grad exists: on the arena for tape tensors, left unwritten
+ * (CG_GRAD_NONE; the first op to write it assigns, or the sweep zeroes it
+ * for an accumulating op), zeroed on the heap for persistent leaves
+ * (normally allocated by cg_tensor_requires_grad). */
 static bool ensure_grad(struct cg_tape *tape, struct cg_tensor *t)
 {
     if (t->grad) return true;
     struct cg_tensor *g = cg_tensor_alloc(t->tape ? tape : NULL, t->dtype, t->ndim, t->shape, true,
                                           "cg_backward");
     if (!g) return false;
-    memset(g->data, 0, (size_t)g->numel * cg_dtype_size(g->dtype));
+    if (t->tape)
+        t->flags |= CG_GRAD_NONE;
+    else
+        memset(g->data, 0, (size_t)g->numel * cg_dtype_size(g->dtype));
     t->grad = g;
     return true;
+}
+
+/* Before an op that accumulates (+=): an unwritten grad becomes zeros.  A
+ * persistent tensor's unwritten grad is zeroed already (zero_grad). */
+static void make_accumulable(struct cg_tensor *t)
+{
+    if (!(t->flags & CG_GRAD_NONE)) return;
+    if (t->tape) memset(t->grad->data, 0, (size_t)t->grad->numel * cg_dtype_size(t->dtype));
+    t->flags &= ~(unsigned)CG_GRAD_NONE;
 }
 
 static void add_into(struct cg_tensor *dst, const struct cg_tensor *src)
@@ -111,20 +125,28 @@ static enum cg_status sweep(struct cg_tape *tape, struct cg_tensor *out, const s
     for (size_t r = 0; r < tape->n_records; r++) tape->records[r].out->grad = NULL;
     enum cg_status st = CG_OK;
     if (!ensure_grad(tape, out)) st = CG_ERR_NOMEM;
-    else add_into(out->grad, seed);
-    out->flags &= ~CG_GRAD_NONE;
+    else {
+        make_accumulable(out);
+        add_into(out->grad, seed);
+    }
 
     for (int32_t r = out->record; r >= 0 && st == CG_OK; r--) {
         struct cg_record *rec = &tape->records[r];
         if (!(rec->sweep_state & CG_REC_REACHED)) continue; /* not on a path to `out` */
-        for (int i = 0; i < rec->n_in; i++) {
+        bool assigns = (rec->op->flags & CG_OP_ASSIGNS_GRAD) != 0;
+        for (int i = 0; i < rec->n_in && st == CG_OK; i++) {
             struct cg_tensor *in = rec->in[i];
             if (!(in->flags & CG_REQUIRES_GRAD)) continue;
             if (!ensure_grad(tape, in)) st = CG_ERR_NOMEM;
-            in->flags &= ~CG_GRAD_NONE; /* the backward below writes into it */
+            else if (!assigns) make_accumulable(in);
         }
         if (st != CG_OK) break;
+        tape->alloc_failed = false;
         rec->op->backward(rec);
+        if (tape->alloc_failed) { /* its scratch: cg_last_error() says how much */
+            st = CG_ERR_NOMEM;
+            break;
+        }
         if (!retain) rec->sweep_state |= CG_REC_SWEPT;
         if (!tape->anomaly) continue;
         for (int i = 0; i < rec->n_in && st == CG_OK; i++) {

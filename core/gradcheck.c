@@ -210,6 +210,7 @@ static enum cg_status backward_pass(struct gc_check *c, const struct pass *p, do
         struct cg_tensor *t = c->in[i];
         int64_t at = c->offset[gc_first_use(c, i)];
         for (int64_t k = 0; k < t->numel; k++) cg_tensor_set_at(t->grad, k, p->prefill[at + k]);
+        t->flags &= ~(unsigned)CG_GRAD_NONE; /* written by hand: backward must add to it */
     }
     struct cg_tensor *out;
     enum cg_status st = run_fn(c, p->when, &out);

@@ -1,8 +1,9 @@
 /* im2col / col2im for f32 and f64 (kernels in im2col_kernels.inc).  The
  * range of output columns whose input column is inside the image is worked
  * out once per kernel column, so the inner loops have no bounds tests (and
- * stride 1 is a memcpy). */
+ * stride 1 is a plain copy loop). */
 #include "im2col.h"
+#include "multiarch.h"
 
 #include <string.h>
 

@@ -18,6 +18,7 @@
 #include "error_internal.h"
 #include "gemm.h"
 #include "im2col.h"
+#include "multiarch.h"
 #include "op_list.h"
 #include "parallel.h"
 #include "cgrad/conv_ops.h"
@@ -31,6 +32,7 @@ struct conv {
     int64_t kk, oh, ow, ohw;                 /* kk = cg kH kW */
     struct cg_window k;
     bool direct;                             /* x is its own col */
+    bool relu;                               /* conv2d_relu: ReLU fused */
     int parts;                               /* tasks the batch is cut into */
 };
 
@@ -50,6 +52,7 @@ static struct conv conv_of(const struct cg_record *r)
     c.oh = r->out->shape[2], c.ow = r->out->shape[3], c.ohw = c.oh * c.ow;
     c.direct = c.k.kh == 1 && c.k.kw == 1 && c.k.sh == 1 && c.k.sw == 1 && c.k.ph == 0 &&
                c.k.pw == 0;
+    c.relu = r->op == &cg_op_conv2d_relu;
     int threads = cg_parallel_threads();
     c.parts = c.n < threads ? (int)(c.n > 0 ? c.n : 1) : threads;
     return c;
@@ -65,6 +68,7 @@ struct conv_task {
     char *scratch;     /* per task: col (and dcol in backward) */
     size_t task_bytes;
     char *dw_parts;    /* backward: partial dW of tasks 1.. */
+    bool set_dx;       /* backward: dx unwritten, each sample's slice assigned */
 };
 
 /* The GEMM input for sample n, group gi: x itself or its im2col in col. */
@@ -76,7 +80,7 @@ static const void *columns(const struct conv *g, const void *x, int64_t n, int64
     return col;
 }
 
-static void fill_bias(const struct conv *g, void *y, const void *b)
+CG_MULTIARCH static void fill_bias(const struct conv *g, void *y, const void *b)
 {
     for (int64_t o = 0; o < g->og; o++) {
         if (g->dt == CG_F64) {
@@ -87,6 +91,45 @@ static void fill_bias(const struct conv *g, void *y, const void *b)
             for (int64_t i = 0; i < g->ohw; i++) row[i] = v;
         }
     }
+}
+
+/* ReLU fused into the convolution: applied to each sample's output right
+ * after its GEMM (in cache), and in backward to each sample's dy, in place,
+ * before its GEMMs.  The same expressions as the relu op (from the output:
+ * relu(z) > 0 exactly where z > 0), so relu(conv2d(...)) bit for bit. */
+#define CG_CONV_RELU_KERNELS(T, S)                                                          \
+    CG_MULTIARCH static void relu_in_place_##S(T *restrict y, int64_t n)                    \
+    {                                                                                       \
+        for (int64_t i = 0; i < n; i++) {                                                   \
+            T v = y[i];                                                                     \
+            y[i] = ((v > 0) | (v != v)) ? v : (T)0;                                         \
+        }                                                                                   \
+    }                                                                                       \
+    CG_MULTIARCH static void relu_mask_##S(T *restrict dy, const T *restrict y, int64_t n)  \
+    {                                                                                       \
+        for (int64_t i = 0; i < n; i++) {                                                   \
+            T v = y[i];                                                                     \
+            T d = ((v > 0) | (v != v)) ? (T)1 : (T)0;                                       \
+            dy[i] = (T)0 + dy[i] * d;                                                       \
+        }                                                                                   \
+    }
+CG_CONV_RELU_KERNELS(float, f32)
+CG_CONV_RELU_KERNELS(double, f64)
+
+static void relu_in_place(const struct conv *g, void *y, int64_t n)
+{
+    if (g->dt == CG_F64)
+        relu_in_place_f64(y, n);
+    else
+        relu_in_place_f32(y, n);
+}
+
+static void relu_mask(const struct conv *g, void *dy, const void *y, int64_t n)
+{
+    if (g->dt == CG_F64)
+        relu_mask_f64(dy, y, n);
+    else
+        relu_mask_f32(dy, y, n);
 }
 
 static void forward_task(void *ctx, int t)
@@ -110,6 +153,7 @@ static void forward_task(void *ctx, int t)
                                       columns(g, r->in[0]->data, n, gi, col), g->ohw, beta, y,
                                       g->ohw, CG_SPLIT_ROWS};
             cg_gemm_one(&job);
+            if (g->relu) relu_in_place(g, y, g->og * g->ohw);
         }
 }
 
@@ -133,7 +177,7 @@ static void backward_task(void *ctx, int t)
     const struct conv *g = &ct->g;
     const struct cg_record *r = ct->r;
     const struct cg_tensor *x = r->in[0], *w = r->in[1];
-    const void *dy = r->out->grad->data;
+    void *dy = r->out->grad->data;
     char *col = ct->scratch + (size_t)t * ct->task_bytes;
     char *dcol = col + (size_t)(g->kk * g->ohw) * g->es;
     void *dw = NULL;
@@ -144,7 +188,10 @@ static void backward_task(void *ctx, int t)
     }
     int64_t lo, hi;
     cg_split_range(g->n, g->parts, t, 1, &lo, &hi);
-    for (int64_t n = lo; n < hi; n++)
+    for (int64_t n = lo; n < hi; n++) {
+        if (g->relu)
+            relu_mask(g, AT(dy, n * g->o * g->ohw, g), CAT(r->out->data, n * g->o * g->ohw, g),
+                      g->o * g->ohw);
         for (int64_t gi = 0; gi < g->groups; gi++) {
             const void *dyg = CAT(dy, (n * g->o + gi * g->og) * g->ohw, g);
             const void *wg = CAT(w->data, gi * g->og * g->kk, g);
@@ -156,8 +203,11 @@ static void backward_task(void *ctx, int t)
             }
             if (x->grad) { /* dcol = W_g^T dy_g, folded back into dx */
                 void *dxg = AT(x->grad->data, (n * g->c + gi * g->cg) * g->h * g->w, g);
+                /* An unwritten dx is zeroed slice by slice, while in cache. */
+                if (ct->set_dx && !g->direct)
+                    memset(dxg, 0, (size_t)(g->cg * g->h * g->w) * g->es);
                 struct cg_gemm_job job = {g->dt, true, false, g->kk, g->ohw, g->og, wg, g->kk,
-                                          dyg, g->ohw, g->direct ? 1.0 : 0.0,
+                                          dyg, g->ohw, g->direct && !ct->set_dx ? 1.0 : 0.0,
                                           g->direct ? dxg : (void *)dcol, g->ohw,
                                           CG_SPLIT_ROWS};
                 cg_gemm_one(&job);
@@ -165,6 +215,7 @@ static void backward_task(void *ctx, int t)
                     cg_col2im_add(g->dt, dxg, dcol, g->cg, g->h, g->w, &g->k, g->oh, g->ow);
             }
         }
+    }
 }
 
 
@@ -188,7 +239,7 @@ enum { BIAS_LANES = 8 };
         }                                                                                   \
     } while (0)
 
-static void bias_grad(const struct conv *g, void *db, const void *dy)
+CG_MULTIARCH static void bias_grad(const struct conv *g, void *db, const void *dy)
 {
     if (g->dt == CG_F64)
         CG_CONV_BIAS_GRAD(double);
@@ -202,6 +253,10 @@ static void conv_backward(struct cg_record *r)
     const struct conv *g = &ct.g;
     const struct cg_tensor *x = r->in[0], *w = r->in[1];
     size_t colb = (size_t)(g->kk * g->ohw) * g->es, wbytes = (size_t)(g->o * g->kk) * g->es;
+    if (x->grad) ct.set_dx = cg_grad_assign(r->in[0]);
+    if (w->grad && cg_grad_assign(r->in[1])) memset(w->grad->data, 0, wbytes);
+    if (r->n_in == 3 && r->in[2]->grad && cg_grad_assign(r->in[2]))
+        memset(r->in[2]->grad->data, 0, (size_t)g->o * g->es);
     if (x->grad || w->grad) {
         ct.task_bytes = g->direct ? 0 : 2 * colb;
         size_t parts_bytes = w->grad ? (size_t)(g->parts - 1) * wbytes : 0;
@@ -210,16 +265,20 @@ static void conv_backward(struct cg_record *r)
             if (!ct.scratch) return;
             ct.dw_parts = ct.scratch + ct.task_bytes * (size_t)g->parts;
         }
-        cg_parallel_run(g->parts, backward_task, &ct);
+        cg_parallel_run(g->parts, backward_task, &ct); /* masks dy too (relu) */
         if (w->grad)
             for (int t = 1; t < g->parts; t++)
                 cg_accumulate(g->dt, w->grad->data, ct.dw_parts + (size_t)(t - 1) * wbytes,
                          g->o * g->kk);
     }
+    else if (g->relu)
+        relu_mask(g, r->out->grad->data, r->out->data, g->n * g->o * g->ohw);
     if (r->n_in == 3 && r->in[2]->grad) bias_grad(g, r->in[2]->grad->data, r->out->grad->data);
 }
 
-const struct cg_op cg_op_conv2d = {"conv2d", conv_forward, conv_backward, 0};
+const struct cg_op cg_op_conv2d = {"conv2d", conv_forward, conv_backward, CG_OP_ASSIGNS_GRAD};
+const struct cg_op cg_op_conv2d_relu = {"conv2d_relu", conv_forward, conv_backward,
+                                        CG_OP_ASSIGNS_GRAD};
 
 /* Checks the arguments of cg_conv2d / cg_conv1d (`dims` spatial dims) and
  * fills the window (kernel from the weight). */
@@ -271,9 +330,10 @@ static bool conv_check(const char *fn, int dims, const struct cg_tensor *x,
     return cg_window_check(fn, k, h, wd, false, sx);
 }
 
-static struct cg_tensor *conv_apply(struct cg_tape *tape, struct cg_tensor *x,
-                                    struct cg_tensor *w, struct cg_tensor *b,
-                                    const struct cg_window *k, int64_t groups)
+static struct cg_tensor *conv_apply(const struct cg_op *op, struct cg_tape *tape,
+                                    struct cg_tensor *x, struct cg_tensor *w,
+                                    struct cg_tensor *b, const struct cg_window *k,
+                                    int64_t groups)
 {
     double s[4] = {cg_pack_pair(k->sh, k->sw), cg_pack_pair(k->ph, k->pw),
                    cg_pack_pair(k->dh, k->dw), (double)groups};
@@ -281,7 +341,7 @@ static struct cg_tensor *conv_apply(struct cg_tape *tape, struct cg_tensor *x,
                         cg_window_out(x->shape[2], k->kh, k->sh, k->ph, k->dh),
                         cg_window_out(x->shape[3], k->kw, k->sw, k->pw, k->dw)};
     struct cg_tensor *in[3] = {x, w, b};
-    return cg_op_apply(tape, &cg_op_conv2d, b ? 3 : 2, in, x->dtype, 4, shape, s, 4);
+    return cg_op_apply(tape, op, b ? 3 : 2, in, x->dtype, 4, shape, s, 4);
 }
 
 struct cg_tensor *cg_conv2d(struct cg_tape *tape, struct cg_tensor *x, struct cg_tensor *weight,
@@ -292,7 +352,19 @@ struct cg_tensor *cg_conv2d(struct cg_tape *tape, struct cg_tensor *x, struct cg
     struct cg_conv2d_params q = p ? *p : CG_CONV2D_PARAMS(1, 0, 1, 1);
     struct cg_window k;
     if (!conv_check("cg_conv2d", 2, x, weight, bias, &q, &k)) return NULL;
-    return conv_apply(tape, x, weight, bias, &k, q.groups);
+    return conv_apply(&cg_op_conv2d, tape, x, weight, bias, &k, q.groups);
+}
+
+struct cg_tensor *cg_conv2d_relu(struct cg_tape *tape, struct cg_tensor *x,
+                                 struct cg_tensor *weight, struct cg_tensor *bias,
+                                 const struct cg_conv2d_params *p)
+{
+    CG_CHECK_NOT_NULL("cg_conv2d_relu", x, "x");
+    CG_CHECK_NOT_NULL("cg_conv2d_relu", weight, "weight");
+    struct cg_conv2d_params q = p ? *p : CG_CONV2D_PARAMS(1, 0, 1, 1);
+    struct cg_window k;
+    if (!conv_check("cg_conv2d_relu", 2, x, weight, bias, &q, &k)) return NULL;
+    return conv_apply(&cg_op_conv2d_relu, tape, x, weight, bias, &k, q.groups);
 }
 
 struct cg_tensor *cg_conv1d(struct cg_tape *tape, struct cg_tensor *x, struct cg_tensor *weight,
@@ -310,6 +382,6 @@ struct cg_tensor *cg_conv1d(struct cg_tape *tape, struct cg_tensor *x, struct cg
                                                                   weight->shape[1], 1,
                                                                   weight->shape[2]))
                               : NULL;
-    struct cg_tensor *y = w4 ? conv_apply(tape, x4, w4, bias, &k, groups) : NULL;
+    struct cg_tensor *y = w4 ? conv_apply(&cg_op_conv2d, tape, x4, w4, bias, &k, groups) : NULL;
     return y ? cg_reshape(tape, y, CG_SHAPE(y->shape[0], y->shape[1], y->shape[3])) : NULL;
 }

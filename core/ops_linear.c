@@ -60,19 +60,27 @@ static void linear_backward(struct cg_record *r)
      * slice of W, dW and the activations. */
     struct cg_gemm_job jobs[2];
     int njobs = 0;
-    /* dx[n,in] += dy[n,out] * W[out,in] */
+    /* dx[n,in] += dy[n,out] * W[out,in]; beta 0 on an unwritten grad (the
+     * GEMM's own 0 + sum, so the same bits as accumulating into zeros). */
     if (x->grad)
         jobs[njobs++] = (struct cg_gemm_job){dt, false, false, n, in, out, dy, out, w->data, in,
-                                             1.0, x->grad->data, in, CG_SPLIT_COLS};
+                                             cg_grad_assign(r->in[0]) ? 0.0 : 1.0,
+                                             x->grad->data, in, CG_SPLIT_COLS};
     /* dW[out,in] += dy^T * x: dy stored [n,out], so transpose flag. */
     if (w->grad)
         jobs[njobs++] = (struct cg_gemm_job){dt, true, false, out, in, n, dy, out, x->data, in,
-                                             1.0, w->grad->data, in, CG_SPLIT_ROWS};
+                                             cg_grad_assign(r->in[1]) ? 0.0 : 1.0,
+                                             w->grad->data, in, CG_SPLIT_ROWS};
     cg_gemm_many(jobs, njobs);
-    if (r->n_in == 3 && r->in[2]->grad) bias_grad(dt, r->in[2]->grad->data, dy, n, out);
+    if (r->n_in == 3 && r->in[2]->grad) {
+        if (cg_grad_assign(r->in[2]))
+            memset(r->in[2]->grad->data, 0, (size_t)out * cg_dtype_size(dt));
+        bias_grad(dt, r->in[2]->grad->data, dy, n, out);
+    }
 }
 
-const struct cg_op cg_op_linear = {"linear", linear_forward, linear_backward, 0};
+const struct cg_op cg_op_linear = {"linear", linear_forward, linear_backward,
+                                   CG_OP_ASSIGNS_GRAD};
 
 struct cg_tensor *cg_linear(struct cg_tape *tape, struct cg_tensor *x, struct cg_tensor *w,
                             struct cg_tensor *b)

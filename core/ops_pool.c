@@ -9,9 +9,11 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdbool.h>
+#include <string.h>
 
 #include "conv_geom.h"
 #include "error_internal.h"
+#include "multiarch.h"
 #include "op_list.h"
 #include "cgrad/conv_ops.h"
 #include "cgrad/op.h"
@@ -85,6 +87,47 @@ CG_MAX_WINNER(double, f64)
 CG_MAX_PLAIN(float, f32)
 CG_MAX_PLAIN(double, f64)
 
+/* MaxPool2d(2) proper (2x2, stride 2, no padding or dilation): the four
+ * taps unrolled, same first-max / NaN rule as above. */
+#define CG_MAX_2X2(T, S)                                                                    \
+    CG_MULTIARCH static void max_2x2_##S(T *restrict y, int32_t *restrict idx,              \
+                                         const T *restrict x, const struct plane *p)        \
+    {                                                                                       \
+        for (int64_t q = 0; q < p->planes; q++) {                                           \
+            const T *xp = x + q * p->h * p->w;                                              \
+            T *yp = y + q * p->oh * p->ow;                                                  \
+            int32_t *ip = idx ? idx + q * p->oh * p->ow : NULL;                             \
+            for (int64_t oy = 0; oy < p->oh; oy++) {                                        \
+                const T *r0 = xp + 2 * oy * p->w, *r1 = r0 + p->w;                          \
+                int32_t row = (int32_t)(2 * oy * p->w), w = (int32_t)p->w;                  \
+                for (int64_t ox = 0; ox < p->ow; ox++) {                                    \
+                    T a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1]; \
+                    int32_t at = row + 2 * (int32_t)ox;                                     \
+                    T best = a;                                                             \
+                    bool tb = b > best || b != b;                                           \
+                    best = tb ? b : best;                                                   \
+                    at = tb ? row + 2 * (int32_t)ox + 1 : at;                               \
+                    bool tc = c > best || c != c;                                           \
+                    best = tc ? c : best;                                                   \
+                    at = tc ? row + w + 2 * (int32_t)ox : at;                               \
+                    bool td = d > best || d != d;                                           \
+                    best = td ? d : best;                                                   \
+                    at = td ? row + w + 2 * (int32_t)ox + 1 : at;                           \
+                    yp[oy * p->ow + ox] = best;                                             \
+                    if (ip) ip[oy * p->ow + ox] = at;                                       \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
+    }
+CG_MAX_2X2(float, f32)
+CG_MAX_2X2(double, f64)
+
+static bool is_2x2(const struct cg_window *k)
+{
+    return k->kh == 2 && k->kw == 2 && k->sh == 2 && k->sw == 2 && k->ph == 0 && k->pw == 0 &&
+           k->dh == 1 && k->dw == 1;
+}
+
 static int32_t winner(enum cg_dtype dt, const void *plane, const struct plane *p,
                       const struct cg_window *k, int64_t oy, int64_t ox)
 {
@@ -101,6 +144,13 @@ static void max_pool_forward(struct cg_record *r)
     if (r->out->flags & CG_REQUIRES_GRAD)
         idx = cg_tape_alloc(r->tape, (size_t)(p.planes * p.oh * p.ow) * sizeof *idx);
     r->aux = idx;
+    if (is_2x2(&k)) {
+        if (dt == CG_F64)
+            max_2x2_f64(r->out->data, idx, r->in[0]->data, &p);
+        else
+            max_2x2_f32(r->out->data, idx, r->in[0]->data, &p);
+        return;
+    }
     if (k.ph == 0 && k.pw == 0 && k.dh == 1 && k.dw == 1) {
         if (dt == CG_F64)
             max_plain_f64(r->out->data, idx, r->in[0]->data, &p, &k);
@@ -123,6 +173,27 @@ static void max_pool_forward(struct cg_record *r)
     }
 }
 
+#define CG_MAX_2X2_BWD_SET(T, S)                                                            \
+    static void max_2x2_bwd_set_##S(T *restrict gx, const T *restrict gy,                  \
+                                    const int32_t *restrict idx, const struct plane *p)     \
+    {                                                                                       \
+        for (int64_t q = 0; q < p->planes; q++) {                                           \
+            T *gp = gx + q * p->h * p->w;                                                   \
+            const T *dp = gy + q * p->oh * p->ow;                                           \
+            const int32_t *ip = idx + q * p->oh * p->ow;                                    \
+            for (int64_t oy = 0; oy < p->oh; oy++) {                                        \
+                T *r0 = gp + 2 * oy * p->w, *r1 = r0 + p->w;                                \
+                for (int64_t ox = 0; ox < 2 * p->ow; ox++) r0[ox] = r1[ox] = 0;             \
+                for (int64_t ox = 0; ox < p->ow; ox++) {                                    \
+                    int64_t o = oy * p->ow + ox;                                            \
+                    gp[ip[o]] = (T)0 + dp[o];                                               \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
+    }
+CG_MAX_2X2_BWD_SET(float, f32)
+CG_MAX_2X2_BWD_SET(double, f64)
+
 static void max_pool_backward(struct cg_record *r)
 {
     struct cg_tensor *x = r->in[0];
@@ -132,6 +203,18 @@ static void max_pool_backward(struct cg_record *r)
     enum cg_dtype dt = x->dtype;
     size_t es = cg_dtype_size(dt);
     const int32_t *idx = r->aux;
+    if (cg_grad_assign(x)) {
+        /* Windows tiling the plane exactly: each input gets 0 or its window's
+         * gradient, written once (0 + g keeps the bits of adding into zeros). */
+        if (idx && is_2x2(&k) && p.h == 2 * p.oh && p.w == 2 * p.ow) {
+            if (dt == CG_F64)
+                max_2x2_bwd_set_f64(x->grad->data, r->out->grad->data, idx, &p);
+            else
+                max_2x2_bwd_set_f32(x->grad->data, r->out->grad->data, idx, &p);
+            return;
+        }
+        memset(x->grad->data, 0, (size_t)x->numel * es);
+    }
     for (int64_t q = 0; q < p.planes; q++) {
         const char *xp = (const char *)x->data + (size_t)(q * p.h * p.w) * es;
         for (int64_t oy = 0; oy < p.oh; oy++)
@@ -146,7 +229,8 @@ static void max_pool_backward(struct cg_record *r)
     }
 }
 
-const struct cg_op cg_op_max_pool2d = {"max_pool2d", max_pool_forward, max_pool_backward, 0};
+const struct cg_op cg_op_max_pool2d = {"max_pool2d", max_pool_forward, max_pool_backward,
+                                       CG_OP_ASSIGNS_GRAD};
 
 /* One average window: input rows [y0, y1), columns [x0, x1), divisor. */
 struct avg_win {

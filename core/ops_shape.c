@@ -22,18 +22,26 @@ static void reshape_backward(struct cg_record *r)
     struct cg_tensor *x = r->in[0];
     if (!x->grad) return;
     int64_t n = x->numel;
+    bool set = cg_grad_assign(x); /* 0 + g: bit for bit as adding into zeros */
     if (x->dtype == CG_F64) {
         double *restrict gx = x->grad->data;
         const double *restrict gy = r->out->grad->data;
-        for (int64_t i = 0; i < n; i++) gx[i] += gy[i];
+        if (set)
+            for (int64_t i = 0; i < n; i++) gx[i] = 0.0 + gy[i];
+        else
+            for (int64_t i = 0; i < n; i++) gx[i] += gy[i];
     } else {
         float *restrict gx = x->grad->data;
         const float *restrict gy = r->out->grad->data;
-        for (int64_t i = 0; i < n; i++) gx[i] += gy[i];
+        if (set)
+            for (int64_t i = 0; i < n; i++) gx[i] = 0.0f + gy[i];
+        else
+            for (int64_t i = 0; i < n; i++) gx[i] += gy[i];
     }
 }
 
-const struct cg_op cg_op_reshape = {"reshape", reshape_forward, reshape_backward, CG_OP_VIEW};
+const struct cg_op cg_op_reshape = {"reshape", reshape_forward, reshape_backward,
+                                    CG_OP_VIEW | CG_OP_ASSIGNS_GRAD};
 
 struct cg_tensor *cg_reshape(struct cg_tape *tape, struct cg_tensor *a, int ndim,
                              const int64_t *shape)

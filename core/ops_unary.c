@@ -71,14 +71,19 @@
     {                                                                                      \
         struct cg_tensor *x = r->in[0], *y = r->out;                                       \
         if (!x->grad) return;                                                              \
+        bool set = cg_grad_assign(x);                                                      \
         if (y->dtype == CG_F64)                                                            \
-            name##_bwd_f64(x->grad->data, y->grad->data, x->data, y->data, x->numel,       \
-                           r->scalar[0], r->scalar[1]);                                    \
+            (set ? name##_bwd_set_f64 : name##_bwd_f64)(x->grad->data, y->grad->data,      \
+                                                        x->data, y->data, x->numel,        \
+                                                        r->scalar[0], r->scalar[1]);       \
         else                                                                               \
-            name##_bwd_f32(x->grad->data, y->grad->data, x->data, y->data, x->numel,       \
-                           (float)r->scalar[0], (float)r->scalar[1]);                      \
+            (set ? name##_bwd_set_f32 : name##_bwd_f32)(x->grad->data, y->grad->data,      \
+                                                        x->data, y->data, x->numel,        \
+                                                        (float)r->scalar[0],               \
+                                                        (float)r->scalar[1]);              \
     }                                                                                      \
-    const struct cg_op cg_op_##name = {#name, name##_forward, name##_backward, 0};
+    const struct cg_op cg_op_##name = {#name, name##_forward, name##_backward,             \
+                                       CG_OP_ASSIGNS_GRAD};
 
 CG_UNARY_OPS(CG_UNARY_WRAPPERS)
 

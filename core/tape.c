@@ -90,7 +90,10 @@ void *cg_arena_alloc(struct cg_tape *tape, size_t bytes)
         size_t last = tape->n_chunks ? tape->chunks[tape->n_chunks - 1].size : 0;
         size_t size = 2 * last > need ? 2 * last : need;
         if (size < CG_ARENA_MIN_CHUNK) size = CG_ARENA_MIN_CHUNK;
-        if (!add_chunk(tape, size)) return NULL;
+        if (!add_chunk(tape, size)) {
+            tape->alloc_failed = true;
+            return NULL;
+        }
         tape->cur_chunk = tape->n_chunks - 1;
         tape->offset = 0;
     }

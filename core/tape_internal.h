@@ -32,6 +32,7 @@ struct cg_tape {
     size_t records_at_last_backward;
     bool grad_enabled;
     bool anomaly;
+    bool alloc_failed; /* an arena allocation failed (backward turns it into NOMEM) */
     enum cg_status anomaly_status;
 };
 

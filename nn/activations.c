@@ -4,6 +4,7 @@
 
 #include "alloc.h"
 #include "error_internal.h"
+#include "fused_internal.h"
 #include "cgrad/nn.h"
 
 struct activation {
@@ -84,6 +85,7 @@ static struct cg_module *new_shrink(const struct cg_module_vtable *vt, double la
 }
 
 struct cg_module *cg_relu_new(void) { return new_activation(&relu_vt, 0); }
+bool cg_nn_is_relu(const struct cg_module *m) { return m && m->vtable == &relu_vt; }
 struct cg_module *cg_tanhshrink_new(void) { return new_activation(&tanhshrink_vt, 0); }
 struct cg_module *cg_sigmoid_new(void) { return new_activation(&sigmoid_vt, 0); }
 struct cg_module *cg_tanh_new(void) { return new_activation(&tanh_vt, 0); }

@@ -4,6 +4,7 @@
 
 #include "alloc.h"
 #include "error_internal.h"
+#include "fused_internal.h"
 #include "cgrad/conv.h"
 
 struct conv_layer {
@@ -13,16 +14,21 @@ struct conv_layer {
     struct cg_tensor *weight, *bias;
 };
 
+static bool dtype_ok(const struct cg_module *self, const struct cg_tensor *x)
+{
+    const struct conv_layer *l = (const struct conv_layer *)self;
+    if (x->dtype == l->weight->dtype) return true;
+    cg_misuse(cg_module_type(self), "%s is %s but the input is %s (hint: "
+              "cg_module_to_dtype(model, ...) or cg_tensor_to(tape, x, ...))",
+              cg_module_type(self), cg_dtype_name(l->weight->dtype), cg_dtype_name(x->dtype));
+    return false;
+}
+
 static struct cg_tensor *conv_forward(struct cg_module *self, struct cg_tape *tape,
                                       struct cg_tensor *x)
 {
     struct conv_layer *l = (struct conv_layer *)self;
-    if (x->dtype != l->weight->dtype) {
-        cg_misuse(cg_module_type(self), "%s is %s but the input is %s (hint: "
-                  "cg_module_to_dtype(model, ...) or cg_tensor_to(tape, x, ...))",
-                  cg_module_type(self), cg_dtype_name(l->weight->dtype), cg_dtype_name(x->dtype));
-        return NULL;
-    }
+    if (!dtype_ok(self, x)) return NULL;
     if (l->dims == 1)
         return cg_conv1d(tape, x, l->weight, l->bias, l->p.stride[1], l->p.padding[1],
                          l->p.dilation[1], l->p.groups);
@@ -51,6 +57,22 @@ static const struct cg_module_vtable conv2d_vtable = {
     .visit_params = conv_visit_params,
     .free = conv_free,
 };
+
+static const struct cg_module_vtable conv1d_vtable;
+
+bool cg_nn_fuses_conv_relu(const struct cg_module *conv, const struct cg_module *next)
+{
+    return conv && next && conv->vtable == &conv2d_vtable && cg_nn_is_relu(next);
+}
+
+struct cg_tensor *cg_nn_conv2d_relu_forward(struct cg_module *conv, struct cg_tape *tape,
+                                            struct cg_tensor *x)
+{
+    struct conv_layer *l = (struct conv_layer *)conv;
+    if (!x) return cg_module_forward(conv, tape, x); /* its message */
+    if (!dtype_ok(conv, x)) return NULL;
+    return cg_conv2d_relu(tape, x, l->weight, l->bias, &l->p);
+}
 
 static const struct cg_module_vtable conv1d_vtable = {
     .type_name = "Conv1d",

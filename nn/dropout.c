@@ -34,8 +34,13 @@ struct cg_tensor *cg_dropout(struct cg_tape *tape, struct cg_tensor *x, double p
     double keep = 1 / (1 - p);
     /* Keep when a 32-bit draw is >= p * 2^32: one rng output per element. */
     uint64_t cut = (uint64_t)ceil(p * 4294967296.0);
-    for (int64_t i = 0; i < x->numel; i++)
-        cg_tensor_set_at(mask, i, (uint64_t)cg_rng_u32(rng) >= cut ? keep : 0.0);
+    if (x->dtype == CG_F64) {
+        double *m = mask->data;
+        for (int64_t i = 0; i < x->numel; i++) m[i] = (uint64_t)cg_rng_u32(rng) >= cut ? keep : 0.0;
+    } else {
+        float *m = mask->data, kf = (float)keep;
+        for (int64_t i = 0; i < x->numel; i++) m[i] = (uint64_t)cg_rng_u32(rng) >= cut ? kf : 0.0f;
+    }
     return cg_mul(tape, x, mask);
 }
 

@@ -3,6 +3,7 @@
 
 #include "alloc.h"
 #include "error_internal.h"
+#include "fused_internal.h"
 #include "cgrad/nn.h"
 
 struct sequential {
@@ -15,7 +16,17 @@ static struct cg_tensor *seq_forward(struct cg_module *self, struct cg_tape *tap
                                      struct cg_tensor *x)
 {
     struct sequential *s = (struct sequential *)self;
-    for (int i = 0; i < s->n && x; i++) x = cg_module_forward(s->children[i], tape, x);
+    for (int i = 0; i < s->n && x; i++) {
+        /* Conv2d + ReLU as one op: the conv output is never stored apart.
+         * Not as the last pair: the fused op's backward overwrites its
+         * output's grad, which the caller may read (cg_conv2d_relu). */
+        if (i + 2 < s->n && cg_nn_fuses_conv_relu(s->children[i], s->children[i + 1])) {
+            x = cg_nn_conv2d_relu_forward(s->children[i], tape, x);
+            i++;
+            continue;
+        }
+        x = cg_module_forward(s->children[i], tape, x);
+    }
     return x;
 }
 

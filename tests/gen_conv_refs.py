@@ -9,6 +9,7 @@ it): fixed float64 inputs, a fixed upstream gradient, torch's output and
 input gradients.  Scalars per op (as cg_opref_run passes them on):
 
     conv2d:     stride_h stride_w pad_h pad_w dil_h dil_w groups   (2 or 3 inputs)
+    conv2d_relu: as conv2d; torch's relu(conv2d(...))
     conv1d:     stride pad dil groups                               (2 or 3 inputs)
     max_pool2d: kh kw stride_h stride_w pad_h pad_w dil_h dil_w
     avg_pool2d: kh kw stride_h stride_w pad_h pad_w count_include_pad(0/1)
@@ -117,11 +118,29 @@ def batch_norm_cases():
              [draw(xs), draw((c,), 0.5, 2.0, sign=True), draw((c,))])
 
 
+def conv2d_relu_cases():
+    # drawn after every other case, so the earlier cases keep their inputs
+    table = [
+        ("k3_pad1_b3", (3, 2, 7, 5), 4, (3, 3), (1, 1), (1, 1), (1, 1), 1, True),
+        ("k3_s2_groups2_nobias", (2, 4, 7, 6), 6, (3, 3), (2, 2), (1, 1), (1, 1), 2, False),
+        ("k1_direct", (2, 3, 4, 5), 2, (1, 1), (1, 1), (0, 0), (1, 1), 1, True),
+    ]
+    for name, xs, o, k, s, p, d, g, bias in table:
+        x = draw(xs)
+        w = draw((o, xs[1] // g) + k, -1.0, 1.0)
+        inputs = [x, w] + ([draw((o,), -1.0, 1.0)] if bias else [])
+        fn = (lambda x, w, b=None, s=s, p=p, d=d, g=g:
+              torch.relu(F.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g)))
+        case("conv2d_relu_" + name, "conv2d_relu", fn, inputs,
+             list(s) + list(p) + list(d) + [g])
+
+
 def main():
     conv2d_cases()
     conv1d_cases()
     pool_cases()
     batch_norm_cases()
+    conv2d_relu_cases()
     base.write_refs("conv_refs.txt", "tests/gen_conv_refs.py", SEED)
 
 

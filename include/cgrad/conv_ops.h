@@ -54,6 +54,16 @@ struct cg_conv2d_params {
  * bit for bit for a given thread count.  Scratch comes from the tape. */
 CG_API struct cg_tensor *cg_conv2d(struct cg_tape *tape, struct cg_tensor *x, struct cg_tensor *weight,
                                    struct cg_tensor *bias, const struct cg_conv2d_params *p);
+/* cg_relu(cg_conv2d(...)) in one op, bit for bit the same values and
+ * gradients: the ReLU runs on each sample's output while it is in cache,
+ * and the convolution's output is never stored apart.  Its backward turns
+ * the output's grad, in place, into the gradient before the ReLU: after a
+ * backward, y->grad is not dL/dy where the ReLU was flat.  nn's
+ * Sequential uses it for a Conv2d followed by a ReLU and another layer.
+ * Errors as cg_conv2d (messages name cg_conv2d_relu). */
+CG_API struct cg_tensor *cg_conv2d_relu(struct cg_tape *tape, struct cg_tensor *x,
+                                        struct cg_tensor *weight, struct cg_tensor *bias,
+                                        const struct cg_conv2d_params *p);
 /* x [N, C, L] (*) weight [O, C / groups, k] + bias [O] -> [N, O, oL]; runs
  * the Conv2d code as a convolution of height 1. */
 CG_API struct cg_tensor *cg_conv1d(struct cg_tape *tape, struct cg_tensor *x, struct cg_tensor *weight,

@@ -34,7 +34,8 @@ extern "C" {
  * failure: if any is NULL (its constructor failed) the others are freed,
  * misuse is reported naming the position, and NULL is returned.  Children
  * are named "0", "1", ..., so parameters are "0.weight", "2.bias", ...
- * The array itself is not kept. */
+ * The array itself is not kept.  A Conv2d followed by a ReLU (and by
+ * another child) runs as one op, cg_conv2d_relu: same results. */
 CG_API struct cg_module *cg_sequential_new(int n, struct cg_module *const *modules);
 /* cg_sequential(m1, m2, ...): the variadic form, with the count taken at
  * compile time, e.g.

@@ -11,6 +11,9 @@
  * backward(rec): reads rec->out->grad->data and ADDS (+=) the gradient of
  *                each input into rec->in[i]->grad->data.  rec->in[i]->grad is
  *                NULL for inputs that need no gradient: skip those.
+ *                An op flagged CG_OP_ASSIGNS_GRAD may instead find an input's
+ *                grad unwritten (cg_grad_assign below) and then writes it
+ *                with = : the sweep then skips zeroing it first.
  * Both must handle CG_F32 and CG_F64 (rec->out->dtype); all inputs share
  * the output's dtype unless the op says otherwise.
  *
@@ -35,8 +38,26 @@ struct cg_record;
 enum cg_op_flags {
     /* The output shares the first input's data (reshape-like): cg_op_apply
      * allocates no data for it and forward sets rec->out->data. */
-    CG_OP_VIEW = 1u << 0
+    CG_OP_VIEW = 1u << 0,
+    /* backward calls cg_grad_assign(in) for every input with a grad and,
+     * when it returns true, writes EVERY element of in->grad with = (no
+     * read).  Without the flag the sweep zeroes unwritten grads before
+     * backward, so accumulating ops need not care. */
+    CG_OP_ASSIGNS_GRAD = 1u << 1
 };
+
+/* For backward of a CG_OP_ASSIGNS_GRAD op: true when t->grad holds no
+ * gradient yet (CG_GRAD_NONE: fresh, its contents undefined) and the caller
+ * must assign every element; clears the flag, so a second use of the same
+ * input in one op accumulates.  Call it once per input, before any thread
+ * writes.  To stay bit for bit with accumulating into zeros, write
+ * (T)0 + value rather than value (0 + -0 is +0). */
+static inline bool cg_grad_assign(struct cg_tensor *t)
+{
+    bool fresh = (t->flags & CG_GRAD_NONE) != 0;
+    t->flags &= ~(unsigned)CG_GRAD_NONE;
+    return fresh;
+}
 
 struct cg_op {
     const char *name;

@@ -61,9 +61,11 @@ enum cg_tensor_flags {
     CG_OWNS_DATA = 1u << 2,     /* internal: data freed with the tensor */
     CG_IS_VIEW = 1u << 3,       /* internal: data shared with another tensor */
     CG_BUFFER = 1u << 4,        /* a module buffer (set by cg_module_init_buffer) */
-    /* grad holds no gradient: set by zero_grad, cleared when a backward writes
-     * into it.  Optimizers skip such a parameter, as PyTorch skips one whose
-     * .grad is None.  Clear it yourself after writing a grad by hand. */
+    /* grad holds no gradient: set by zero_grad (grad zeroed) and on the
+     * grads a backward allocates for tape tensors (contents undefined until
+     * an op writes them), cleared when a backward writes into it.
+     * Optimizers skip such a parameter, as PyTorch skips one whose .grad is
+     * None.  Clear it yourself after writing a grad by hand. */
     CG_GRAD_NONE = 1u << 5
 };
 
