@@ -80,7 +80,7 @@ static const void *columns(const struct conv *g, const void *x, int64_t n, int64
     return col;
 }
 
-CG_MULTIARCH static void fill_bias(const struct conv *g, void *y, const void *b)
+CG_MULTIARCH static void conv_fill_bias(const struct conv *g, void *y, const void *b)
 {
     for (int64_t o = 0; o < g->og; o++) {
         if (g->dt == CG_F64) {
@@ -145,7 +145,7 @@ static void forward_task(void *ctx, int t)
             void *y = AT(r->out->data, (n * g->o + gi * g->og) * g->ohw, g);
             double beta = 0;
             if (r->n_in == 3) {
-                fill_bias(g, y, CAT(r->in[2]->data, gi * g->og, g));
+                conv_fill_bias(g, y, CAT(r->in[2]->data, gi * g->og, g));
                 beta = 1;
             }
             struct cg_gemm_job job = {g->dt, false, false, g->og, g->ohw, g->kk,
@@ -239,7 +239,7 @@ enum { BIAS_LANES = 8 };
         }                                                                                   \
     } while (0)
 
-CG_MULTIARCH static void bias_grad(const struct conv *g, void *db, const void *dy)
+CG_MULTIARCH static void conv_bias_grad(const struct conv *g, void *db, const void *dy)
 {
     if (g->dt == CG_F64)
         CG_CONV_BIAS_GRAD(double);
@@ -273,7 +273,8 @@ static void conv_backward(struct cg_record *r)
     }
     else if (g->relu)
         relu_mask(g, r->out->grad->data, r->out->data, g->n * g->o * g->ohw);
-    if (r->n_in == 3 && r->in[2]->grad) bias_grad(g, r->in[2]->grad->data, r->out->grad->data);
+    if (r->n_in == 3 && r->in[2]->grad)
+        conv_bias_grad(g, r->in[2]->grad->data, r->out->grad->data);
 }
 
 const struct cg_op cg_op_conv2d = {"conv2d", conv_forward, conv_backward, CG_OP_ASSIGNS_GRAD};
