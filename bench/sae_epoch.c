@@ -5,9 +5,13 @@
  *   sae_epoch [--data DIR] [--batch 64] [--threads 1] [--hidden 256] [--bottleneck 64]
  *             [--repeat 5] [--limit IMAGES] [--optimizer sgd|adam|adamw|rmsprop|adagrad]
  * prints: epoch_seconds gemm_floor_seconds ratio allocs_per_step peak_rss_mb
- * optimizer step_us (the mean optimizer step of the epoch) and, for another
- * optimizer than SGD, sgd_step_us from an SGD epoch of the same run (best of
- * --repeat for every timing, so machine noise inflates none). */
+ * optimizer step_us (the mean optimizer step of the epoch) and step_gb_s (the
+ * bytes its step must move, parameter, gradient and state read once and
+ * parameter and state written once, over step_us) and, for another optimizer
+ * than SGD, sgd_step_us, sgd_step_gb_s from an SGD epoch of the same run and
+ * step_ratio = step_us / sgd_step_us (best of --repeat for every timing, so
+ * machine noise inflates none).  Equal GB/s means both steps run at the same
+ * memory speed, whatever their ratio. */
 #include <cblas.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,6 +30,14 @@ struct cfg {
 };
 
 static const char *const optimizer_names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
+/* Arrays of parameter size each step of new_optimizer's settings must read
+ * and write once: SGD with momentum p, g, buf in and p, buf out; Adam(W) adds
+ * a second moment; RMSprop (no momentum, not centered) and Adagrad hold one
+ * state tensor. */
+static const int optimizer_arrays[] = {5, 7, 7, 5, 5};
+_Static_assert(sizeof optimizer_arrays / sizeof *optimizer_arrays ==
+                   sizeof optimizer_names / sizeof *optimizer_names,
+               "one array count per optimizer name");
 
 /* The optimizers with the settings a user would start from. */
 static struct cg_optimizer *new_optimizer(const char *name, struct cg_module *model)
@@ -37,6 +49,13 @@ static struct cg_optimizer *new_optimizer(const char *name, struct cg_module *mo
     if (!strcmp(name, "adagrad"))
         return cg_adagrad_new(model, (struct cg_adagrad_options){.lr = 1e-2});
     return cg_sgd_new(model, (struct cg_sgd_options){.lr = 0.05, .momentum = 0.9});
+}
+
+static int arrays_of(const char *name)
+{
+    for (size_t k = 0; k < sizeof optimizer_names / sizeof *optimizer_names; k++)
+        if (!strcmp(name, optimizer_names[k])) return optimizer_arrays[k];
+    return 0;
 }
 
 static int parse(int argc, char **argv, struct cfg *c)
@@ -113,7 +132,7 @@ static double time_floor(const struct cfg *c, int64_t count, int pix)
 
 /* Times one epoch with optimizer `name`; *step_us: its mean optimizer step. */
 static double time_epoch(const struct cfg *c, const char *name, const struct cg_dataset *train,
-                         double *allocs_per_step, double *step_us)
+                         double *allocs_per_step, double *step_us, double *step_bytes)
 {
     struct cg_rng rng = cg_rng_seed(0);
     int64_t pix = (int64_t)train->rows * train->cols;
@@ -121,6 +140,7 @@ static double time_epoch(const struct cfg *c, const char *name, const struct cg_
                                             cg_linear_new(c->hidden, c->bottleneck, true, &rng),
                                             cg_linear_new(c->bottleneck, pix, true, &rng));
     struct cg_optimizer *opt = new_optimizer(name, model);
+    *step_bytes = model ? (double)cg_module_param_elements(model) * sizeof(float) * arrays_of(name) : 0;
     struct cg_tape *tape = cg_tape_new();
     struct cg_batches it;
     if (!model || !opt || !tape ||
@@ -169,22 +189,25 @@ int main(int argc, char **argv)
     if (c.limit > 0 && c.limit < train.count) train.count = c.limit;
     int pix = train.rows * train.cols;
     double best_epoch = 1e30, best_floor = 1e30, allocs = 0, best_step = 1e30, best_sgd = 1e30;
+    double bytes = 0, sgd_bytes = 0;
     bool compare = strcmp(c.optimizer, "sgd") != 0;
     for (int r = 0; r < c.repeat; r++) {
         double f = time_floor(&c, train.count, pix), step, sgd_step, sgd_allocs;
-        double e = time_epoch(&c, c.optimizer, &train, &allocs, &step);
+        double e = time_epoch(&c, c.optimizer, &train, &allocs, &step, &bytes);
         if (f < best_floor) best_floor = f;
         if (e < best_epoch) best_epoch = e;
         if (step < best_step) best_step = step;
         /* SGD's step in the same run, interleaved, for a fair comparison. */
-        if (compare && (time_epoch(&c, "sgd", &train, &sgd_allocs, &sgd_step), sgd_step < best_sgd))
+        if (compare && (time_epoch(&c, "sgd", &train, &sgd_allocs, &sgd_step, &sgd_bytes), sgd_step < best_sgd))
             best_sgd = sgd_step;
     }
     printf("images %lld\nbatch %d\nthreads %d\nhidden %d\n", (long long)train.count, c.batch, c.threads, c.hidden);
     printf("epoch_seconds %.4f\ngemm_floor_seconds %.4f\nratio %.3f\n", best_epoch, best_floor, best_epoch / best_floor);
     printf("allocs_per_step %.3f\npeak_rss_mb %.1f\n", allocs, bench_peak_rss_mb());
-    printf("optimizer %s\nstep_us %.1f\n", c.optimizer, best_step);
-    if (compare) printf("sgd_step_us %.1f\n", best_sgd);
+    printf("optimizer %s\nstep_us %.1f\nstep_gb_s %.1f\n", c.optimizer, best_step, 1e-3 * bytes / best_step);
+    if (compare)
+        printf("sgd_step_us %.1f\nsgd_step_gb_s %.1f\nstep_ratio %.3f\n", best_sgd, 1e-3 * sgd_bytes / best_sgd,
+               best_step / best_sgd);
     cg_dataset_free(&train);
     return 0;
 }
