@@ -254,8 +254,9 @@ static void conv_backward(struct cg_record *r)
     const struct cg_tensor *x = r->in[0], *w = r->in[1];
     size_t colb = (size_t)(g->kk * g->ohw) * g->es, wbytes = (size_t)(g->o * g->kk) * g->es;
     if (x->grad) ct.set_dx = cg_grad_assign(r->in[0]);
-    if (w->grad && cg_grad_assign(r->in[1])) memset(w->grad->data, 0, wbytes);
-    if (r->n_in == 3 && r->in[2]->grad && cg_grad_assign(r->in[2]))
+    /* a persistent tensor's unwritten grad holds zeros already */
+    if (w->grad && cg_grad_assign(r->in[1]) && w->tape) memset(w->grad->data, 0, wbytes);
+    if (r->n_in == 3 && r->in[2]->grad && cg_grad_assign(r->in[2]) && r->in[2]->tape)
         memset(r->in[2]->grad->data, 0, (size_t)g->o * g->es);
     if (x->grad || w->grad) {
         ct.task_bytes = g->direct ? 0 : 2 * colb;

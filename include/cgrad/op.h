@@ -51,7 +51,9 @@ enum cg_op_flags {
  * must assign every element; clears the flag, so a second use of the same
  * input in one op accumulates.  Call it once per input, before any thread
  * writes.  To stay bit for bit with accumulating into zeros, write
- * (T)0 + value rather than value (0 + -0 is +0). */
+ * (T)0 + value rather than value (0 + -0 is +0).  An unwritten grad of a
+ * persistent tensor (t->tape NULL) holds zeros (zero_grad), so a GEMM may
+ * keep beta 1 there (OpenBLAS's beta 0 costs a zeroing pass of its own). */
 static inline bool cg_grad_assign(struct cg_tensor *t)
 {
     bool fresh = (t->flags & CG_GRAD_NONE) != 0;
