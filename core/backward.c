@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "dims.h"
 #include "error_internal.h"
 #include "tape_internal.h"
 #include "tensor_live.h"
@@ -31,19 +32,6 @@ static void make_accumulable(struct cg_tensor *t)
     if (!(t->flags & CG_GRAD_NONE)) return;
     if (t->tape) memset(t->grad->data, 0, (size_t)t->grad->numel * cg_dtype_size(t->dtype));
     t->flags &= ~(unsigned)CG_GRAD_NONE;
-}
-
-static void add_into(struct cg_tensor *dst, const struct cg_tensor *src)
-{
-    if (dst->dtype == CG_F64) {
-        double *d = dst->data;
-        const double *s = src->data;
-        for (int64_t i = 0; i < dst->numel; i++) d[i] += s[i];
-    } else {
-        float *d = dst->data;
-        const float *s = src->data;
-        for (int64_t i = 0; i < dst->numel; i++) d[i] += s[i];
-    }
 }
 
 /* sweep_state bits of a record: released by a backward that did not retain
@@ -127,7 +115,7 @@ static enum cg_status sweep(struct cg_tape *tape, struct cg_tensor *out, const s
     if (!ensure_grad(tape, out)) st = CG_ERR_NOMEM;
     else {
         make_accumulable(out);
-        add_into(out->grad, seed);
+        cg_accumulate(out->dtype, out->grad->data, seed->data, out->numel);
     }
 
     for (int32_t r = out->record; r >= 0 && st == CG_OK; r--) {

@@ -254,9 +254,8 @@ static void conv_backward(struct cg_record *r)
     const struct cg_tensor *x = r->in[0], *w = r->in[1];
     size_t colb = (size_t)(g->kk * g->ohw) * g->es, wbytes = (size_t)(g->o * g->kk) * g->es;
     if (x->grad) ct.set_dx = cg_grad_assign(r->in[0]);
-    /* a persistent tensor's unwritten grad holds zeros already */
-    if (w->grad && cg_grad_assign(r->in[1]) && w->tape) memset(w->grad->data, 0, wbytes);
-    if (r->n_in == 3 && r->in[2]->grad && cg_grad_assign(r->in[2]) && r->in[2]->tape)
+    if (w->grad && cg_grad_assign_scratch(r->in[1])) memset(w->grad->data, 0, wbytes);
+    if (r->n_in == 3 && r->in[2]->grad && cg_grad_assign_scratch(r->in[2]))
         memset(r->in[2]->grad->data, 0, (size_t)g->o * g->es);
     if (x->grad || w->grad) {
         ct.task_bytes = g->direct ? 0 : 2 * colb;
@@ -346,27 +345,31 @@ static struct cg_tensor *conv_apply(const struct cg_op *op, struct cg_tape *tape
     return cg_op_apply(tape, op, b ? 3 : 2, in, x->dtype, 4, shape, s, 4);
 }
 
+/* cg_conv2d and cg_conv2d_relu: checks (messages name fn), then `op`. */
+static struct cg_tensor *conv2d_entry(const char *fn, const struct cg_op *op,
+                                      struct cg_tape *tape, struct cg_tensor *x,
+                                      struct cg_tensor *weight, struct cg_tensor *bias,
+                                      const struct cg_conv2d_params *p)
+{
+    CG_CHECK_NOT_NULL(fn, x, "x");
+    CG_CHECK_NOT_NULL(fn, weight, "weight");
+    struct cg_conv2d_params q = p ? *p : CG_CONV2D_PARAMS(1, 0, 1, 1);
+    struct cg_window k;
+    if (!conv_check(fn, 2, x, weight, bias, &q, &k)) return NULL;
+    return conv_apply(op, tape, x, weight, bias, &k, q.groups);
+}
+
 struct cg_tensor *cg_conv2d(struct cg_tape *tape, struct cg_tensor *x, struct cg_tensor *weight,
                             struct cg_tensor *bias, const struct cg_conv2d_params *p)
 {
-    CG_CHECK_NOT_NULL("cg_conv2d", x, "x");
-    CG_CHECK_NOT_NULL("cg_conv2d", weight, "weight");
-    struct cg_conv2d_params q = p ? *p : CG_CONV2D_PARAMS(1, 0, 1, 1);
-    struct cg_window k;
-    if (!conv_check("cg_conv2d", 2, x, weight, bias, &q, &k)) return NULL;
-    return conv_apply(&cg_op_conv2d, tape, x, weight, bias, &k, q.groups);
+    return conv2d_entry("cg_conv2d", &cg_op_conv2d, tape, x, weight, bias, p);
 }
 
 struct cg_tensor *cg_conv2d_relu(struct cg_tape *tape, struct cg_tensor *x,
                                  struct cg_tensor *weight, struct cg_tensor *bias,
                                  const struct cg_conv2d_params *p)
 {
-    CG_CHECK_NOT_NULL("cg_conv2d_relu", x, "x");
-    CG_CHECK_NOT_NULL("cg_conv2d_relu", weight, "weight");
-    struct cg_conv2d_params q = p ? *p : CG_CONV2D_PARAMS(1, 0, 1, 1);
-    struct cg_window k;
-    if (!conv_check("cg_conv2d_relu", 2, x, weight, bias, &q, &k)) return NULL;
-    return conv_apply(&cg_op_conv2d_relu, tape, x, weight, bias, &k, q.groups);
+    return conv2d_entry("cg_conv2d_relu", &cg_op_conv2d_relu, tape, x, weight, bias, p);
 }
 
 struct cg_tensor *cg_conv1d(struct cg_tape *tape, struct cg_tensor *x, struct cg_tensor *weight,

@@ -49,10 +49,6 @@ CG_MULTIARCH static void bias_grad(enum cg_dtype dt, void *db, const void *dy, i
         CG_BIAS_GRAD(float);
 }
 
-/* Takes t's unwritten mark; true when its grad is tape scratch with no
- * values yet (a persistent tensor's unwritten grad holds zeros). */
-static bool holds_garbage(struct cg_tensor *t) { return cg_grad_assign(t) && t->tape; }
-
 static void linear_backward(struct cg_record *r)
 {
     const struct cg_tensor *x = r->in[0], *w = r->in[1];
@@ -68,16 +64,16 @@ static void linear_backward(struct cg_record *r)
      * scratch (the GEMM's own 0 + sum: the bits of accumulating into zeros). */
     if (x->grad)
         jobs[njobs++] = (struct cg_gemm_job){dt, false, false, n, in, out, dy, out, w->data, in,
-                                             holds_garbage(r->in[0]) ? 0.0 : 1.0,
+                                             cg_grad_assign_scratch(r->in[0]) ? 0.0 : 1.0,
                                              x->grad->data, in, CG_SPLIT_COLS};
     /* dW[out,in] += dy^T * x: dy stored [n,out], so transpose flag. */
     if (w->grad)
         jobs[njobs++] = (struct cg_gemm_job){dt, true, false, out, in, n, dy, out, x->data, in,
-                                             holds_garbage(r->in[1]) ? 0.0 : 1.0,
+                                             cg_grad_assign_scratch(r->in[1]) ? 0.0 : 1.0,
                                              w->grad->data, in, CG_SPLIT_ROWS};
     cg_gemm_many(jobs, njobs);
     if (r->n_in == 3 && r->in[2]->grad) {
-        if (holds_garbage(r->in[2]))
+        if (cg_grad_assign_scratch(r->in[2]))
             memset(r->in[2]->grad->data, 0, (size_t)out * cg_dtype_size(dt));
         bias_grad(dt, r->in[2]->grad->data, dy, n, out);
     }

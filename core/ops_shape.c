@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "dims.h"
 #include "tape_internal.h" /* cg_format_shape */
 #include "error_internal.h"
 #include "op_list.h"
@@ -22,21 +23,16 @@ static void reshape_backward(struct cg_record *r)
     struct cg_tensor *x = r->in[0];
     if (!x->grad) return;
     int64_t n = x->numel;
-    bool set = cg_grad_assign(x); /* 0 + g: bit for bit as adding into zeros */
-    if (x->dtype == CG_F64) {
+    if (!cg_grad_assign(x)) {
+        cg_accumulate(x->dtype, x->grad->data, r->out->grad->data, n);
+    } else if (x->dtype == CG_F64) { /* 0 + g: bit for bit as adding into zeros */
         double *restrict gx = x->grad->data;
         const double *restrict gy = r->out->grad->data;
-        if (set)
-            for (int64_t i = 0; i < n; i++) gx[i] = 0.0 + gy[i];
-        else
-            for (int64_t i = 0; i < n; i++) gx[i] += gy[i];
+        for (int64_t i = 0; i < n; i++) gx[i] = 0.0 + gy[i];
     } else {
         float *restrict gx = x->grad->data;
         const float *restrict gy = r->out->grad->data;
-        if (set)
-            for (int64_t i = 0; i < n; i++) gx[i] = 0.0f + gy[i];
-        else
-            for (int64_t i = 0; i < n; i++) gx[i] += gy[i];
+        for (int64_t i = 0; i < n; i++) gx[i] = 0.0f + gy[i];
     }
 }
 

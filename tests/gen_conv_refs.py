@@ -46,13 +46,19 @@ def conv2d_cases():
         ("k53_mixed", (3, 2, 9, 7), 3, (5, 3), (2, 1), (2, 1), (1, 2), 1, True),
         ("k3_s2_pad2_groups2", (1, 4, 7, 5), 4, (3, 3), (2, 2), (2, 2), (1, 1), 2, True),
     ]
+    conv2d_table_cases("conv2d", table, lambda y: y)
+
+
+def conv2d_table_cases(op, table, after):
+    """One case per row: name, x shape, out channels, kernel, stride, pad,
+    dil, groups, bias; the op's output is after(F.conv2d(...))."""
     for name, xs, o, k, s, p, d, g, bias in table:
         x = draw(xs)
         w = draw((o, xs[1] // g) + k, -1.0, 1.0)
         inputs = [x, w] + ([draw((o,), -1.0, 1.0)] if bias else [])
         fn = (lambda x, w, b=None, s=s, p=p, d=d, g=g:
-              F.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g))
-        case("conv2d_" + name, "conv2d", fn, inputs, list(s) + list(p) + list(d) + [g])
+              after(F.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g)))
+        case(op + "_" + name, op, fn, inputs, list(s) + list(p) + list(d) + [g])
 
 
 def conv1d_cases():
@@ -125,14 +131,7 @@ def conv2d_relu_cases():
         ("k3_s2_groups2_nobias", (2, 4, 7, 6), 6, (3, 3), (2, 2), (1, 1), (1, 1), 2, False),
         ("k1_direct", (2, 3, 4, 5), 2, (1, 1), (1, 1), (0, 0), (1, 1), 1, True),
     ]
-    for name, xs, o, k, s, p, d, g, bias in table:
-        x = draw(xs)
-        w = draw((o, xs[1] // g) + k, -1.0, 1.0)
-        inputs = [x, w] + ([draw((o,), -1.0, 1.0)] if bias else [])
-        fn = (lambda x, w, b=None, s=s, p=p, d=d, g=g:
-              torch.relu(F.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g)))
-        case("conv2d_relu_" + name, "conv2d_relu", fn, inputs,
-             list(s) + list(p) + list(d) + [g])
+    conv2d_table_cases("conv2d_relu", table, torch.relu)
 
 
 def main():

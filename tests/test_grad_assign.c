@@ -48,11 +48,7 @@ static struct cg_tensor *apply_maxpool3(struct cg_tape *t, struct cg_tensor *con
 {
     return cg_max_pool2d(t, in[0], 3, 3, 2, 2, 1, 1, 1, 1);
 }
-static struct cg_tensor *apply_conv3(struct cg_tape *t, struct cg_tensor *const *in)
-{
-    return cg_conv2d(t, in[0], in[1], in[2], NULL);
-}
-static struct cg_tensor *apply_conv1x1(struct cg_tape *t, struct cg_tensor *const *in)
+static struct cg_tensor *apply_conv(struct cg_tape *t, struct cg_tensor *const *in)
 {
     return cg_conv2d(t, in[0], in[1], in[2], NULL);
 }
@@ -69,8 +65,8 @@ static const struct assign_case cases[] = {
     {"max_pool2d 2x2, exact tiling", 1, {{2, 3, 4, 6}}, {4}, apply_maxpool2},
     {"max_pool2d 2x2, odd sizes", 1, {{1, 2, 5, 7}}, {4}, apply_maxpool2},
     {"max_pool2d 3x3 stride 2 pad 1", 1, {{1, 2, 5, 6}}, {4}, apply_maxpool3},
-    {"conv2d 3x3", 3, {{2, 3, 6, 5}, {4, 3, 3, 3}, {4}}, {4, 4, 1}, apply_conv3},
-    {"conv2d 1x1", 3, {{2, 3, 4, 5}, {4, 3, 1, 1}, {4}}, {4, 4, 1}, apply_conv1x1},
+    {"conv2d 3x3", 3, {{2, 3, 6, 5}, {4, 3, 3, 3}, {4}}, {4, 4, 1}, apply_conv},
+    {"conv2d 1x1", 3, {{2, 3, 4, 5}, {4, 3, 1, 1}, {4}}, {4, 4, 1}, apply_conv},
     {"conv2d groups 2 stride 2 pad 1", 3, {{2, 4, 6, 5}, {6, 2, 3, 3}, {6}}, {4, 4, 1},
      apply_conv_grouped},
 };
@@ -241,7 +237,7 @@ static void test_conv_backward_scratch_failure_is_reported(void **state)
     (void)state;
     /* big enough that backward's scratch needs a new arena chunk */
     static const struct assign_case big = {
-        "conv2d 3x3, 64x64", 3, {{2, 8, 64, 64}, {8, 8, 3, 3}, {8}}, {4, 4, 1}, apply_conv3};
+        "conv2d 3x3, 64x64", 3, {{2, 8, 64, 64}, {8, 8, 3, 3}, {8}}, {4, 4, 1}, apply_conv};
     struct run r;
     setup(&r, &big, CG_F32);
     size_t failures = 0;
@@ -249,7 +245,7 @@ static void test_conv_backward_scratch_failure_is_reported(void **state)
         cg_tape_free(r.tape);
         r.tape = cg_tape_new(); /* a fresh arena: backward must allocate */
         struct cg_tensor *loss =
-            cg_sum(r.tape, cg_mul(r.tape, apply_conv3(r.tape, r.in), r.weights));
+            cg_sum(r.tape, cg_mul(r.tape, apply_conv(r.tape, r.in), r.weights));
         assert_non_null(loss);
         cg_alloc_fail_nth(n);
         enum cg_status st = cg_backward(r.tape, loss);

@@ -53,12 +53,21 @@ enum cg_op_flags {
  * writes.  To stay bit for bit with accumulating into zeros, write
  * (T)0 + value rather than value (0 + -0 is +0).  An unwritten grad of a
  * persistent tensor (t->tape NULL) holds zeros (zero_grad), so a GEMM may
- * keep beta 1 there (OpenBLAS's beta 0 costs a zeroing pass of its own). */
+ * keep beta 1 there (OpenBLAS's beta 0 costs a zeroing pass of its own):
+ * cg_grad_assign_scratch. */
 static inline bool cg_grad_assign(struct cg_tensor *t)
 {
     bool fresh = (t->flags & CG_GRAD_NONE) != 0;
     t->flags &= ~(unsigned)CG_GRAD_NONE;
     return fresh;
+}
+
+/* cg_grad_assign for ops that keep accumulating (a GEMM with beta 1, a
+ * sum): true when t's grad was unwritten tape scratch, which the caller
+ * must then zero or overwrite; an unwritten persistent grad holds zeros. */
+static inline bool cg_grad_assign_scratch(struct cg_tensor *t)
+{
+    return cg_grad_assign(t) && t->tape;
 }
 
 struct cg_op {

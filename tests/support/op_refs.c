@@ -431,15 +431,12 @@ struct cg_tensor *cg_opref_run(struct cg_tape *tape, const char *op, struct cg_t
         for (int i = 0; i < n_s; i++) shape[i] = (int64_t)s[i];
         return cg_reshape(tape, in[0], n_s, shape);
     }
-    case CONV2D: {
-        struct cg_conv2d_params p = {{(int64_t)s[0], (int64_t)s[1]}, {(int64_t)s[2], (int64_t)s[3]},
-                                     {(int64_t)s[4], (int64_t)s[5]}, (int64_t)s[6]};
-        return cg_conv2d(tape, in[0], in[1], n_in == 3 ? in[2] : NULL, &p);
-    }
+    case CONV2D:
     case CONV2D_RELU: {
         struct cg_conv2d_params p = {{(int64_t)s[0], (int64_t)s[1]}, {(int64_t)s[2], (int64_t)s[3]},
                                      {(int64_t)s[4], (int64_t)s[5]}, (int64_t)s[6]};
-        return cg_conv2d_relu(tape, in[0], in[1], n_in == 3 ? in[2] : NULL, &p);
+        return (e->kind == CONV2D ? cg_conv2d : cg_conv2d_relu)(tape, in[0], in[1],
+                                                               n_in == 3 ? in[2] : NULL, &p);
     }
     case CONV1D:
         return cg_conv1d(tape, in[0], in[1], n_in == 3 ? in[2] : NULL, (int64_t)s[0],
