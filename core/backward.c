@@ -89,7 +89,10 @@ static bool growth_ok(struct cg_tape *tape, const char *fn)
 static enum cg_status sweep(struct cg_tape *tape, struct cg_tensor *out, const struct cg_tensor *seed,
                             bool retain, const char *fn)
 {
-    if (out->record >= 0) {
+    /* Only a record released by an earlier backward of this step can make
+     * this one misuse: without one, the marking happens in the sweep below
+     * instead of a pass of its own. */
+    if (out->record >= 0 && tape->swept_any) {
         int32_t released = mark_reached(tape, out);
         if (released >= 0) {
             clear_reached(tape, out->record);
@@ -109,8 +112,11 @@ static enum cg_status sweep(struct cg_tape *tape, struct cg_tensor *out, const s
         if (out->record >= 0) clear_reached(tape, out->record);
         return CG_ERR_INVALID;
     }
-    /* Gradients of intermediates are per-backward: forget earlier ones. */
-    for (size_t r = 0; r < tape->n_records; r++) tape->records[r].out->grad = NULL;
+    /* Gradients of intermediates are per-backward: forget earlier ones.  Only
+     * records that existed at an earlier backward of this step can hold one. */
+    for (size_t r = 0; r < tape->records_with_grads; r++) tape->records[r].out->grad = NULL;
+    tape->records_with_grads = tape->n_records;
+    if (out->record >= 0) tape->records[out->record].sweep_state |= CG_REC_REACHED;
     enum cg_status st = CG_OK;
     if (!ensure_grad(tape, out)) st = CG_ERR_NOMEM;
     else {
@@ -118,12 +124,18 @@ static enum cg_status sweep(struct cg_tape *tape, struct cg_tensor *out, const s
         cg_accumulate(out->dtype, out->grad->data, seed->data, out->numel);
     }
 
-    for (int32_t r = out->record; r >= 0 && st == CG_OK; r--) {
+    /* Each record reached clears its mark and marks its inputs' records,
+     * which come earlier: the reverse walk meets them after. */
+    int32_t r = out->record;
+    for (; r >= 0 && st == CG_OK; r--) {
         struct cg_record *rec = &tape->records[r];
         if (!(rec->sweep_state & CG_REC_REACHED)) continue; /* not on a path to `out` */
+        rec->sweep_state &= ~(unsigned)CG_REC_REACHED;
         bool assigns = (rec->op->flags & CG_OP_ASSIGNS_GRAD) != 0;
         for (int i = 0; i < rec->n_in && st == CG_OK; i++) {
             struct cg_tensor *in = rec->in[i];
+            if (in->tape == tape && in->record >= 0)
+                tape->records[in->record].sweep_state |= CG_REC_REACHED;
             if (!(in->flags & CG_REQUIRES_GRAD)) continue;
             if (!ensure_grad(tape, in)) st = CG_ERR_NOMEM;
             else if (!assigns) make_accumulable(in);
@@ -135,7 +147,10 @@ static enum cg_status sweep(struct cg_tape *tape, struct cg_tensor *out, const s
             st = CG_ERR_NOMEM;
             break;
         }
-        if (!retain) rec->sweep_state |= CG_REC_SWEPT;
+        if (!retain) {
+            rec->sweep_state |= CG_REC_SWEPT;
+            tape->swept_any = true;
+        }
         if (!tape->anomaly) continue;
         for (int i = 0; i < rec->n_in && st == CG_OK; i++) {
             struct cg_tensor *g = rec->in[i]->grad;
@@ -146,7 +161,7 @@ static enum cg_status sweep(struct cg_tape *tape, struct cg_tensor *out, const s
                              rec->op->name, r, i, rec->in[i]->name);
         }
     }
-    if (out->record >= 0) clear_reached(tape, out->record);
+    clear_reached(tape, r); /* after an error: the marks below where it stopped */
     return st;
 }
 

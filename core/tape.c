@@ -125,6 +125,8 @@ void cg_tape_reset(struct cg_tape *tape)
     tape->n_records = 0;
     tape->growing_backwards = 0;
     tape->records_at_last_backward = 0;
+    tape->records_with_grads = 0;
+    tape->swept_any = false;
     tape->gen++;
     tape->anomaly_status = CG_OK;
 }

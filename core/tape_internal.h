@@ -30,6 +30,10 @@ struct cg_tape {
      * records than the previous one (see backward.c) */
     uint32_t growing_backwards;
     size_t records_at_last_backward;
+    /* records whose outputs an earlier backward of this step may have given
+     * a grad; and whether one released records (see backward.c) */
+    size_t records_with_grads;
+    bool swept_any;
     bool grad_enabled;
     bool anomaly;
     bool alloc_failed; /* an arena allocation failed (backward turns it into NOMEM) */

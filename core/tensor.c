@@ -38,10 +38,12 @@ struct cg_tensor *cg_tensor_alloc(struct cg_tape *tape, enum cg_dtype dtype, int
     size_t bytes = (size_t)numel * cg_dtype_size(dtype);
     struct cg_tensor *t;
     if (tape) {
-        t = cg_arena_alloc(tape, sizeof *t);
+        /* Header and data in one arena block (the data stays 64-aligned). */
+        size_t head = (sizeof *t + 63) & ~(size_t)63;
+        t = cg_arena_alloc(tape, alloc_data ? head + bytes : sizeof *t);
         if (!t) return NULL;
         memset(t, 0, sizeof *t);
-        if (alloc_data && !(t->data = cg_arena_alloc(tape, bytes))) return NULL;
+        if (alloc_data) t->data = (unsigned char *)t + head;
         t->tape = tape;
         t->tape_gen = tape->gen;
     } else {
