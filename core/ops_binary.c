@@ -6,8 +6,12 @@
  * compile-time constants, so identical shapes run as one flat restrict loop
  * and [N,M] op [M] / op scalar run as contiguous loops with no per-element
  * calls.  Backward walks the same rows and ADDS into each input's grad; a
- * stride-0 operand turns its row into a sum.  The two inputs are handled in
- * separate passes, so x op x (one tensor, one grad) accumulates twice. */
+ * stride-0 operand turns its row into a sum.  An unwritten grad of an
+ * input that is not broadcast is assigned instead (0 + value, the same
+ * bits).  The two inputs are handled in separate passes, so x op x (one
+ * tensor, one grad) assigns, then adds. */
+#include <string.h>
+
 #include "broadcast.h"
 #include "error_internal.h"
 #include "op_list.h"
@@ -42,8 +46,17 @@ typedef void (*cg_bwd_row_fn)(void *gt, const void *g, const void *x, const void
 /* Row kernels of one op, by dtype. */
 struct binary_kernels {
     cg_fwd_row_fn fwd[2];
-    cg_bwd_row_fn bwda[2], bwdb[2];
+    cg_bwd_row_fn bwd[2][2][2]; /* [input][first write (=)][f64] */
 };
+
+/* Neither input broadcast: the walk is one flat run with strides 1, what
+ * the plan finds too, without planning it.  (A single element is left to
+ * the plan, whose strides 0 make backward a one-term sum.) */
+static bool flat_run(const struct cg_record *r)
+{
+    return r->out->numel > 1 && r->in[0]->numel == r->out->numel &&
+           r->in[1]->numel == r->out->numel;
+}
 
 static void plan_of(const struct cg_record *r, struct cg_bcast *p)
 {
@@ -53,12 +66,16 @@ static void plan_of(const struct cg_record *r, struct cg_bcast *p)
 static void binary_forward(struct cg_record *r, const struct binary_kernels *k)
 {
     if (r->out->numel == 0) return;
-    struct cg_bcast p;
-    plan_of(r, &p);
     enum cg_dtype dt = r->out->dtype;
-    size_t es = cg_dtype_size(dt);
     cg_fwd_row_fn f = k->fwd[dt == CG_F64];
     const char *a = r->in[0]->data, *b = r->in[1]->data;
+    if (flat_run(r)) {
+        f(r->out->data, a, b, r->out->numel, 1, 1);
+        return;
+    }
+    struct cg_bcast p;
+    plan_of(r, &p);
+    size_t es = cg_dtype_size(dt);
     char *z = r->out->data;
     struct cg_bcast_iter it;
     cg_bcast_begin(&it);
@@ -88,25 +105,48 @@ static void binary_backward_one(struct cg_record *r, const struct cg_bcast *p, i
     }
 }
 
+/* Whether input `which`'s grad is written with = : unwritten, and every
+ * element is written once (not broadcast).  An unwritten broadcast grad of
+ * the tape is zeroed first (a persistent one holds zeros already). */
+static bool assigns(struct cg_record *r, int which)
+{
+    struct cg_tensor *in = r->in[which];
+    if (!cg_grad_assign(in)) return false;
+    if (in->numel == r->out->numel) return true;
+    if (in->tape) memset(in->grad->data, 0, (size_t)in->numel * cg_dtype_size(in->dtype));
+    return false;
+}
+
 static void binary_backward(struct cg_record *r, const struct binary_kernels *k)
 {
-    if (r->out->numel == 0) return;
+    /* Separate passes: when a == b both write the same grad (the first
+     * assigns, the second adds). */
+    bool flat = flat_run(r);
     struct cg_bcast p;
-    plan_of(r, &p);
+    if (!flat && r->out->numel > 0) plan_of(r, &p);
     int d = r->out->dtype == CG_F64;
-    /* Separate passes: when a == b both write the same grad. */
-    if (r->in[0]->grad) binary_backward_one(r, &p, 0, k->bwda[d]);
-    if (r->in[1]->grad) binary_backward_one(r, &p, 1, k->bwdb[d]);
+    for (int which = 0; which < 2; which++) {
+        struct cg_tensor *in = r->in[which];
+        if (!in->grad) continue;
+        cg_bwd_row_fn f = k->bwd[which][assigns(r, which)][d];
+        if (r->out->numel == 0) continue;
+        if (flat)
+            f(in->grad->data, r->out->grad->data, r->in[0]->data, r->in[1]->data, r->out->data,
+              r->out->numel, 1, 1);
+        else
+            binary_backward_one(r, &p, which, f);
+    }
 }
 
 #define CG_BINARY_DESCRIPTOR(name, fwd, da, db)                                            \
     static const struct binary_kernels name##_kernels = {                                  \
         {name##_fwd_f32, name##_fwd_f64},                                                  \
-        {name##_bwda_f32, name##_bwda_f64},                                                \
-        {name##_bwdb_f32, name##_bwdb_f64}};                                               \
+        {{{name##_bwda_f32, name##_bwda_f64}, {name##_bwda_set_f32, name##_bwda_set_f64}}, \
+         {{name##_bwdb_f32, name##_bwdb_f64}, {name##_bwdb_set_f32, name##_bwdb_set_f64}}}}; \
     static void name##_forward(struct cg_record *r) { binary_forward(r, &name##_kernels); } \
     static void name##_backward(struct cg_record *r) { binary_backward(r, &name##_kernels); } \
-    const struct cg_op cg_op_##name = {#name, name##_forward, name##_backward, 0};
+    const struct cg_op cg_op_##name = {#name, name##_forward, name##_backward,             \
+                                       CG_OP_ASSIGNS_GRAD};
 
 CG_BINARY_OPS(CG_BINARY_DESCRIPTOR)
 

@@ -332,6 +332,117 @@ static void test_generic_rank4(void **state)
     cg_tape_free(tape);
 }
 
+/* Reference of the flat (unbroadcast) path, element by element in T:
+ * z = x op y and the input grads from upstream g, either assigned (first
+ * write: 0 + v) or added to what the grads hold. */
+#define CG_REF_FLAT(T)                                                                      \
+    static void ref_flat_##T(int op, int n, const T *x, const T *y, const T *g, T *z,      \
+                             T *ga, T *gb, bool first)                                     \
+    {                                                                                      \
+        for (int i = 0; i < n; i++) {                                                      \
+            z[i] = op == 0 ? x[i] + y[i] : op == 1 ? x[i] - y[i] : op == 2 ? x[i] * y[i]   \
+                                                                     : x[i] / y[i];        \
+            T da = op <= 1 ? g[i] : op == 2 ? g[i] * y[i] : g[i] / y[i];                   \
+            T db = op == 0 ? g[i] : op == 1 ? -g[i] : op == 2 ? g[i] * x[i]                \
+                                                             : -(g[i] * (z[i] / y[i]));    \
+            ga[i] = (first ? (T)0 : ga[i]) + da;                                           \
+            gb[i] = (first ? (T)0 : gb[i]) + db;                                           \
+        }                                                                                  \
+    }
+CG_REF_FLAT(float)
+CG_REF_FLAT(double)
+
+enum { FLAT_MAX = 37 };
+
+/* Reference for one op and size, in the tensors' dtype (as doubles). */
+static void ref_flat(enum cg_dtype dt, int op, int n, const double *xd, const double *yd,
+                     const double *gd, double *z, double *ga, double *gb, bool first)
+{
+    if (dt == CG_F64) {
+        ref_flat_double(op, n, xd, yd, gd, z, ga, gb, first);
+        return;
+    }
+    float x[FLAT_MAX], y[FLAT_MAX], g[FLAT_MAX], zf[FLAT_MAX], af[FLAT_MAX], bf[FLAT_MAX];
+    for (int i = 0; i < n; i++)
+        x[i] = (float)xd[i], y[i] = (float)yd[i], g[i] = (float)gd[i], af[i] = (float)ga[i],
+        bf[i] = (float)gb[i];
+    ref_flat_float(op, n, x, y, g, zf, af, bf, first);
+    for (int i = 0; i < n; i++) z[i] = zf[i], ga[i] = af[i], gb[i] = bf[i];
+}
+
+/* t's elements (of its dtype) bit for bit equal to want (converted). */
+static void assert_bits(const struct cg_tensor *t, const double *want, const char *what, int op,
+                        int n, int threads)
+{
+    for (int i = 0; i < n; i++) {
+        double v = cg_tensor_at(t, i);
+        bool same = t->dtype == CG_F64 ? memcmp(&v, &want[i], sizeof v) == 0
+                                       : memcmp(&(float){(float)v}, &(float){(float)want[i]},
+                                                sizeof(float)) == 0;
+        if (!same)
+            fail_msg("op %d, %s [%d of %d], %s, %d threads: %a, want %a", op, what, i, n,
+                     cg_dtype_name(t->dtype), threads, v, want[i]);
+    }
+}
+
+/* Same-shape inputs take a flat path (no broadcast plan; an unwritten grad
+ * assigned, not zeroed and added): forward and both grads bit for bit the
+ * element-by-element reference, for persistent grads (assigned, then
+ * added) and for intermediates' grads on reused arena memory, at 1 and 2
+ * threads.  Zeros in x and negative g make -0 products: an assignment
+ * without the 0 + would keep their sign. */
+static void test_flat_run_bits(void **state)
+{
+    (void)state;
+    struct cg_tensor *(*const fns[4])(struct cg_tape *, struct cg_tensor *,
+                                      struct cg_tensor *) = {cg_add, cg_sub, cg_mul, cg_div};
+    static const int sizes[] = {1, 2, 16, 37};
+    double xv[FLAT_MAX], yv[FLAT_MAX], g[FLAT_MAX];
+    struct cg_rng rng = cg_rng_seed(3);
+    for (int i = 0; i < FLAT_MAX; i++) {
+        xv[i] = i % 5 == 0 ? 0.0 : cg_rng_normal(&rng);
+        yv[i] = 0.5 + cg_rng_uniform(&rng);
+        g[i] = cg_rng_normal(&rng);
+    }
+    struct cg_tape *tape = cg_tape_new();
+    for (int threads = 1; threads <= 2; threads++) {
+        cg_set_num_threads(threads);
+        for (int d = 0; d < 2; d++)
+            for (int op = 0; op < 4; op++)
+                for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+                    int n = sizes[k];
+                    double z[FLAT_MAX], ga[FLAT_MAX], gb[FLAT_MAX];
+                    struct cg_tensor *a = leaf(dtypes[d], CG_SHAPE(n), xv);
+                    struct cg_tensor *b = leaf(dtypes[d], CG_SHAPE(n), yv);
+                    cg_tensor_zero_grad(a), cg_tensor_zero_grad(b);
+                    struct cg_tensor *y = fns[op](tape, a, b);
+                    backward_with(tape, y, g);
+                    ref_flat(dtypes[d], op, n, xv, yv, g, z, ga, gb, true);
+                    assert_bits(y, z, "output", op, n, threads);
+                    assert_bits(a->grad, ga, "grad a (assigned)", op, n, threads);
+                    assert_bits(b->grad, gb, "grad b (assigned)", op, n, threads);
+                    backward_with(tape, fns[op](tape, a, b), g);
+                    ref_flat(dtypes[d], op, n, xv, yv, g, z, ga, gb, false);
+                    assert_bits(a->grad, ga, "grad a (added)", op, n, threads);
+                    assert_bits(b->grad, gb, "grad b (added)", op, n, threads);
+                    cg_tape_reset(tape);
+                    /* intermediates: their grads start on dirty arena memory */
+                    assert_non_null(cg_tensor_full(tape, dtypes[d], CG_SHAPE(4096), 1e30));
+                    cg_tape_reset(tape);
+                    struct cg_tensor *ar = cg_reshape(tape, a, CG_SHAPE(n));
+                    struct cg_tensor *br = cg_reshape(tape, b, CG_SHAPE(n));
+                    backward_with(tape, fns[op](tape, ar, br), g);
+                    ref_flat(dtypes[d], op, n, xv, yv, g, z, ga, gb, true);
+                    assert_bits(ar->grad, ga, "intermediate grad a", op, n, threads);
+                    assert_bits(br->grad, gb, "intermediate grad b", op, n, threads);
+                    cg_tape_reset(tape);
+                    cg_tensor_free(a), cg_tensor_free(b);
+                }
+    }
+    cg_set_num_threads(1);
+    cg_tape_free(tape);
+}
+
 /* Empty tensors broadcast by the same rules: [0,3] + [3] -> [0,3]. */
 static void test_empty_broadcast(void **state)
 {
@@ -486,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_same_tensor_both_inputs),
         cmocka_unit_test(test_long_reductions),
         cmocka_unit_test(test_generic_rank4),
+        cmocka_unit_test(test_flat_run_bits),
         cmocka_unit_test(test_empty_broadcast),
         cmocka_unit_test(test_reshape_view_and_grad),
         cmocka_unit_test(test_transpose),

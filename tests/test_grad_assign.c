@@ -57,7 +57,34 @@ static struct cg_tensor *apply_conv_grouped(struct cg_tape *t, struct cg_tensor 
     return cg_conv2d(t, in[0], in[1], in[2], &CG_CONV2D_PARAMS(2, 1, 1, 2));
 }
 
+static struct cg_tensor *apply_mul(struct cg_tape *t, struct cg_tensor *const *in)
+{
+    return cg_mul(t, in[0], in[1]);
+}
+static struct cg_tensor *apply_sub(struct cg_tape *t, struct cg_tensor *const *in)
+{
+    return cg_sub(t, in[0], in[1]);
+}
+static struct cg_tensor *apply_maximum(struct cg_tape *t, struct cg_tensor *const *in)
+{
+    return cg_maximum(t, in[0], in[1]);
+}
+static struct cg_tensor *apply_div(struct cg_tape *t, struct cg_tensor *const *in)
+{
+    return cg_div(t, in[0], cg_add_scalar(t, in[1], 10)); /* away from 0 */
+}
+static struct cg_tensor *apply_mul_self(struct cg_tape *t, struct cg_tensor *const *in)
+{
+    return cg_mul(t, in[0], in[0]);
+}
+
 static const struct assign_case cases[] = {
+    {"mul", 2, {{3, 7}, {3, 7}}, {2, 2}, apply_mul},
+    {"mul, one element", 2, {{1}, {1}}, {1, 1}, apply_mul},
+    {"mul, x * x", 1, {{3, 7}}, {2}, apply_mul_self},
+    {"div", 2, {{3, 7}, {3, 7}}, {2, 2}, apply_div},
+    {"sub, [3,7] - [7]", 2, {{3, 7}, {7}}, {2, 1}, apply_sub},
+    {"maximum, [3,1] and [1,7]", 2, {{3, 1}, {1, 7}}, {2, 2}, apply_maximum},
     {"relu", 1, {{3, 7}}, {2}, apply_relu},
     {"hardshrink", 1, {{3, 7}}, {2}, apply_hardshrink},
     {"reshape", 1, {{2, 3, 4}}, {3}, apply_reshape},
