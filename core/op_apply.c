@@ -83,7 +83,7 @@ struct cg_tensor *cg_op_apply(struct cg_tape *tape, const struct cg_op *op, int 
     struct cg_record local;
     struct cg_record *rec = needs_grad ? new_record(tape) : &local;
     if (!rec) return NULL;
-    memset(rec, 0, sizeof *rec);
+    cg_zero_bytes(rec, sizeof *rec);
     rec->op = op;
     rec->tape = tape;
     rec->out = out;

@@ -14,6 +14,7 @@
 
 #include "broadcast.h"
 #include "error_internal.h"
+#include "multiarch.h"
 #include "op_list.h"
 #include "cgrad/ops.h"
 

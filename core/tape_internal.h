@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "cgrad/op.h"
 #include "cgrad/tape.h"
@@ -47,6 +48,16 @@ void *cg_arena_alloc(struct cg_tape *tape, size_t bytes);
  * the heap when tape is NULL.  Validates the shape (misuse names `fn`). */
 struct cg_tensor *cg_tensor_alloc(struct cg_tape *tape, enum cg_dtype dtype, int ndim,
                                   const int64_t *shape, bool alloc_data, const char *fn);
+
+/* memset(p, 0, bytes) for a small struct (a header, a record) of constant
+ * size, in pieces of at most 64 bytes: GCC stores those with vector moves,
+ * while one memset of the whole struct becomes a rep stos whose start-up
+ * costs more than the rest of a small tensor's creation. */
+static inline void cg_zero_bytes(void *p, size_t bytes)
+{
+    unsigned char *c = p;
+    for (size_t k = 0; k < bytes; k += 64) memset(c + k, 0, bytes - k < 64 ? bytes - k : 64);
+}
 
 /* Copies n elements from src (dtype sd) to dst (dtype dd), converting. */
 void cg_convert_data(void *dst, enum cg_dtype dd, const void *src, enum cg_dtype sd, int64_t n);

@@ -11,6 +11,15 @@
 size_t cg_dtype_size(enum cg_dtype dtype) { return dtype == CG_F64 ? sizeof(double) : sizeof(float); }
 const char *cg_dtype_name(enum cg_dtype dtype) { return dtype == CG_F64 ? "f64" : "f32"; }
 
+/* numel * size <= INT64_MAX / 8 (under 2^60 elements), without the 64-bit
+ * division for the common sizes. */
+static bool size_fits(int64_t numel, int64_t size)
+{
+    const int64_t small = INT64_C(1) << 30; /* both below: the product is below 2^60 */
+    if (numel < small && size < small) return true;
+    return size == 0 || numel <= INT64_MAX / 8 / size;
+}
+
 struct cg_tensor *cg_tensor_alloc(struct cg_tape *tape, enum cg_dtype dtype, int ndim,
                                   const int64_t *shape, bool alloc_data, const char *fn)
 {
@@ -28,7 +37,7 @@ struct cg_tensor *cg_tensor_alloc(struct cg_tape *tape, enum cg_dtype dtype, int
     }
     int64_t numel = 1;
     for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0 || (shape[i] > 0 && numel > INT64_MAX / 8 / shape[i])) {
+        if (shape[i] < 0 || !size_fits(numel, shape[i])) {
             cg_misuse(fn, "bad size %" PRId64 " in dim %d (sizes must be >= 0, total under "
                       "2^60 elements)", shape[i], i);
             return NULL;
@@ -42,7 +51,7 @@ struct cg_tensor *cg_tensor_alloc(struct cg_tape *tape, enum cg_dtype dtype, int
         size_t head = (sizeof *t + 63) & ~(size_t)63;
         t = cg_arena_alloc(tape, alloc_data ? head + bytes : sizeof *t);
         if (!t) return NULL;
-        memset(t, 0, sizeof *t);
+        cg_zero_bytes(t, sizeof *t);
         if (alloc_data) t->data = (unsigned char *)t + head;
         t->tape = tape;
         t->tape_gen = tape->gen;

@@ -121,6 +121,8 @@ X(full_shape_null, 1, !cg_tensor_full(NULL, CG_F32, 2, NULL, 1.0), "cg_tensor_fu
 X(zeros_neg_size, 1, !cg_tensor_zeros(NULL, CG_F32, CG_SHAPE(2, -3)), "cg_tensor_zeros", "-3") \
 X(zeros_huge, 1, !cg_tensor_zeros(NULL, CG_F32, CG_SHAPE(1LL << 40, 1LL << 30)), \
   "cg_tensor_zeros") \
+X(zeros_2_pow_60, 1, !cg_tensor_zeros(T, CG_F32, CG_SHAPE(1LL << 30, 1LL << 30)), \
+  "cg_tensor_zeros", "2^60") \
 X(zeros_tape_bad_dtype, 1, !cg_tensor_zeros(T, BAD_DT, CG_SHAPE(2)), "cg_tensor_zeros", "dtype") \
 X(from_data_null, 1, !cg_tensor_from_data(NULL, CG_F32, CG_SHAPE(2), NULL), \
   "cg_tensor_from_data") \
