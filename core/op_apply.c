@@ -4,7 +4,6 @@
 #include "alloc.h"
 #include "error_internal.h"
 #include "tape_internal.h"
-#include "tensor_live.h"
 
 static bool input_ok(struct cg_tape *tape, const struct cg_op *op, int i,
                      const struct cg_tensor *t, enum cg_dtype dtype)
@@ -14,7 +13,7 @@ static bool input_ok(struct cg_tape *tape, const struct cg_op *op, int i,
                   i);
         return false;
     }
-    if (!cg_tensor_is_live(tape, t)) {
+    if (!cg_tensor_live_on(tape, t)) {
         cg_misuse(op->name,
                   "input %d ('%s') belongs to %s (hint: tensors from an op live until "
                   "cg_tape_reset; keep persistent data in tensors created with tape NULL)",

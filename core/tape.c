@@ -6,14 +6,7 @@
 #include "error_internal.h"
 #include "tape_internal.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define CG_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CG_ASAN 1
-#endif
-#endif
-#ifdef CG_ASAN
+#ifdef CG_ASAN /* tape_internal.h */
 #include <sanitizer/asan_interface.h>
 #define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
 #define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
@@ -66,7 +59,7 @@ static bool add_chunk(struct cg_tape *tape, size_t size)
     return true;
 }
 
-void *cg_arena_alloc(struct cg_tape *tape, size_t bytes)
+void *cg_arena_alloc_slow(struct cg_tape *tape, size_t bytes)
 {
     size_t need = (bytes + 63) & ~(size_t)63;
     if (need == 0) need = 64;
@@ -77,7 +70,6 @@ void *cg_arena_alloc(struct cg_tape *tape, size_t bytes)
                 void *p = c->base + tape->offset;
                 tape->offset += need;
                 tape->used += need;
-                if (tape->used > tape->high_water) tape->high_water = tape->used;
                 UNPOISON(p, bytes ? bytes : 1);
                 return p;
             }
@@ -113,6 +105,7 @@ void cg_tape_reset(struct cg_tape *tape)
     if (!tape) return;
     /* After a step that needed several chunks, replace them by one chunk of
      * the high-water size so later steps stay in one chunk, allocation-free. */
+    if (tape->used > tape->high_water) tape->high_water = tape->used;
     if (tape->n_chunks > 1) {
         size_t total = tape->high_water;
         free_chunks(tape);

@@ -9,6 +9,7 @@
 
 #include "cgrad/op.h"
 #include "cgrad/tape.h"
+#include "cgrad/tensor.h"
 
 struct cg_arena_chunk {
     unsigned char *base;
@@ -21,7 +22,7 @@ struct cg_tape {
     int n_chunks, cap_chunks, cur_chunk;
     size_t offset;    /* into chunks[cur_chunk] */
     size_t used;      /* bytes handed out since the last reset */
-    size_t high_water;/* largest `used` seen, sizes the consolidated chunk */
+    size_t high_water;/* largest `used` at a reset, sizes the consolidated chunk */
 
     struct cg_record *records;
     size_t n_records, cap_records;
@@ -41,8 +42,42 @@ struct cg_tape {
     enum cg_status anomaly_status;
 };
 
-/* Arena allocation, 64-byte aligned.  NULL (with cg_last_error) on OOM. */
-void *cg_arena_alloc(struct cg_tape *tape, size_t bytes);
+#if defined(__SANITIZE_ADDRESS__)
+#define CG_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CG_ASAN 1
+#endif
+#endif
+
+/* Arena allocation, 64-byte aligned.  NULL (with cg_last_error) on OOM.
+ * The slow path moves on to the next chunk or adds one (and, under ASan,
+ * unpoisons every allocation). */
+void *cg_arena_alloc_slow(struct cg_tape *tape, size_t bytes);
+
+static inline void *cg_arena_alloc(struct cg_tape *tape, size_t bytes)
+{
+#ifndef CG_ASAN
+    size_t need = (bytes + 63) & ~(size_t)63;
+    if (need > 0 && tape->cur_chunk < tape->n_chunks) {
+        struct cg_arena_chunk *c = &tape->chunks[tape->cur_chunk];
+        if (c->size - tape->offset >= need) {
+            void *p = c->base + tape->offset;
+            tape->offset += need;
+            tape->used += need;
+            return p;
+        }
+    }
+#endif
+    return cg_arena_alloc_slow(tape, bytes);
+}
+
+/* True if t is persistent or from the current step of `tape` (the test
+ * behind cg_tensor_is_live, inline for op_apply.c). */
+static inline bool cg_tensor_live_on(const struct cg_tape *tape, const struct cg_tensor *t)
+{
+    return t && (!t->tape || (t->tape == tape && t->tape_gen == tape->gen));
+}
 
 /* A tensor header + uninitialized data (when alloc_data) on the tape, or on
  * the heap when tape is NULL.  Validates the shape (misuse names `fn`). */

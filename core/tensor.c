@@ -76,7 +76,7 @@ struct cg_tensor *cg_tensor_alloc(struct cg_tape *tape, enum cg_dtype dtype, int
 
 bool cg_tensor_is_live(const struct cg_tape *tape, const struct cg_tensor *t)
 {
-    return t && (!t->tape || (t->tape == tape && t->tape_gen == tape->gen));
+    return cg_tensor_live_on(tape, t);
 }
 
 bool cg_tensor_check_live(const struct cg_tensor *t, const char *fn)
