@@ -90,9 +90,11 @@ static enum cg_status sweep(struct cg_tape *tape, struct cg_tensor *out, const s
                             bool retain, const char *fn)
 {
     /* Only a record released by an earlier backward of this step can make
-     * this one misuse: without one, the marking happens in the sweep below
-     * instead of a pass of its own. */
-    if (out->record >= 0 && tape->swept_any) {
+     * this one misuse.  Without one (the common case) the records on a path
+     * to `out` are marked during the sweep itself, each mark cleared as the
+     * sweep passes it: no passes of their own over the records. */
+    bool premark = out->record >= 0 && tape->swept_any;
+    if (premark) {
         int32_t released = mark_reached(tape, out);
         if (released >= 0) {
             clear_reached(tape, out->record);
@@ -116,7 +118,7 @@ static enum cg_status sweep(struct cg_tape *tape, struct cg_tensor *out, const s
      * records that existed at an earlier backward of this step can hold one. */
     for (size_t r = 0; r < tape->records_with_grads; r++) tape->records[r].out->grad = NULL;
     tape->records_with_grads = tape->n_records;
-    if (out->record >= 0) tape->records[out->record].sweep_state |= CG_REC_REACHED;
+    if (!premark && out->record >= 0) tape->records[out->record].sweep_state |= CG_REC_REACHED;
     enum cg_status st = CG_OK;
     if (!ensure_grad(tape, out)) st = CG_ERR_NOMEM;
     else {
@@ -124,18 +126,19 @@ static enum cg_status sweep(struct cg_tape *tape, struct cg_tensor *out, const s
         cg_accumulate(out->dtype, out->grad->data, seed->data, out->numel);
     }
 
-    /* Each record reached clears its mark and marks its inputs' records,
-     * which come earlier: the reverse walk meets them after. */
     int32_t r = out->record;
     for (; r >= 0 && st == CG_OK; r--) {
         struct cg_record *rec = &tape->records[r];
         if (!(rec->sweep_state & CG_REC_REACHED)) continue; /* not on a path to `out` */
-        rec->sweep_state &= ~(unsigned)CG_REC_REACHED;
+        if (!premark) { /* inputs' records come earlier: the walk meets them later */
+            rec->sweep_state &= ~(unsigned)CG_REC_REACHED;
+            for (int i = 0; i < rec->n_in; i++)
+                if (rec->in[i]->tape == tape && rec->in[i]->record >= 0)
+                    tape->records[rec->in[i]->record].sweep_state |= CG_REC_REACHED;
+        }
         bool assigns = (rec->op->flags & CG_OP_ASSIGNS_GRAD) != 0;
         for (int i = 0; i < rec->n_in && st == CG_OK; i++) {
             struct cg_tensor *in = rec->in[i];
-            if (in->tape == tape && in->record >= 0)
-                tape->records[in->record].sweep_state |= CG_REC_REACHED;
             if (!(in->flags & CG_REQUIRES_GRAD)) continue;
             if (!ensure_grad(tape, in)) st = CG_ERR_NOMEM;
             else if (!assigns) make_accumulable(in);
@@ -161,7 +164,8 @@ static enum cg_status sweep(struct cg_tape *tape, struct cg_tensor *out, const s
                              rec->op->name, r, i, rec->in[i]->name);
         }
     }
-    clear_reached(tape, r); /* after an error: the marks below where it stopped */
+    /* Unmarked: without premark, all but (after an error) those below r. */
+    clear_reached(tape, premark ? out->record : r);
     return st;
 }
 
