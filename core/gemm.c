@@ -78,7 +78,11 @@ static double madds(const struct cg_gemm_job *j)
 void cg_gemm_many(const struct cg_gemm_job *jobs, int njobs)
 {
     int threads = cg_parallel_threads();
-    if (threads == 1 || njobs * threads > MAX_BLOCKS) {
+    /* Products that together are smaller than one block run in the caller:
+     * waking a helper would cost more than they take. */
+    double total = 0;
+    for (int i = 0; i < njobs; i++) total += madds(&jobs[i]);
+    if (threads == 1 || njobs * threads > MAX_BLOCKS || total < min_block_madds) {
         for (int i = 0; i < njobs; i++) gemm_one(&jobs[i]);
         return;
     }
