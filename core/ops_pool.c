@@ -15,6 +15,7 @@
 #include "error_internal.h"
 #include "multiarch.h"
 #include "op_list.h"
+#include "parallel.h"
 #include "cgrad/conv_ops.h"
 #include "cgrad/op.h"
 
@@ -134,43 +135,91 @@ static int32_t winner(enum cg_dtype dt, const void *plane, const struct plane *p
     return dt == CG_F64 ? winner_f64(plane, p, k, oy, ox) : winner_f32(plane, p, k, oy, ox);
 }
 
-static void max_pool_forward(struct cg_record *r)
+/* Planes [q0, q1) of a pooling op: one task of the batch cut over the pool
+ * (planes are independent, so the cut does not change any result). */
+struct pool_task {
+    struct cg_record *r;
+    struct plane p;
+    struct cg_window k;
+    int parts;
+    bool set; /* backward: gradient unwritten, assign */
+};
+
+/* Worth handing to the pool from this many input elements. */
+enum { POOL_PARALLEL_MIN = 1 << 15 };
+
+static void pool_run(struct pool_task *pt, cg_task_fn fn)
 {
-    struct plane p = plane_of(r);
-    struct cg_window k = cg_window_unpack(r->scalar);
+    int64_t work = pt->p.planes * pt->p.h * pt->p.w;
+    int threads = cg_parallel_threads();
+    pt->parts = work < POOL_PARALLEL_MIN || pt->p.planes < threads ? 1 : threads;
+    if (pt->parts == 1)
+        fn(pt, 0);
+    else
+        cg_parallel_run(pt->parts, fn, pt);
+}
+
+/* This task's planes as a struct plane of its own, and their first plane. */
+static struct plane task_planes(const struct pool_task *pt, int t, int64_t *q0)
+{
+    int64_t lo, hi;
+    cg_split_range(pt->p.planes, pt->parts, t, 1, &lo, &hi);
+    struct plane p = pt->p;
+    p.planes = hi - lo;
+    *q0 = lo;
+    return p;
+}
+
+static void max_forward_task(void *ctx, int t)
+{
+    const struct pool_task *pt = ctx;
+    const struct cg_record *r = pt->r;
+    const struct cg_window *k = &pt->k;
     enum cg_dtype dt = r->out->dtype;
     size_t es = cg_dtype_size(dt);
-    int32_t *idx = NULL;
-    if (r->out->flags & CG_REQUIRES_GRAD)
-        idx = cg_tape_alloc(r->tape, (size_t)(p.planes * p.oh * p.ow) * sizeof *idx);
-    r->aux = idx;
-    if (is_2x2(&k)) {
+    int64_t q0;
+    struct plane p = task_planes(pt, t, &q0);
+    int64_t in_at = q0 * p.h * p.w, out_at = q0 * p.oh * p.ow;
+    const char *x0 = (const char *)r->in[0]->data + (size_t)in_at * es;
+    char *y0 = (char *)r->out->data + (size_t)out_at * es;
+    int32_t *idx = r->aux ? (int32_t *)r->aux + out_at : NULL;
+    if (is_2x2(k)) {
         if (dt == CG_F64)
-            max_2x2_f64(r->out->data, idx, r->in[0]->data, &p);
+            max_2x2_f64((double *)y0, idx, (const double *)x0, &p);
         else
-            max_2x2_f32(r->out->data, idx, r->in[0]->data, &p);
+            max_2x2_f32((float *)y0, idx, (const float *)x0, &p);
         return;
     }
-    if (k.ph == 0 && k.pw == 0 && k.dh == 1 && k.dw == 1) {
+    if (k->ph == 0 && k->pw == 0 && k->dh == 1 && k->dw == 1) {
         if (dt == CG_F64)
-            max_plain_f64(r->out->data, idx, r->in[0]->data, &p, &k);
+            max_plain_f64((double *)y0, idx, (const double *)x0, &p, k);
         else
-            max_plain_f32(r->out->data, idx, r->in[0]->data, &p, &k);
+            max_plain_f32((float *)y0, idx, (const float *)x0, &p, k);
         return;
     }
     for (int64_t q = 0; q < p.planes; q++) {
-        const char *x = (const char *)r->in[0]->data + (size_t)(q * p.h * p.w) * es;
+        const char *x = x0 + (size_t)(q * p.h * p.w) * es;
         for (int64_t oy = 0; oy < p.oh; oy++)
             for (int64_t ox = 0; ox < p.ow; ox++) {
                 int64_t o = (q * p.oh + oy) * p.ow + ox;
-                int32_t at = winner(dt, x, &p, &k, oy, ox);
+                int32_t at = winner(dt, x, &p, k, oy, ox);
                 if (idx) idx[o] = at;
                 if (dt == CG_F64)
-                    CG_F64P(r->out)[o] = ((const double *)x)[at];
+                    ((double *)y0)[o] = ((const double *)x)[at];
                 else
-                    CG_F32P(r->out)[o] = ((const float *)x)[at];
+                    ((float *)y0)[o] = ((const float *)x)[at];
             }
     }
+}
+
+static void max_pool_forward(struct cg_record *r)
+{
+    struct pool_task pt = {.r = r, .p = plane_of(r), .k = cg_window_unpack(r->scalar)};
+    int32_t *idx = NULL;
+    if (r->out->flags & CG_REQUIRES_GRAD)
+        idx = cg_tape_alloc(r->tape, (size_t)(pt.p.planes * pt.p.oh * pt.p.ow) * sizeof *idx);
+    r->aux = idx;
+    pool_run(&pt, max_forward_task);
 }
 
 #define CG_MAX_2X2_BWD_SET(T, S)                                                            \
@@ -194,39 +243,52 @@ static void max_pool_forward(struct cg_record *r)
 CG_MAX_2X2_BWD_SET(float, f32)
 CG_MAX_2X2_BWD_SET(double, f64)
 
-static void max_pool_backward(struct cg_record *r)
+static void max_backward_task(void *ctx, int t)
 {
+    const struct pool_task *pt = ctx;
+    const struct cg_record *r = pt->r;
+    const struct cg_window *k = &pt->k;
     struct cg_tensor *x = r->in[0];
-    if (!x->grad) return;
-    struct plane p = plane_of(r);
-    struct cg_window k = cg_window_unpack(r->scalar);
     enum cg_dtype dt = x->dtype;
     size_t es = cg_dtype_size(dt);
-    const int32_t *idx = r->aux;
-    if (cg_grad_assign(x)) {
+    int64_t q0;
+    struct plane p = task_planes(pt, t, &q0);
+    int64_t in_at = q0 * p.h * p.w, out_at = q0 * p.oh * p.ow;
+    char *gx = (char *)x->grad->data + (size_t)in_at * es;
+    const char *gy = (const char *)r->out->grad->data + (size_t)out_at * es;
+    const int32_t *idx = r->aux ? (const int32_t *)r->aux + out_at : NULL;
+    if (pt->set) {
         /* Windows tiling the plane exactly: each input gets 0 or its window's
          * gradient, written once (0 + g keeps the bits of adding into zeros). */
-        if (idx && is_2x2(&k) && p.h == 2 * p.oh && p.w == 2 * p.ow) {
+        if (idx && is_2x2(k) && p.h == 2 * p.oh && p.w == 2 * p.ow) {
             if (dt == CG_F64)
-                max_2x2_bwd_set_f64(x->grad->data, r->out->grad->data, idx, &p);
+                max_2x2_bwd_set_f64((double *)gx, (const double *)gy, idx, &p);
             else
-                max_2x2_bwd_set_f32(x->grad->data, r->out->grad->data, idx, &p);
+                max_2x2_bwd_set_f32((float *)gx, (const float *)gy, idx, &p);
             return;
         }
-        memset(x->grad->data, 0, (size_t)x->numel * es);
+        memset(gx, 0, (size_t)(p.planes * p.h * p.w) * es);
     }
     for (int64_t q = 0; q < p.planes; q++) {
-        const char *xp = (const char *)x->data + (size_t)(q * p.h * p.w) * es;
+        const char *xp = (const char *)x->data + (size_t)(in_at + q * p.h * p.w) * es;
         for (int64_t oy = 0; oy < p.oh; oy++)
             for (int64_t ox = 0; ox < p.ow; ox++) {
                 int64_t o = (q * p.oh + oy) * p.ow + ox;
-                int64_t at = q * p.h * p.w + (idx ? idx[o] : winner(dt, xp, &p, &k, oy, ox));
+                int64_t at = q * p.h * p.w + (idx ? idx[o] : winner(dt, xp, &p, k, oy, ox));
                 if (dt == CG_F64)
-                    CG_F64P(x->grad)[at] += CG_F64P(r->out->grad)[o];
+                    ((double *)gx)[at] += ((const double *)gy)[o];
                 else
-                    CG_F32P(x->grad)[at] += CG_F32P(r->out->grad)[o];
+                    ((float *)gx)[at] += ((const float *)gy)[o];
             }
     }
+}
+
+static void max_pool_backward(struct cg_record *r)
+{
+    if (!r->in[0]->grad) return;
+    struct pool_task pt = {.r = r, .p = plane_of(r), .k = cg_window_unpack(r->scalar)};
+    pt.set = cg_grad_assign(r->in[0]);
+    pool_run(&pt, max_backward_task);
 }
 
 const struct cg_op cg_op_max_pool2d = {"max_pool2d", max_pool_forward, max_pool_backward,

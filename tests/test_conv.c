@@ -144,6 +144,45 @@ static void cut_matches_uncut(void **state)
     cg_tape_free(tape);
 }
 
+/* Max pooling cut over planes: a batch large enough to be split, with
+ * ties, for MaxPool2d(2) (assigning its input's gradient) and a
+ * padded 3x3 stride-2 window (accumulating into a leaf's).  Outputs and
+ * gradients must not depend on the thread count. */
+static void pool_cut_run(int threads, struct cg_tape *tape, struct cg_tensor **out)
+{
+    struct cg_rng rng = cg_rng_seed(9);
+    struct cg_tensor *x = cg_tensor_uniform(NULL, CG_F32, CG_SHAPE(5, 7, 30, 26), -1, 1, &rng);
+    assert_int_equal(cg_tensor_requires_grad(x, true), CG_OK);
+    for (int64_t i = 0; i < x->numel; i += 97) CG_F32P(x)[i] = CG_F32P(x)[i + 1]; /* ties */
+    cg_set_num_threads(threads);
+    struct cg_tensor *h = cg_mul_scalar(tape, x, 2); /* a tape input: gradient assigned */
+    struct cg_tensor *a = cg_max_pool2d(tape, h, 2, 2, 2, 2, 0, 0, 1, 1);
+    struct cg_tensor *b = cg_max_pool2d(tape, x, 3, 3, 2, 2, 1, 1, 1, 1);
+    assert_non_null(a), assert_non_null(b);
+    struct cg_tensor *loss = cg_add(tape, cg_sum(tape, cg_square(tape, a)), cg_sum(tape, b));
+    assert_int_equal(cg_backward(tape, loss), CG_OK);
+    cg_set_num_threads(1);
+    out[0] = cg_tensor_copy(NULL, a), out[1] = cg_tensor_copy(NULL, b);
+    out[2] = cg_tensor_copy(NULL, x->grad);
+    cg_tensor_free(x);
+}
+
+static void pool_cut_matches_uncut(void **state)
+{
+    (void)state;
+    struct cg_tape *tape = cg_tape_new();
+    struct cg_tensor *one[3], *two[3];
+    pool_cut_run(1, tape, one);
+    cg_tape_reset(tape);
+    pool_cut_run(2, tape, two);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(one[i]->numel, two[i]->numel);
+        assert_memory_equal(one[i]->data, two[i]->data, (size_t)one[i]->numel * sizeof(float));
+        cg_tensor_free(one[i]), cg_tensor_free(two[i]);
+    }
+    cg_tape_free(tape);
+}
+
 /* ---- modules ---- */
 
 static void conv_module_init_and_names(void **state)
@@ -397,6 +436,7 @@ int main(void)
         cmocka_unit_test(cases_match_torch_f32),
         cmocka_unit_test(every_case_gradchecks_f64),
         cmocka_unit_test(cut_matches_uncut),
+        cmocka_unit_test(pool_cut_matches_uncut),
         cmocka_unit_test(conv_module_init_and_names),
         cmocka_unit_test(mnist_stack_shapes),
         cmocka_unit_test(batchnorm_running_statistics),
