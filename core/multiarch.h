@@ -23,13 +23,4 @@
 #define CG_MULTIARCH
 #endif
 
-/* CG_INLINE_COPIES: keep short copy loops as loops.  GCC otherwise turns
- * them into memcpy calls, whose call cost dominates rows of tens of
- * elements (im2col of a 24-wide image made 7,000 calls per sample). */
-#if defined(__GNUC__) && !defined(__clang__)
-#define CG_INLINE_COPIES __attribute__((optimize("no-tree-loop-distribute-patterns")))
-#else
-#define CG_INLINE_COPIES
-#endif
-
 #endif

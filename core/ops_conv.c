@@ -69,6 +69,7 @@ struct conv_task {
     size_t task_bytes;
     char *dw_parts;    /* backward: partial dW of tasks 1.. */
     bool set_dx;       /* backward: dx unwritten, each sample's slice assigned */
+    double *bias_sums; /* backward: [n, o] per-sample sums of dy, or NULL */
 };
 
 /* The GEMM input for sample n, group gi: x itself or its im2col in col. */
@@ -171,6 +172,33 @@ static void conv_forward(struct cg_record *r)
     cg_parallel_run(ct.g.parts, forward_task, &ct);
 }
 
+/* sums[o] = sum over the pixels of one sample's dy[o, :], in double with
+ * independent lanes (one running sum would be a chain of dependent adds).
+ * Run per sample while its dy is in cache; conv_backward adds the samples
+ * in order, so the bias gradient does not depend on the thread count. */
+enum { BIAS_LANES = 8 };
+#define CG_CONV_ROW_SUMS(T)                                                                 \
+    do {                                                                                    \
+        for (int64_t o = 0; o < g->o; o++) {                                                \
+            const T *row = (const T *)dy + o * g->ohw;                                      \
+            double lane[BIAS_LANES] = {0}, acc = 0;                                         \
+            int64_t i = 0;                                                                  \
+            for (; i + BIAS_LANES <= g->ohw; i += BIAS_LANES)                               \
+                for (int l = 0; l < BIAS_LANES; l++) lane[l] += (double)row[i + l];         \
+            for (; i < g->ohw; i++) acc += (double)row[i];                                  \
+            for (int l = 0; l < BIAS_LANES; l++) acc += lane[l];                            \
+            sums[o] = acc;                                                                  \
+        }                                                                                   \
+    } while (0)
+
+CG_MULTIARCH static void conv_row_sums(const struct conv *g, double *sums, const void *dy)
+{
+    if (g->dt == CG_F64)
+        CG_CONV_ROW_SUMS(double);
+    else
+        CG_CONV_ROW_SUMS(float);
+}
+
 static void backward_task(void *ctx, int t)
 {
     const struct conv_task *ct = ctx;
@@ -192,6 +220,8 @@ static void backward_task(void *ctx, int t)
         if (g->relu)
             relu_mask(g, AT(dy, n * g->o * g->ohw, g), CAT(r->out->data, n * g->o * g->ohw, g),
                       g->o * g->ohw);
+        if (ct->bias_sums)
+            conv_row_sums(g, ct->bias_sums + n * g->o, CAT(dy, n * g->o * g->ohw, g));
         for (int64_t gi = 0; gi < g->groups; gi++) {
             const void *dyg = CAT(dy, (n * g->o + gi * g->og) * g->ohw, g);
             const void *wg = CAT(w->data, gi * g->og * g->kk, g);
@@ -218,33 +248,17 @@ static void backward_task(void *ctx, int t)
     }
 }
 
-
-/* db[o] += sum over samples and pixels of dy[n, o, :], in double with
- * independent lanes (one running sum would be a chain of dependent adds). */
-enum { BIAS_LANES = 8 };
-#define CG_CONV_BIAS_GRAD(T)                                                                \
-    do {                                                                                    \
-        const T *d = dy;                                                                    \
-        for (int64_t o = 0; o < g->o; o++) {                                                \
-            double lane[BIAS_LANES] = {0}, acc = 0;                                         \
-            for (int64_t n = 0; n < g->n; n++) {                                            \
-                const T *row = d + (n * g->o + o) * g->ohw;                                 \
-                int64_t i = 0;                                                              \
-                for (; i + BIAS_LANES <= g->ohw; i += BIAS_LANES)                           \
-                    for (int l = 0; l < BIAS_LANES; l++) lane[l] += (double)row[i + l];     \
-                for (; i < g->ohw; i++) acc += (double)row[i];                              \
-            }                                                                               \
-            for (int l = 0; l < BIAS_LANES; l++) acc += lane[l];                            \
-            ((T *)db)[o] += (T)acc;                                                         \
-        }                                                                                   \
-    } while (0)
-
-CG_MULTIARCH static void conv_bias_grad(const struct conv *g, void *db, const void *dy)
+/* db[o] += the per-sample sums, samples in order. */
+static void conv_bias_grad(const struct conv *g, void *db, const double *sums)
 {
-    if (g->dt == CG_F64)
-        CG_CONV_BIAS_GRAD(double);
-    else
-        CG_CONV_BIAS_GRAD(float);
+    for (int64_t o = 0; o < g->o; o++) {
+        double acc = 0;
+        for (int64_t n = 0; n < g->n; n++) acc += sums[n * g->o + o];
+        if (g->dt == CG_F64)
+            ((double *)db)[o] += acc;
+        else
+            ((float *)db)[o] += (float)acc;
+    }
 }
 
 static void conv_backward(struct cg_record *r)
@@ -252,29 +266,34 @@ static void conv_backward(struct cg_record *r)
     struct conv_task ct = {.g = conv_of(r), .r = r};
     const struct conv *g = &ct.g;
     const struct cg_tensor *x = r->in[0], *w = r->in[1];
+    const struct cg_tensor *b = r->n_in == 3 ? r->in[2] : NULL;
     size_t colb = (size_t)(g->kk * g->ohw) * g->es, wbytes = (size_t)(g->o * g->kk) * g->es;
     if (x->grad) ct.set_dx = cg_grad_assign(r->in[0]);
     if (w->grad && cg_grad_assign_scratch(r->in[1])) memset(w->grad->data, 0, wbytes);
-    if (r->n_in == 3 && r->in[2]->grad && cg_grad_assign_scratch(r->in[2]))
-        memset(r->in[2]->grad->data, 0, (size_t)g->o * g->es);
-    if (x->grad || w->grad) {
-        ct.task_bytes = g->direct ? 0 : 2 * colb;
-        size_t parts_bytes = w->grad ? (size_t)(g->parts - 1) * wbytes : 0;
-        if (ct.task_bytes + parts_bytes) {
-            ct.scratch = cg_tape_alloc(r->tape, ct.task_bytes * (size_t)g->parts + parts_bytes);
-            if (!ct.scratch) return;
-            ct.dw_parts = ct.scratch + ct.task_bytes * (size_t)g->parts;
-        }
-        cg_parallel_run(g->parts, backward_task, &ct); /* masks dy too (relu) */
-        if (w->grad)
-            for (int t = 1; t < g->parts; t++)
-                cg_accumulate(g->dt, w->grad->data, ct.dw_parts + (size_t)(t - 1) * wbytes,
-                         g->o * g->kk);
+    if (b && b->grad && cg_grad_assign_scratch(r->in[2]))
+        memset(b->grad->data, 0, (size_t)g->o * g->es);
+    if (!x->grad && !w->grad && !(b && b->grad)) {
+        if (g->relu) relu_mask(g, r->out->grad->data, r->out->data, g->n * g->o * g->ohw);
+        return;
     }
-    else if (g->relu)
-        relu_mask(g, r->out->grad->data, r->out->data, g->n * g->o * g->ohw);
-    if (r->n_in == 3 && r->in[2]->grad)
-        conv_bias_grad(g, r->in[2]->grad->data, r->out->grad->data);
+    ct.task_bytes = g->direct || (!x->grad && !w->grad) ? 0 : 2 * colb;
+    size_t parts_bytes = w->grad ? (size_t)(g->parts - 1) * wbytes : 0;
+    size_t sums_bytes = b && b->grad ? (size_t)(g->n * g->o) * sizeof(double) : 0;
+    /* sums first: the arena's alignment suits doubles */
+    size_t bytes = sums_bytes + ct.task_bytes * (size_t)g->parts + parts_bytes;
+    if (bytes) {
+        ct.scratch = cg_tape_alloc(r->tape, bytes);
+        if (!ct.scratch) return; /* NOMEM recorded: cg_backward reports it */
+        ct.bias_sums = sums_bytes ? (double *)(void *)ct.scratch : NULL;
+        ct.scratch += sums_bytes;
+        ct.dw_parts = ct.scratch + ct.task_bytes * (size_t)g->parts;
+    }
+    cg_parallel_run(g->parts, backward_task, &ct); /* masks dy too (relu) */
+    if (w->grad)
+        for (int t = 1; t < g->parts; t++)
+            cg_accumulate(g->dt, w->grad->data, ct.dw_parts + (size_t)(t - 1) * wbytes,
+                          g->o * g->kk);
+    if (ct.bias_sums) conv_bias_grad(g, b->grad->data, ct.bias_sums);
 }
 
 const struct cg_op cg_op_conv2d = {"conv2d", conv_forward, conv_backward, CG_OP_ASSIGNS_GRAD};
