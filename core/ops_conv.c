@@ -65,7 +65,7 @@ static struct conv conv_of(const struct cg_record *r)
 struct conv_task {
     struct conv g;
     const struct cg_record *r;
-    char *scratch;     /* per task: col (and dcol in backward) */
+    char *scratch;     /* per task: col (in backward also dcol, in the same space) */
     size_t task_bytes;
     char *dw_parts;    /* backward: partial dW of tasks 1.. */
     bool set_dx;       /* backward: dx unwritten, each sample's slice assigned */
@@ -207,7 +207,9 @@ static void backward_task(void *ctx, int t)
     const struct cg_tensor *x = r->in[0], *w = r->in[1];
     void *dy = r->out->grad->data;
     char *col = ct->scratch + (size_t)t * ct->task_bytes;
-    char *dcol = col + (size_t)(g->kk * g->ohw) * g->es;
+    /* dcol reuses col's space: col is dead once dW's GEMM has read it, and
+     * one buffer less keeps the sample's working set in L2. */
+    char *dcol = col;
     void *dw = NULL;
     if (w->grad) {
         size_t wbytes = (size_t)(g->o * g->kk) * g->es;
@@ -276,7 +278,7 @@ static void conv_backward(struct cg_record *r)
         if (g->relu) relu_mask(g, r->out->grad->data, r->out->data, g->n * g->o * g->ohw);
         return;
     }
-    ct.task_bytes = g->direct || (!x->grad && !w->grad) ? 0 : 2 * colb;
+    ct.task_bytes = g->direct || (!x->grad && !w->grad) ? 0 : colb;
     size_t parts_bytes = w->grad ? (size_t)(g->parts - 1) * wbytes : 0;
     size_t sums_bytes = b && b->grad ? (size_t)(g->n * g->o) * sizeof(double) : 0;
     /* sums first: the arena's alignment suits doubles */
