@@ -16,17 +16,14 @@
 #include "multiarch.h"
 #include "op_list.h"
 #include "parallel.h"
+#include "pool_2x2.h"
 #include "cgrad/conv_ops.h"
 #include "cgrad/op.h"
 
-struct plane {
-    int64_t planes, h, w, oh, ow;
-};
-
-static struct plane plane_of(const struct cg_record *r)
+static struct cg_plane plane_of(const struct cg_record *r)
 {
     const struct cg_tensor *x = r->in[0], *y = r->out;
-    return (struct plane){x->shape[0] * x->shape[1], x->shape[2], x->shape[3], y->shape[2],
+    return (struct cg_plane){x->shape[0] * x->shape[1], x->shape[2], x->shape[3], y->shape[2],
                           y->shape[3]};
 }
 
@@ -38,7 +35,7 @@ static int64_t first_tap(int64_t start, int64_t d)
 }
 
 #define CG_MAX_WINNER(T, S)                                                                \
-    static int32_t winner_##S(const T *x, const struct plane *p, const struct cg_window *k,  \
+    static int32_t winner_##S(const T *x, const struct cg_plane *p, const struct cg_window *k,  \
                               int64_t oy, int64_t ox)                                       \
     {                                                                                       \
         int64_t y0 = first_tap(oy * k->sh - k->ph, k->dh);                                  \
@@ -63,7 +60,7 @@ CG_MAX_WINNER(double, f64)
  * no bounds to work out, and the same first-max / NaN rule. */
 #define CG_MAX_PLAIN(T, S)                                                                  \
     static void max_plain_##S(T *restrict y, int32_t *restrict idx, const T *restrict x,    \
-                              const struct plane *p, const struct cg_window *k)             \
+                              const struct cg_plane *p, const struct cg_window *k)             \
     {                                                                                       \
         for (int64_t q = 0; q < p->planes; q++) {                                           \
             const T *xp = x + q * p->h * p->w;                                              \
@@ -91,8 +88,8 @@ CG_MAX_PLAIN(double, f64)
 /* MaxPool2d(2) proper (2x2, stride 2, no padding or dilation): the four
  * taps unrolled, same first-max / NaN rule as above. */
 #define CG_MAX_2X2(T, S)                                                                    \
-    CG_MULTIARCH static void max_2x2_##S(T *restrict y, int32_t *restrict idx,              \
-                                         const T *restrict x, const struct plane *p)        \
+    CG_MULTIARCH void cg_max_2x2_##S(T *restrict y, int32_t *restrict idx,                  \
+                                     const T *restrict x, const struct cg_plane *p)        \
     {                                                                                       \
         for (int64_t q = 0; q < p->planes; q++) {                                           \
             const T *xp = x + q * p->h * p->w;                                              \
@@ -129,7 +126,7 @@ static bool is_2x2(const struct cg_window *k)
            k->dh == 1 && k->dw == 1;
 }
 
-static int32_t winner(enum cg_dtype dt, const void *plane, const struct plane *p,
+static int32_t winner(enum cg_dtype dt, const void *plane, const struct cg_plane *p,
                       const struct cg_window *k, int64_t oy, int64_t ox)
 {
     return dt == CG_F64 ? winner_f64(plane, p, k, oy, ox) : winner_f32(plane, p, k, oy, ox);
@@ -139,7 +136,7 @@ static int32_t winner(enum cg_dtype dt, const void *plane, const struct plane *p
  * (planes are independent, so the cut does not change any result). */
 struct pool_task {
     struct cg_record *r;
-    struct plane p;
+    struct cg_plane p;
     struct cg_window k;
     int parts;
     bool set; /* backward: gradient unwritten, assign */
@@ -159,12 +156,12 @@ static void pool_run(struct pool_task *pt, cg_task_fn fn)
         cg_parallel_run(pt->parts, fn, pt);
 }
 
-/* This task's planes as a struct plane of its own, and their first plane. */
-static struct plane task_planes(const struct pool_task *pt, int t, int64_t *q0)
+/* This task's planes as a struct cg_plane of its own, and their first plane. */
+static struct cg_plane task_planes(const struct pool_task *pt, int t, int64_t *q0)
 {
     int64_t lo, hi;
     cg_split_range(pt->p.planes, pt->parts, t, 1, &lo, &hi);
-    struct plane p = pt->p;
+    struct cg_plane p = pt->p;
     p.planes = hi - lo;
     *q0 = lo;
     return p;
@@ -178,16 +175,16 @@ static void max_forward_task(void *ctx, int t)
     enum cg_dtype dt = r->out->dtype;
     size_t es = cg_dtype_size(dt);
     int64_t q0;
-    struct plane p = task_planes(pt, t, &q0);
+    struct cg_plane p = task_planes(pt, t, &q0);
     int64_t in_at = q0 * p.h * p.w, out_at = q0 * p.oh * p.ow;
     const char *x0 = (const char *)r->in[0]->data + (size_t)in_at * es;
     char *y0 = (char *)r->out->data + (size_t)out_at * es;
     int32_t *idx = r->aux ? (int32_t *)r->aux + out_at : NULL;
     if (is_2x2(k)) {
         if (dt == CG_F64)
-            max_2x2_f64((double *)y0, idx, (const double *)x0, &p);
+            cg_max_2x2_f64((double *)y0, idx, (const double *)x0, &p);
         else
-            max_2x2_f32((float *)y0, idx, (const float *)x0, &p);
+            cg_max_2x2_f32((float *)y0, idx, (const float *)x0, &p);
         return;
     }
     if (k->ph == 0 && k->pw == 0 && k->dh == 1 && k->dw == 1) {
@@ -224,7 +221,7 @@ static void max_pool_forward(struct cg_record *r)
 
 #define CG_MAX_2X2_BWD_SET(T, S)                                                            \
     static void max_2x2_bwd_set_##S(T *restrict gx, const T *restrict gy,                  \
-                                    const int32_t *restrict idx, const struct plane *p)     \
+                                    const int32_t *restrict idx, const struct cg_plane *p)     \
     {                                                                                       \
         for (int64_t q = 0; q < p->planes; q++) {                                           \
             T *gp = gx + q * p->h * p->w;                                                   \
@@ -252,7 +249,7 @@ static void max_backward_task(void *ctx, int t)
     enum cg_dtype dt = x->dtype;
     size_t es = cg_dtype_size(dt);
     int64_t q0;
-    struct plane p = task_planes(pt, t, &q0);
+    struct cg_plane p = task_planes(pt, t, &q0);
     int64_t in_at = q0 * p.h * p.w, out_at = q0 * p.oh * p.ow;
     char *gx = (char *)x->grad->data + (size_t)in_at * es;
     const char *gy = (const char *)r->out->grad->data + (size_t)out_at * es;
@@ -302,7 +299,7 @@ struct avg_win {
 
 /* Fixed windows (scalar: kernel, stride, padding pairs, count_include_pad)
  * or, for the adaptive op (no scalars), PyTorch's adaptive ones. */
-static struct avg_win avg_window(const struct cg_record *r, const struct plane *p, int64_t oy,
+static struct avg_win avg_window(const struct cg_record *r, const struct cg_plane *p, int64_t oy,
                                  int64_t ox)
 {
     struct avg_win a;
@@ -327,7 +324,7 @@ static struct avg_win avg_window(const struct cg_record *r, const struct plane *
 }
 
 #define CG_AVG_KERNELS(T, S)                                                                 \
-    static void avg_fwd_##S(const struct cg_record *r, const struct plane *p)                \
+    static void avg_fwd_##S(const struct cg_record *r, const struct cg_plane *p)                \
     {                                                                                        \
         const T *x = r->in[0]->data;                                                         \
         T *y = r->out->data;                                                                 \
@@ -342,7 +339,7 @@ static struct avg_win avg_window(const struct cg_record *r, const struct plane *
                     y[(q * p->oh + oy) * p->ow + ox] = (T)(acc / a.div);                     \
                 }                                                                            \
     }                                                                                        \
-    static void avg_bwd_##S(const struct cg_record *r, const struct plane *p)                \
+    static void avg_bwd_##S(const struct cg_record *r, const struct cg_plane *p)                \
     {                                                                                        \
         T *dx = r->in[0]->grad->data;                                                        \
         const T *dy = r->out->grad->data;                                                    \
@@ -361,7 +358,7 @@ CG_AVG_KERNELS(double, f64)
 
 static void avg_forward(struct cg_record *r)
 {
-    struct plane p = plane_of(r);
+    struct cg_plane p = plane_of(r);
     if (r->out->dtype == CG_F64)
         avg_fwd_f64(r, &p);
     else
@@ -371,7 +368,7 @@ static void avg_forward(struct cg_record *r)
 static void avg_backward(struct cg_record *r)
 {
     if (!r->in[0]->grad) return;
-    struct plane p = plane_of(r);
+    struct cg_plane p = plane_of(r);
     if (r->out->dtype == CG_F64)
         avg_bwd_f64(r, &p);
     else
