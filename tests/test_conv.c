@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static struct cg_opref_file refs;
@@ -374,6 +375,13 @@ static struct cg_tape *row_tape(void)
     X(bias_mismatch, 1,                                                                       \
       !cg_conv2d(row_tape(), t4(1, 1, 5, 5), t4(2, 1, 3, 3), cg_tensor_zeros(row_tape(), CG_F32, CG_SHAPE(3)), P1), \
       "bias [3]", "need [2]")                                                                 \
+    X(fused_pool_output_too_small, 1,                                                         \
+      !cg_conv2d_relu_max_pool2d(row_tape(), t4(1, 1, 4, 3), t4(2, 1, 3, 3), NULL, P1),      \
+      "cg_conv2d_relu_max_pool2d", "[1,1,4,3]", "2x1", "at least 2x2")                     \
+    X(fused_pool_groups, 1,                                                                   \
+      !cg_conv2d_relu_max_pool2d(row_tape(), t4(1, 3, 6, 6), t4(2, 1, 3, 3), NULL,           \
+                                 &CG_CONV2D_PARAMS(1, 0, 1, 2)),                              \
+      "cg_conv2d_relu_max_pool2d", "divisible by groups")                                   \
     X(x_not_4d, 1,                                                                            \
       !cg_conv2d(row_tape(), cg_tensor_zeros(row_tape(), CG_F32, CG_SHAPE(5, 5)), t4(1, 1, 3, 3), NULL, P1), \
       "x [5,5]", "4-D [N,C,H,W]")                                                             \
@@ -413,6 +421,58 @@ static struct cg_tape *row_tape(void)
       !cg_module_forward(cg_sequential_child(bn_seq(), 0), row_tape(), t4(2, 3, 2, 2)),       \
       "BatchNorm2d(4)", "[2,3,2,2]")
 
+/* Sequential runs Conv2d, ReLU, MaxPool2d(2) as one op (and Conv2d, ReLU
+ * as another): the same output and parameter gradients, bit for bit, as
+ * running the children one by one, with fewer records on the tape. */
+static void sequential_fusion_matches_children(void **state)
+{
+    (void)state;
+    struct cg_rng rng = cg_rng_seed(8), draw = cg_rng_seed(9);
+    struct cg_module *net = cg_sequential(
+        cg_conv2d_new(1, 4, 3, 3, &CG_CONV2D_PARAMS(1, 0, 1, 1), true, &rng), cg_relu_new(),
+        cg_conv2d_new(4, 6, 3, 3, &CG_CONV2D_PARAMS(1, 1, 1, 1), true, &rng), cg_relu_new(),
+        cg_max_pool2d_new(2, 0, 0, 1), cg_flatten_new(1, -1),
+        cg_linear_new(6 * 4 * 3, 2, true, &rng));
+    assert_non_null(net);
+    struct cg_tensor *x = cg_tensor_uniform(NULL, CG_F32, CG_SHAPE(3, 1, 10, 8), -1, 1, &draw);
+    struct cg_tape *tape = cg_tape_new();
+    struct cg_tensor *params[8];
+    size_t n_params = cg_module_collect_params(net, params, 8);
+    assert_int_equal(n_params, 6);
+    float *grads[2][8];
+    size_t records[2];
+    float out[2][6];
+    for (int fused = 0; fused < 2; fused++) {
+        cg_module_zero_grad(net);
+        struct cg_tensor *y = x;
+        if (fused)
+            y = cg_module_forward(net, tape, y);
+        else
+            for (int i = 0; i < 7; i++) y = cg_module_forward(cg_sequential_child(net, i), tape, y);
+        assert_non_null(y);
+        assert_int_equal(y->numel, 6);
+        memcpy(out[fused], y->data, sizeof out[fused]);
+        records[fused] = cg_tape_record_count(tape);
+        assert_int_equal(cg_backward(tape, cg_sum(tape, cg_square(tape, y))), CG_OK);
+        for (size_t p = 0; p < n_params; p++) {
+            struct cg_tensor *g = params[p]->grad;
+            grads[fused][p] = malloc((size_t)g->numel * sizeof(float));
+            memcpy(grads[fused][p], g->data, (size_t)g->numel * sizeof(float));
+        }
+        cg_tape_reset(tape);
+    }
+    assert_memory_equal(out[0], out[1], sizeof out[0]);
+    for (size_t p = 0; p < n_params; p++) {
+        struct cg_tensor *g = params[p]->grad;
+        assert_memory_equal(grads[0][p], grads[1][p], (size_t)g->numel * sizeof(float));
+        free(grads[0][p]), free(grads[1][p]);
+    }
+    assert_int_equal(records[1] + 3, records[0]); /* conv+relu: 1 op less; +pool: 2 less */
+    cg_tensor_free(x);
+    cg_module_free(net);
+    cg_tape_free(tape);
+}
+
 static struct cg_module *bn_seq(void)
 {
     static struct cg_module *s;
@@ -440,6 +500,7 @@ int main(void)
         cmocka_unit_test(pool_cut_matches_uncut),
         cmocka_unit_test(conv_module_init_and_names),
         cmocka_unit_test(mnist_stack_shapes),
+        cmocka_unit_test(sequential_fusion_matches_children),
         cmocka_unit_test(batchnorm_running_statistics),
         cmocka_unit_test(no_allocations_per_step),
         cmocka_unit_test(misuse_names_the_values),
