@@ -64,17 +64,33 @@ static const struct cg_op dropout_op = {"dropout", dropout_op_forward, dropout_o
                                         CG_OP_ASSIGNS_GRAD};
 
 /* Keep when a 32-bit draw is >= cut: one rng output per element, drawn in
- * chunks by cg_rng_fill_u32 (the same stream as one call per element). */
+ * chunks by cg_rng_fill_u32 (the same stream as one call per element).  The
+ * comparison is done in 32 bits (it vectorizes); cut = 2^32 keeps none. */
 enum { DRAW_CHUNK = 1024 };
-#define CG_DROPOUT_MASK(T)                                                                  \
-    do {                                                                                    \
-        T *m = mask->data, kv = (T)keep;                                                    \
-        for (int64_t at = 0; at < mask->numel; at += DRAW_CHUNK) {                          \
-            int64_t len = mask->numel - at < DRAW_CHUNK ? mask->numel - at : DRAW_CHUNK;    \
-            cg_rng_fill_u32(rng, draw, len);                                                \
-            for (int64_t i = 0; i < len; i++) m[at + i] = draw[i] >= cut ? kv : (T)0;       \
-        }                                                                                   \
-    } while (0)
+#define CG_DROPOUT_MASK(T, S)                                                               \
+    CG_MULTIARCH static void dropout_mask_##S(T *restrict m, const uint32_t *restrict draw, \
+                                              int64_t n, uint32_t cut, T keep)              \
+    {                                                                                       \
+        for (int64_t i = 0; i < n; i++) m[i] = draw[i] >= cut ? keep : (T)0;                \
+    }
+CG_DROPOUT_MASK(float, f32)
+CG_DROPOUT_MASK(double, f64)
+
+static void fill_mask(struct cg_tensor *mask, double p, struct cg_rng *rng)
+{
+    uint64_t cut = (uint64_t)ceil(p * 4294967296.0);
+    bool none = cut > UINT32_MAX; /* every draw is below 2^32: all dropped */
+    double keep = none ? 0 : 1 / (1 - p);
+    uint32_t c = none ? 0 : (uint32_t)cut, draw[DRAW_CHUNK];
+    for (int64_t at = 0; at < mask->numel; at += DRAW_CHUNK) {
+        int64_t len = mask->numel - at < DRAW_CHUNK ? mask->numel - at : DRAW_CHUNK;
+        cg_rng_fill_u32(rng, draw, len);
+        if (mask->dtype == CG_F64)
+            dropout_mask_f64((double *)mask->data + at, draw, len, c, keep);
+        else
+            dropout_mask_f32((float *)mask->data + at, draw, len, c, (float)keep);
+    }
+}
 
 struct cg_tensor *cg_dropout(struct cg_tape *tape, struct cg_tensor *x, double p, bool training,
                              struct cg_rng *rng)
@@ -91,13 +107,7 @@ struct cg_tensor *cg_dropout(struct cg_tape *tape, struct cg_tensor *x, double p
      * dtype, and y = x * mask (so the gradient is mask * gy). */
     struct cg_tensor *mask = cg_tensor_empty(tape, x->dtype, x->ndim, x->shape);
     if (!mask) return NULL;
-    double keep = 1 / (1 - p);
-    uint64_t cut = (uint64_t)ceil(p * 4294967296.0);
-    uint32_t draw[DRAW_CHUNK];
-    if (x->dtype == CG_F64)
-        CG_DROPOUT_MASK(double);
-    else
-        CG_DROPOUT_MASK(float);
+    fill_mask(mask, p, rng);
     struct cg_tensor *in[2] = {x, mask};
     return cg_op_apply(tape, &dropout_op, 2, in, x->dtype, x->ndim, x->shape, NULL, 0);
 }
