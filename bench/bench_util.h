@@ -4,6 +4,7 @@
 
 double bench_now(void);       /* monotonic seconds */
 double bench_peak_rss_mb(void); /* peak resident set size of this process */
+double bench_median(const double *v, int n); /* of n (1..64) values, v unchanged */
 
 /* OpenBLAS's kernel name ("SkylakeX", ...).  If OpenBLAS fell back to its
  * generic Prescott kernels on a CPU with AVX2 or AVX-512 and

@@ -4,6 +4,7 @@
  *
  *   sae_epoch [--data DIR] [--batch 64] [--threads 1] [--hidden 256] [--bottleneck 64]
  *             [--repeat 5] [--limit IMAGES] [--optimizer sgd|adam|adamw|rmsprop|adagrad]
+ *             [--fused 1]
  * prints: epoch_seconds gemm_floor_seconds ratio allocs_per_step peak_rss_mb
  * optimizer step_us (the mean optimizer step of the epoch) and step_gb_s (the
  * bytes its step must move, parameter, gradient and state read once and
@@ -11,7 +12,13 @@
  * than SGD, sgd_step_us, sgd_step_gb_s from an SGD epoch of the same run and
  * step_ratio = step_us / sgd_step_us (best of --repeat for every timing, so
  * machine noise inflates none).  Equal GB/s means both steps run at the same
- * memory speed, whatever their ratio. */
+ * memory speed, whatever their ratio.
+ * With --fused 1 (the default) every repeat also times the epoch with
+ * cg_optimizer_backward (the update inside the backward sweep) right after
+ * the one with cg_backward + cg_optimizer_step, and prints
+ * fused_epoch_seconds and fused_ratio (best of --repeat, against the same
+ * floor), then the medians of the alternated runs, median_epoch_seconds,
+ * median_fused_epoch_seconds and fused_speedup (their quotient). */
 #include <cblas.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,6 +34,7 @@ struct cfg {
     int batch, threads, hidden, bottleneck, repeat;
     long limit; /* use only the first N images (0: all), for quick scaling runs */
     const char *optimizer;
+    int fused; /* also time the epoch with cg_optimizer_backward */
 };
 
 static const char *const optimizer_names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
@@ -60,7 +68,7 @@ static int arrays_of(const char *name)
 
 static int parse(int argc, char **argv, struct cfg *c)
 {
-    *c = (struct cfg){"/usr/share/datasets/fashion-mnist", 64, 1, 256, 64, 5, 0, "sgd"};
+    *c = (struct cfg){"/usr/share/datasets/fashion-mnist", 64, 1, 256, 64, 5, 0, "sgd", 1};
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         if (!strcmp(k, "--data")) c->data = v;
@@ -71,6 +79,7 @@ static int parse(int argc, char **argv, struct cfg *c)
         else if (!strcmp(k, "--repeat")) c->repeat = atoi(v);
         else if (!strcmp(k, "--limit")) c->limit = atol(v);
         else if (!strcmp(k, "--optimizer")) c->optimizer = v;
+        else if (!strcmp(k, "--fused")) c->fused = atoi(v);
         else return 1;
     }
     bool known = false;
@@ -78,7 +87,7 @@ static int parse(int argc, char **argv, struct cfg *c)
         known |= !strcmp(c->optimizer, optimizer_names[i]);
     if (!known) return 1;
     if ((argc - 1) % 2 || c->batch < 1 || c->threads < 1 || c->hidden < 1 || c->bottleneck < 1 ||
-        c->repeat < 1 || c->limit < 0)
+        c->repeat < 1 || c->repeat > 64 || c->limit < 0)
         return 1;
     return 0;
 }
@@ -131,7 +140,7 @@ static double time_floor(const struct cfg *c, int64_t count, int pix)
 }
 
 /* Times one epoch with optimizer `name`; *step_us: its mean optimizer step. */
-static double time_epoch(const struct cfg *c, const char *name, const struct cg_dataset *train,
+static double time_epoch(const struct cfg *c, const char *name, const struct cg_dataset *train, bool fused,
                          double *allocs_per_step, double *step_us, double *step_bytes)
 {
     struct cg_rng rng = cg_rng_seed(0);
@@ -154,10 +163,14 @@ static double time_epoch(const struct cfg *c, const char *name, const struct cg_
     for (struct cg_tensor *x; (x = cg_batches_next(&it, tape)); cg_tape_reset(tape)) {
         struct cg_tensor *loss = cg_mse_loss(tape, cg_module_forward(model, tape, x), x, CG_REDUCTION_MEAN);
         cg_optimizer_zero_grad(opt);
-        cg_backward(tape, loss);
-        double s0 = bench_now();
-        cg_optimizer_step(opt);
-        in_step += bench_now() - s0;
+        if (fused) {
+            cg_optimizer_backward(opt, tape, loss);
+        } else {
+            cg_backward(tape, loss);
+            double s0 = bench_now();
+            cg_optimizer_step(opt);
+            in_step += bench_now() - s0;
+        }
         if (++steps == 1) allocs_after_first = cg_alloc_count();
     }
     double t = bench_now() - t0;
@@ -176,8 +189,8 @@ int main(int argc, char **argv)
     struct cfg c;
     if (parse(argc, argv, &c)) {
         fprintf(stderr, "usage: sae_epoch [--data DIR] [--batch N] [--threads N] [--hidden N] "
-                        "[--bottleneck N] [--repeat N] [--limit IMAGES] "
-                        "[--optimizer sgd|adam|adamw|rmsprop|adagrad]\n");
+                        "[--bottleneck N] [--repeat N (1..64)] [--limit IMAGES] "
+                        "[--optimizer sgd|adam|adamw|rmsprop|adagrad] [--fused 0|1]\n");
         return 2;
     }
     cg_set_num_threads(c.threads);
@@ -191,14 +204,20 @@ int main(int argc, char **argv)
     double best_epoch = 1e30, best_floor = 1e30, allocs = 0, best_step = 1e30, best_sgd = 1e30;
     double bytes = 0, sgd_bytes = 0;
     bool compare = strcmp(c.optimizer, "sgd") != 0;
+    double epochs[64], fused_epochs[64], best_fused = 1e30, fused_allocs = 0;
     for (int r = 0; r < c.repeat; r++) {
-        double f = time_floor(&c, train.count, pix), step, sgd_step, sgd_allocs;
-        double e = time_epoch(&c, c.optimizer, &train, &allocs, &step, &bytes);
+        double f = time_floor(&c, train.count, pix), step, sgd_step, sgd_allocs, unused;
+        double e = time_epoch(&c, c.optimizer, &train, false, &allocs, &step, &bytes);
+        epochs[r] = e;
+        if (c.fused) {
+            fused_epochs[r] = time_epoch(&c, c.optimizer, &train, true, &fused_allocs, &unused, &unused);
+            if (fused_epochs[r] < best_fused) best_fused = fused_epochs[r];
+        }
         if (f < best_floor) best_floor = f;
         if (e < best_epoch) best_epoch = e;
         if (step < best_step) best_step = step;
         /* SGD's step in the same run, interleaved, for a fair comparison. */
-        if (compare && (time_epoch(&c, "sgd", &train, &sgd_allocs, &sgd_step, &sgd_bytes), sgd_step < best_sgd))
+        if (compare && (time_epoch(&c, "sgd", &train, false, &sgd_allocs, &sgd_step, &sgd_bytes), sgd_step < best_sgd))
             best_sgd = sgd_step;
     }
     printf("images %lld\nbatch %d\nthreads %d\nhidden %d\n", (long long)train.count, c.batch, c.threads, c.hidden);
@@ -208,6 +227,13 @@ int main(int argc, char **argv)
     if (compare)
         printf("sgd_step_us %.1f\nsgd_step_gb_s %.1f\nstep_ratio %.3f\n", best_sgd, 1e-3 * sgd_bytes / best_sgd,
                best_step / best_sgd);
+    if (c.fused) {
+        double med = bench_median(epochs, c.repeat), fused_med = bench_median(fused_epochs, c.repeat);
+        printf("fused_epoch_seconds %.4f\nfused_ratio %.3f\nfused_allocs_per_step %.3f\n", best_fused,
+               best_fused / best_floor, fused_allocs);
+        printf("median_epoch_seconds %.4f\nmedian_fused_epoch_seconds %.4f\nfused_speedup %.3f\n", med, fused_med,
+               med / fused_med);
+    }
     cg_dataset_free(&train);
     return 0;
 }
