@@ -3,6 +3,9 @@
 #define CG_BENCH_UTIL_H
 
 double bench_now(void);       /* monotonic seconds */
+/* CPU seconds of this process (all its threads): on a shared machine, less
+ * inflated than wall time by other processes taking the cores. */
+double bench_cpu_now(void);
 double bench_peak_rss_mb(void); /* peak resident set size of this process */
 double bench_median(const double *v, int n); /* of n (1..64) values, v unchanged */
 
