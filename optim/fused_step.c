@@ -24,6 +24,7 @@ struct cg_fused_step {
     size_t *index;                   /* [cap]: its parameter, SIZE_MAX if none */
     bool *stepped;                   /* [n_params]: updated in this sweep */
     bool distinct;                   /* no tensor twice among the parameters */
+    bool consume;                    /* zero each grad right after its update */
     size_t next, updated;            /* this sweep's callback count, updates */
 };
 
@@ -94,12 +95,20 @@ static size_t param_of(struct cg_fused_step *f, const struct cg_tensor *leaf)
     return found;
 }
 
+/* Updates parameter i; when consuming, zero_grad's work follows while the
+ * gradient is still in cache (zero_grad then skips it: CG_GRAD_NONE). */
+static void step_one(struct cg_fused_step *f, size_t i)
+{
+    f->opt->vtable->step_param(f->opt, i);
+    if (f->consume) cg_tensor_zero_grad(f->opt->params[i].tensor);
+}
+
 static void on_grad_ready(struct cg_tensor *leaf, void *user)
 {
     struct cg_fused_step *f = user;
     size_t i = param_of(f, leaf);
     if (i == SIZE_MAX || !cg_optim_has_grad(leaf)) return;
-    f->opt->vtable->step_param(f->opt, i);
+    step_one(f, i);
     f->stepped[i] = true;
     f->updated++;
 }
@@ -111,10 +120,9 @@ static bool can_fuse(const struct cg_optimizer *opt)
            cg_optim_changed_param(opt) == SIZE_MAX;
 }
 
-enum cg_status cg_optimizer_backward(struct cg_optimizer *opt, struct cg_tape *tape,
-                                     struct cg_tensor *loss)
+static enum cg_status backward_step(struct cg_optimizer *opt, struct cg_tape *tape,
+                                    struct cg_tensor *loss, bool consume, const char *fn)
 {
-    static const char fn[] = "cg_optimizer_backward";
     if (!opt || !tape || !loss) {
         cg_misuse(fn, "%s is NULL (hint: pass the optimizer, the tape of the step and its "
                   "scalar loss)", !opt ? "opt" : !tape ? "tape" : "loss");
@@ -132,9 +140,13 @@ enum cg_status cg_optimizer_backward(struct cg_optimizer *opt, struct cg_tape *t
     }
     if (!fuse || !opt->fused_->distinct) {
         enum cg_status st = cg_backward(tape, loss);
-        return st == CG_OK ? cg_optimizer_step(opt) : st;
+        if (st == CG_OK) st = cg_optimizer_step(opt);
+        if (st == CG_OK && consume) cg_optimizer_zero_grad(opt);
+        return st;
     }
     struct cg_fused_step *f = opt->fused_;
+    /* An optimizer's own zero_grad runs after the sweep instead. */
+    f->consume = consume && !opt->vtable->zero_grad;
     memset(f->stepped, 0, opt->n_params * sizeof *f->stepped);
     f->next = f->updated = 0;
     enum cg_status st = cg_backward_on_ready_as(tape, loss, on_grad_ready, f, fn);
@@ -150,8 +162,20 @@ enum cg_status cg_optimizer_backward(struct cg_optimizer *opt, struct cg_tape *t
     }
     /* Grads an earlier backward left (accumulation): step would use them. */
     for (size_t i = 0; i < opt->n_params; i++)
-        if (!f->stepped[i] && cg_optim_has_grad(opt->params[i].tensor))
-            opt->vtable->step_param(opt, i);
+        if (!f->stepped[i] && cg_optim_has_grad(opt->params[i].tensor)) step_one(f, i);
+    if (consume && !f->consume) cg_optimizer_zero_grad(opt);
     opt->steps++;
     return CG_OK;
+}
+
+enum cg_status cg_optimizer_backward(struct cg_optimizer *opt, struct cg_tape *tape,
+                                     struct cg_tensor *loss)
+{
+    return backward_step(opt, tape, loss, false, "cg_optimizer_backward");
+}
+
+enum cg_status cg_optimizer_backward_consume(struct cg_optimizer *opt, struct cg_tape *tape,
+                                             struct cg_tensor *loss)
+{
+    return backward_step(opt, tape, loss, true, "cg_optimizer_backward_consume");
 }

@@ -216,7 +216,8 @@ static void zero_part(void *ctx, int part)
     const struct zero_job *job = ctx;
     for (size_t i = 0; i < job->opt->n_params; i++) {
         const struct cg_tensor *p = job->opt->params[i].tensor;
-        if (!p->grad) continue;
+        /* An unwritten persistent grad holds zeros already (see CG_GRAD_NONE). */
+        if (!p->grad || (p->flags & CG_GRAD_NONE)) continue;
         int64_t lo, hi;
         cg_optim_param_part(p->grad, job->parts, part, &lo, &hi);
         if (hi > lo) {

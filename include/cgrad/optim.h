@@ -212,10 +212,27 @@ CG_API enum cg_status cg_optimizer_step(struct cg_optimizer *opt);
  * update before the backward of that op has run; use the two calls then. */
 CG_API enum cg_status cg_optimizer_backward(struct cg_optimizer *opt, struct cg_tape *tape,
                                             struct cg_tensor *loss);
+/* cg_optimizer_backward that also does the next cg_optimizer_zero_grad's
+ * work: each parameter's grad is zeroed and flagged CG_GRAD_NONE right
+ * after its update, while it is still in cache, instead of by a separate
+ * pass over cold memory before the next backward.  Parameters, state and
+ * step count end bit for bit as after cg_backward, cg_optimizer_step and
+ * cg_optimizer_zero_grad; the gradients are gone afterwards (read them
+ * with the separate calls), and a zero_grad before the next backward has
+ * nothing left to do (call it or not).  For the usual loop that zeroes
+ * before every backward.  Same fall-backs (then: backward, step and, if
+ * both succeeded, zero_grad), errors and statuses as cg_optimizer_backward;
+ * after an out-of-memory in the middle of the sweep the updated parameters'
+ * grads are zeroed too. */
+CG_API enum cg_status cg_optimizer_backward_consume(struct cg_optimizer *opt,
+                                                    struct cg_tape *tape,
+                                                    struct cg_tensor *loss);
 /* Sets every parameter's grad to zero and flags it CG_GRAD_NONE: until a
  * backward writes its grad again, steps skip the parameter (its values and
  * state stay), as PyTorch skips a .grad that zero_grad(set_to_none=True)
- * left None.  Allocates nothing.  Misuse if opt is NULL. */
+ * left None.  A grad flagged CG_GRAD_NONE already holds zeros (the flag's
+ * contract for persistent tensors) and is not written again.  Allocates
+ * nothing.  Misuse if opt is NULL. */
 CG_API void cg_optimizer_zero_grad(struct cg_optimizer *opt);
 /* Frees the optimizer, its state and its schedule (not the parameters).
  * NULL is ignored. */
