@@ -27,7 +27,11 @@
  * done right after each update) runs third in every repeat:
  * consume_epoch_seconds, consume_ratio, consume_zero_grad_us and its
  * medians, consume_speedup and consume_cpu_speedup against the separate
- * calls. */
+ * calls.  backward_step_us (zero_grad, backward and step of one training
+ * step: the median over the steps of an epoch, then over the repeats, so a
+ * step another process delayed does not count) and its fused_ and
+ * consume_ counterparts with their speedups are the figures to compare on
+ * a busy machine. */
 #include <cblas.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -167,7 +171,7 @@ enum epoch_mode { SEPARATE, FUSED, CONSUME };
 
 static double time_epoch(const struct cfg *c, const char *name, const struct cg_dataset *train, enum epoch_mode mode,
                          double *allocs_per_step, double *step_us, double *zero_us, double *step_bytes,
-                         double *cpu_seconds)
+                         double *cpu_seconds, double *median_update_us)
 {
     struct cg_rng rng = cg_rng_seed(0);
     int64_t pix = (int64_t)train->rows * train->cols;
@@ -188,6 +192,9 @@ static double time_epoch(const struct cfg *c, const char *name, const struct cg_
     untimed_vtable = opt->vtable;
     in_step_param = 0;
     if (mode != SEPARATE) opt->vtable = &timed;
+    int64_t max_steps = (train->count + c->batch - 1) / c->batch;
+    double *update = malloc((size_t)(max_steps > 0 ? max_steps : 1) * sizeof *update);
+    if (!update) exit(1);
     size_t allocs_after_first = 0;
     int64_t steps = 0;
     double t0 = bench_now(), cpu0 = bench_cpu_now(), in_step = 0, in_zero = 0;
@@ -196,6 +203,7 @@ static double time_epoch(const struct cfg *c, const char *name, const struct cg_
         double z0 = bench_now();
         cg_optimizer_zero_grad(opt);
         in_zero += bench_now() - z0;
+        double u0 = z0; /* zero_grad, backward and step: what the fused calls replace */
         if (mode == CONSUME) {
             cg_optimizer_backward_consume(opt, tape, loss);
         } else if (mode == FUSED) {
@@ -206,6 +214,7 @@ static double time_epoch(const struct cfg *c, const char *name, const struct cg_
             cg_optimizer_step(opt);
             in_step += bench_now() - s0;
         }
+        if (steps < max_steps) update[steps] = bench_now() - u0;
         if (++steps == 1) allocs_after_first = cg_alloc_count();
     }
     double t = bench_now() - t0;
@@ -214,6 +223,8 @@ static double time_epoch(const struct cfg *c, const char *name, const struct cg_
     opt->vtable = untimed_vtable;
     *step_us = steps ? 1e6 * in_step / (double)steps : 0.0;
     *zero_us = steps ? 1e6 * in_zero / (double)steps : 0.0;
+    *median_update_us = 1e6 * bench_median(update, (int)(steps < max_steps ? steps : max_steps));
+    free(update);
     /* The first step's reset may still consolidate the arena: count from step 2. */
     *allocs_per_step = steps > 2 ? (double)(cg_alloc_count() - allocs_after_first) / (double)(steps - 1) : 0.0;
     cg_batches_free(&it);
@@ -246,20 +257,21 @@ int main(int argc, char **argv)
     double epochs[64], fused_epochs[64], best_fused = 1e30, fused_allocs = 0, cpu[64], fused_cpu[64];
     double best_zero = 1e30, best_fused_step = 1e30, best_fused_zero = 1e30;
     double consume_epochs[64], consume_cpu[64], best_consume = 1e30, best_consume_zero = 1e30;
+    double upd[64], fused_upd[64], consume_upd[64]; /* per repeat: median over the steps */
     for (int r = 0; r < c.repeat; r++) {
         double f = time_floor(&c, train.count, pix), step, zero, sgd_step, sgd_allocs, unused;
-        double e = time_epoch(&c, c.optimizer, &train, SEPARATE, &allocs, &step, &zero, &bytes, &cpu[r]);
+        double e = time_epoch(&c, c.optimizer, &train, SEPARATE, &allocs, &step, &zero, &bytes, &cpu[r], &upd[r]);
         epochs[r] = e;
         if (zero < best_zero) best_zero = zero;
         if (c.fused) {
             double fused_step, fused_zero;
             fused_epochs[r] = time_epoch(&c, c.optimizer, &train, FUSED, &fused_allocs, &fused_step, &fused_zero,
-                                         &unused, &fused_cpu[r]);
+                                         &unused, &fused_cpu[r], &fused_upd[r]);
             if (fused_epochs[r] < best_fused) best_fused = fused_epochs[r];
             if (fused_step < best_fused_step) best_fused_step = fused_step;
             if (fused_zero < best_fused_zero) best_fused_zero = fused_zero;
             consume_epochs[r] = time_epoch(&c, c.optimizer, &train, CONSUME, &unused, &unused, &fused_zero, &unused,
-                                           &consume_cpu[r]);
+                                           &consume_cpu[r], &consume_upd[r]);
             if (consume_epochs[r] < best_consume) best_consume = consume_epochs[r];
             if (fused_zero < best_consume_zero) best_consume_zero = fused_zero;
         }
@@ -267,7 +279,7 @@ int main(int argc, char **argv)
         if (e < best_epoch) best_epoch = e;
         if (step < best_step) best_step = step;
         /* SGD's step in the same run, interleaved, for a fair comparison. */
-        if (compare && (time_epoch(&c, "sgd", &train, SEPARATE, &sgd_allocs, &sgd_step, &unused, &sgd_bytes, &unused), sgd_step < best_sgd))
+        if (compare && (time_epoch(&c, "sgd", &train, SEPARATE, &sgd_allocs, &sgd_step, &unused, &sgd_bytes, &unused, &unused), sgd_step < best_sgd))
             best_sgd = sgd_step;
     }
     printf("images %lld\nbatch %d\nthreads %d\nhidden %d\n", (long long)train.count, c.batch, c.threads, c.hidden);
@@ -295,6 +307,11 @@ int main(int argc, char **argv)
         printf("median_consume_epoch_seconds %.4f\nconsume_speedup %.3f\nmedian_consume_epoch_cpu_seconds %.4f\n"
                "consume_cpu_speedup %.3f\n",
                consume_med, med / consume_med, consume_cpu_med, cpu_med / consume_cpu_med);
+        double u = bench_median(upd, c.repeat), fu = bench_median(fused_upd, c.repeat);
+        double cu = bench_median(consume_upd, c.repeat);
+        printf("backward_step_us %.1f\nfused_backward_step_us %.1f\nconsume_backward_step_us %.1f\n"
+               "fused_backward_step_speedup %.3f\nconsume_backward_step_speedup %.3f\n",
+               u, fu, cu, u / fu, u / cu);
     }
     cg_dataset_free(&train);
     return 0;

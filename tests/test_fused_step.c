@@ -230,6 +230,46 @@ static void check_equal_to_separate(enum cg_dtype dt, int threads)
     cg_set_num_threads(1);
 }
 
+/* cg_optimizer_backward_consume against backward, step, zero_grad. */
+static void check_consume_equal_to_separate(enum cg_dtype dt, int threads)
+{
+    cg_set_num_threads(threads);
+    for (size_t k = 0; k < sizeof optimizers / sizeof optimizers[0]; k++) {
+        struct net a, b;
+        net_make(&a, dt);
+        net_make(&b, dt);
+        struct cg_optimizer *oa = optimizers[k].make(a.p, N_PARAMS);
+        struct cg_optimizer *ob = optimizers[k].make(b.p, N_PARAMS);
+        struct cg_tape *tape = cg_tape_new();
+        char what[128];
+        snprintf(what, sizeof what, "consume, %s, %s, %d threads", optimizers[k].name,
+                 cg_dtype_name(dt), threads);
+        cg_optimizer_zero_grad(oa);
+        cg_optimizer_zero_grad(ob);
+        for (int step = 0; step < 4; step++) {
+            assert_int_equal(cg_backward(tape, net_loss(&a, tape, step <= 1)), CG_OK);
+            assert_int_equal(cg_optimizer_step(oa), CG_OK);
+            cg_optimizer_zero_grad(oa);
+            cg_tape_reset(tape);
+            /* No zero_grad of its own: the call did it. */
+            assert_int_equal(cg_optimizer_backward_consume(ob, tape, net_loss(&b, tape, step <= 1)),
+                             CG_OK);
+            cg_tape_reset(tape);
+            assert_same_params(&a, &b, what, step); /* grads: zeros, flagged unwritten */
+            assert_same_state(oa, ob, what, step);
+        }
+        cg_tape_free(tape);
+        cg_optimizer_free(oa);
+        cg_optimizer_free(ob);
+        net_free(&a);
+        net_free(&b);
+    }
+    cg_set_num_threads(1);
+}
+
+static void test_consume_f32_1_thread(void **s) { (void)s; check_consume_equal_to_separate(CG_F32, 1); }
+static void test_consume_f64_2_threads(void **s) { (void)s; check_consume_equal_to_separate(CG_F64, 2); }
+
 static void test_bitwise_f32_1_thread(void **s) { (void)s; check_equal_to_separate(CG_F32, 1); }
 static void test_bitwise_f64_1_thread(void **s) { (void)s; check_equal_to_separate(CG_F64, 1); }
 static void test_bitwise_f32_2_threads(void **s) { (void)s; check_equal_to_separate(CG_F32, 2); }
@@ -467,6 +507,27 @@ static struct cg_optimizer *plain_new(struct cg_tensor *const *p, size_t n)
     return o;
 }
 
+/* The fall-back (an optimizer without step_param) also zeroes. */
+static void test_consume_fallback_zeroes(void **s)
+{
+    (void)s;
+    struct net n;
+    net_make(&n, CG_F64);
+    struct cg_optimizer *opt = plain_new(n.p, N_PARAMS);
+    struct cg_tape *tape = cg_tape_new();
+    cg_optimizer_zero_grad(opt);
+    assert_int_equal(cg_optimizer_backward_consume(opt, tape, net_loss(&n, tape, true)), CG_OK);
+    for (int i = 0; i < N_PARAMS; i++) {
+        assert_true(n.p[i]->flags & CG_GRAD_NONE);
+        for (int64_t k = 0; k < n.p[i]->numel; k++) assert_true(cg_tensor_at(n.p[i]->grad, k) == 0);
+    }
+    CG_EXPECT_MISUSE(cg_optimizer_backward_consume(opt, tape, NULL),
+                     "cg_optimizer_backward_consume", "loss is NULL");
+    cg_tape_free(tape);
+    cg_optimizer_free(opt);
+    net_free(&n);
+}
+
 /* SGD over a list naming W1 twice: step updates it twice. */
 static struct cg_optimizer *sgd_twice(struct cg_tensor *const *p, size_t n)
 {
@@ -575,6 +636,9 @@ int main(void)
         cmocka_unit_test(test_bitwise_f64_1_thread),
         cmocka_unit_test(test_bitwise_f32_2_threads),
         cmocka_unit_test(test_bitwise_f64_2_threads),
+        cmocka_unit_test(test_consume_f32_1_thread),
+        cmocka_unit_test(test_consume_f64_2_threads),
+        cmocka_unit_test(test_consume_fallback_zeroes),
         cmocka_unit_test(test_ready_once_with_final_grad),
         cmocka_unit_test(test_ready_leaf_loss_and_inputs),
         cmocka_unit_test(test_no_allocations_per_step),
