@@ -275,6 +275,37 @@ static void test_bitwise_f64_1_thread(void **s) { (void)s; check_equal_to_separa
 static void test_bitwise_f32_2_threads(void **s) { (void)s; check_equal_to_separate(CG_F32, 2); }
 static void test_bitwise_f64_2_threads(void **s) { (void)s; check_equal_to_separate(CG_F64, 2); }
 
+/* A OneCycleLR stepped after every training step (it sets lr and momentum
+ * each time): the fused steps read them as step does. */
+static void test_onecycle_schedule(void **s)
+{
+    (void)s;
+    struct net a, b;
+    net_make(&a, CG_F32);
+    net_make(&b, CG_F32);
+    struct cg_optimizer *oa = sgd_momentum(a.p, N_PARAMS), *ob = sgd_momentum(b.p, N_PARAMS);
+    const struct cg_onecycle_options o = {.max_lr = 0.1, .total_steps = 6, .pct_start = 0.3,
+                                          .div_factor = 25, .final_div_factor = 1e4,
+                                          .base_momentum = 0.85, .max_momentum = 0.95};
+    struct cg_lr_schedule *sa = cg_lr_onecycle_new(oa, o), *sb = cg_lr_onecycle_new(ob, o);
+    assert_non_null(sa);
+    assert_non_null(sb);
+    struct cg_tape *tape = cg_tape_new();
+    for (int step = 0; step < 5; step++) {
+        run_step(&a, oa, tape, step, false);
+        run_step(&b, ob, tape, step, true);
+        cg_lr_schedule_step(sa);
+        cg_lr_schedule_step(sb);
+        assert_same_params(&a, &b, "OneCycleLR", step);
+        assert_same_state(oa, ob, "OneCycleLR", step);
+    }
+    cg_tape_free(tape);
+    cg_optimizer_free(oa);
+    cg_optimizer_free(ob);
+    net_free(&a);
+    net_free(&b);
+}
+
 /* ---- the core's callback ---- */
 
 struct ready_log {
@@ -636,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_bitwise_f64_1_thread),
         cmocka_unit_test(test_bitwise_f32_2_threads),
         cmocka_unit_test(test_bitwise_f64_2_threads),
+        cmocka_unit_test(test_onecycle_schedule),
         cmocka_unit_test(test_consume_f32_1_thread),
         cmocka_unit_test(test_consume_f64_2_threads),
         cmocka_unit_test(test_consume_fallback_zeroes),
