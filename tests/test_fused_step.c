@@ -121,23 +121,32 @@ static const struct {
                   {"adamw amsgrad", adamw}, {"rmsprop", rmsprop},
                   {"rmsprop centered momentum", rmsprop_all}, {"adagrad", adagrad}};
 
-/* Compares two optimizers' named state item by item, bit for bit. */
+/* Compares two optimizers' named state item by item, bit for bit.  An
+ * item's values may live on the visitor's stack: copied during the visit. */
+enum { MAX_ITEMS = 96, MAX_VALUE_BYTES = 64 };
 struct state_list {
-    const struct cg_state_item *items[64];
-    struct cg_state_item copy[64];
-    char names[64][96];
+    char names[MAX_ITEMS][96];
+    enum cg_state_type type[MAX_ITEMS];
+    const struct cg_tensor *tensor[MAX_ITEMS];
+    unsigned char values[MAX_ITEMS][MAX_VALUE_BYTES];
+    size_t bytes[MAX_ITEMS];
+    int present[MAX_ITEMS]; /* -1: no flag */
     int n;
 };
 
 static void collect(const struct cg_state_item *it, void *user)
 {
     struct state_list *l = user;
-    assert_true(l->n < 64);
-    l->copy[l->n] = *it;
-    snprintf(l->names[l->n], sizeof l->names[0], "%s", it->name);
-    l->copy[l->n].name = l->names[l->n];
-    l->items[l->n] = &l->copy[l->n];
-    l->n++;
+    assert_true(l->n < MAX_ITEMS);
+    int k = l->n++;
+    snprintf(l->names[k], sizeof l->names[0], "%s", it->name);
+    l->type[k] = it->type;
+    l->tensor[k] = it->type == CG_STATE_TENSOR ? it->tensor : NULL;
+    size_t unit = it->type == CG_STATE_TEXT ? 1 : 8;
+    l->bytes[k] = it->type == CG_STATE_TENSOR ? 0 : unit * it->count;
+    if (l->bytes[k] > MAX_VALUE_BYTES) l->bytes[k] = MAX_VALUE_BYTES;
+    if (l->bytes[k]) memcpy(l->values[k], it->values, l->bytes[k]);
+    l->present[k] = it->present ? *it->present : -1;
 }
 
 static bool same_tensor_bits(const struct cg_tensor *a, const struct cg_tensor *b)
@@ -156,13 +165,11 @@ static void assert_same_state(struct cg_optimizer *a, struct cg_optimizer *b, co
     cg_optimizer_visit_state(b, collect, &lb);
     assert_int_equal(la.n, lb.n);
     for (int k = 0; k < la.n; k++) {
-        const struct cg_state_item *x = &la.copy[k], *y = &lb.copy[k];
-        assert_string_equal(x->name, y->name);
-        bool same = x->present == NULL || *x->present == *y->present;
-        if (x->type == CG_STATE_TENSOR) same = same && same_tensor_bits(x->tensor, y->tensor);
-        else if (x->type == CG_STATE_U64) same = same && !memcmp(x->values, y->values, 8 * x->count);
-        else if (x->type == CG_STATE_F64) same = same && !memcmp(x->values, y->values, 8 * x->count);
-        if (!same) fail_msg("%s, step %d: state '%s' differs", what, step, x->name);
+        assert_string_equal(la.names[k], lb.names[k]);
+        bool same = la.present[k] == lb.present[k] && la.bytes[k] == lb.bytes[k] &&
+                    !memcmp(la.values[k], lb.values[k], la.bytes[k]);
+        if (la.type[k] == CG_STATE_TENSOR) same = same && same_tensor_bits(la.tensor[k], lb.tensor[k]);
+        if (!same) fail_msg("%s, step %d: state '%s' differs", what, step, la.names[k]);
     }
     assert_int_equal(cg_optimizer_step_count(a), cg_optimizer_step_count(b));
 }
