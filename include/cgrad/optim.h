@@ -200,11 +200,13 @@ CG_API enum cg_status cg_optimizer_step(struct cg_optimizer *opt);
  * Returns CG_OK, CG_ERR_INVALID (misuse: opt, tape or loss NULL, or as
  * cg_backward and cg_optimizer_step; nothing updated), CG_ERR_NONFINITE
  * (anomaly mode; nothing updated) or CG_ERR_NOMEM.
- * Out-of-memory in the middle of the sweep (only when the arena must grow:
- * the first steps of a loop) is the one error after which some parameters
- * are updated: those whose gradients were complete are, the others are
- * not, the step count stays, and cg_last_error() says how many of how
- * many were updated.
+ * Out-of-memory in the middle of the sweep (only when the backward must
+ * allocate: the tape's arena growing or a missing grad, in the first steps
+ * of a loop) is the one error after which some parameters are updated:
+ * those whose gradients were complete are (with their own state, e.g.
+ * Adam's per-parameter step), the others are not, the optimizer's step
+ * count stays, and cg_last_error() says how many of how many were
+ * updated.
  *
  * Like step, an update reads the parameter's own data once its gradient is
  * final: a forward that read a parameter through an unrecorded alias (a
