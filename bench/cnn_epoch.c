@@ -17,8 +17,9 @@
  * The floor runs the products cgrad's convolution makes (one per sample:
  * forward, weight gradient, input gradient for the second conv) and the
  * Linear layers' products, with OpenBLAS threaded at --threads.  The
- * network is the example's (examples/mnist_cnn/model.c): dropouts with
- * their own stream, Flatten and LogSoftmax modules, cg_nll_loss. */
+ * network and loop are the example's (examples/mnist_cnn): dropouts with
+ * their own stream, Flatten and LogSoftmax modules, cg_nll_loss, backward
+ * and SGD in one sweep (cg_optimizer_backward_consume). */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,12 +167,11 @@ static double time_epoch(const struct cfg *c, const struct cg_dataset *train, do
         if (steps == 1) allocs_after_first = cg_alloc_count();
         double s0 = bench_now();
         struct cg_tensor *loss = net_loss(all, tape, x, cg_batches_labels(&it), targets);
-        cg_optimizer_zero_grad(sgd);
-        if (cg_backward(tape, loss) != CG_OK) {
+        cg_optimizer_zero_grad(sgd); /* as the example: work only before the first step */
+        if (cg_optimizer_backward_consume(sgd, tape, loss) != CG_OK) {
             fprintf(stderr, "cnn_epoch: %s\n", cg_last_error());
             exit(1);
         }
-        cg_optimizer_step(sgd);
         record_step(bench_now() - s0);
         steps++;
     }
