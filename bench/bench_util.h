@@ -3,7 +3,11 @@
 #define CG_BENCH_UTIL_H
 
 double bench_now(void);       /* monotonic seconds */
+/* CPU seconds of this process (all its threads): on a shared machine, less
+ * inflated than wall time by other processes taking the cores. */
+double bench_cpu_now(void);
 double bench_peak_rss_mb(void); /* peak resident set size of this process */
+double bench_median(double *v, int n); /* of n values; sorts v */
 
 /* OpenBLAS's kernel name ("SkylakeX", ...).  If OpenBLAS fell back to its
  * generic Prescott kernels on a CPU with AVX2 or AVX-512 and

@@ -7,15 +7,19 @@
  *   cnn_epoch [--data DIR] [--batch 64] [--threads 1] [--repeat 1] [--limit IMAGES]
  * prints: images, epoch_seconds, gemm_floor_seconds, ratio, gemm_gflop (the
  * epoch's GEMM work), epoch_gflops and floor_gflops (that work per second of
- * each; compare with bench/fma_peak), allocs_per_step, peak_rss_mb (best of
- * --repeat).  --limit times the first IMAGES images
+ * each; compare with bench/fma_peak), step_median_ms, floor_step_median_ms
+ * and median_ratio (the median training step, forward + backward +
+ * optimizer without the batch fetch, against the median step of the
+ * floor: on a busy machine a step that lost its core shifts a median
+ * far less than a sum), allocs_per_step, peak_rss_mb (best of --repeat).  --limit times the first IMAGES images
  * only (the machine here is slow: a full epoch takes minutes).
  *
  * The floor runs the products cgrad's convolution makes (one per sample:
  * forward, weight gradient, input gradient for the second conv) and the
  * Linear layers' products, with OpenBLAS threaded at --threads.  The
- * network is the example's (examples/mnist_cnn/model.c): dropouts with
- * their own stream, Flatten and LogSoftmax modules, cg_nll_loss. */
+ * network and loop are the example's (examples/mnist_cnn): dropouts with
+ * their own stream, Flatten and LogSoftmax modules, cg_nll_loss, backward
+ * and SGD in one sweep (cg_optimizer_backward_consume). */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +51,27 @@ static int parse(int argc, char **argv, struct cfg *c)
 }
 
 static double gemm_flop; /* counted by the floor's products */
+
+/* Per-step times of the run in progress, for the medians. */
+static double *step_times;
+static int64_t n_step_times;
+
+static void record_step(double seconds) { step_times[n_step_times++] = seconds; }
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median of the recorded step times, in ms; clears the record. */
+static double take_median_ms(void)
+{
+    qsort(step_times, (size_t)n_step_times, sizeof *step_times, compare_doubles);
+    double m = n_step_times ? 1e3 * step_times[n_step_times / 2] : 0;
+    n_step_times = 0;
+    return m;
+}
 
 static void gemm(bool ta, bool tb, int m, int n, int k, const float *a, const float *b, float *c)
 {
@@ -86,8 +111,11 @@ static double time_floor(const struct cfg *c, int64_t count)
     openblas_set_num_threads(c->threads);
     gemm_flop = 0;
     double t0 = bench_now();
-    for (int64_t done = 0; done < count; done += c->batch)
+    for (int64_t done = 0; done < count; done += c->batch) {
+        double s0 = bench_now();
         gemm_step(count - done < c->batch ? (int)(count - done) : c->batch, buf);
+        record_step(bench_now() - s0);
+    }
     double t = bench_now() - t0;
     cg_set_num_threads(c->threads); /* back to one OpenBLAS thread per call */
     for (int i = 0; i < 3; i++) free(buf[i]);
@@ -137,13 +165,14 @@ static double time_epoch(const struct cfg *c, const struct cg_dataset *train, do
     for (struct cg_tensor *x; (x = cg_batches_next(&it, tape)); cg_tape_reset(tape)) {
         /* from step 2: the first reset may still consolidate the arena */
         if (steps == 1) allocs_after_first = cg_alloc_count();
+        double s0 = bench_now();
         struct cg_tensor *loss = net_loss(all, tape, x, cg_batches_labels(&it), targets);
-        cg_optimizer_zero_grad(sgd);
-        if (cg_backward(tape, loss) != CG_OK) {
+        cg_optimizer_zero_grad(sgd); /* as the example: work only before the first step */
+        if (cg_optimizer_backward_consume(sgd, tape, loss) != CG_OK) {
             fprintf(stderr, "cnn_epoch: %s\n", cg_last_error());
             exit(1);
         }
-        cg_optimizer_step(sgd);
+        record_step(bench_now() - s0);
         steps++;
     }
     double t = bench_now() - t0;
@@ -172,19 +201,26 @@ int main(int argc, char **argv)
         return 1;
     }
     if (c.limit > 0 && c.limit < train.count) train.count = c.limit;
-    double best_epoch = 1e30, best_floor = 1e30, allocs = 0;
+    double best_epoch = 1e30, best_floor = 1e30, allocs = 0, step_ms = 1e30, floor_ms = 1e30;
+    step_times = malloc(sizeof *step_times * (size_t)(train.count / c.batch + 1));
+    if (!step_times) return 1;
     for (int r = 0; r < c.repeat; r++) {
-        double f = time_floor(&c, train.count);
-        double e = time_epoch(&c, &train, &allocs);
+        double f = time_floor(&c, train.count), fm = take_median_ms();
+        double e = time_epoch(&c, &train, &allocs), em = take_median_ms();
         if (f < best_floor) best_floor = f;
         if (e < best_epoch) best_epoch = e;
+        if (fm < floor_ms) floor_ms = fm;
+        if (em < step_ms) step_ms = em;
     }
+    free(step_times);
     printf("images %lld\nbatch %d\nthreads %d\nopenblas_core %s\n", (long long)train.count,
            c.batch, c.threads, core);
     printf("epoch_seconds %.3f\ngemm_floor_seconds %.3f\nratio %.3f\n", best_epoch, best_floor,
            best_epoch / best_floor);
     printf("gemm_gflop %.1f\nepoch_gflops %.1f\nfloor_gflops %.1f\n", gemm_flop / 1e9,
            gemm_flop / 1e9 / best_epoch, gemm_flop / 1e9 / best_floor);
+    printf("step_median_ms %.2f\nfloor_step_median_ms %.2f\nmedian_ratio %.3f\n", step_ms,
+           floor_ms, step_ms / floor_ms);
     printf("allocs_per_step %.3f\npeak_rss_mb %.1f\n", allocs, bench_peak_rss_mb());
     cg_dataset_free(&train);
     return 0;

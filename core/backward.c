@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "backward_hook.h"
 #include "dims.h"
 #include "error_internal.h"
 #include "tape_internal.h"
@@ -36,8 +37,19 @@ static void make_accumulable(struct cg_tensor *t)
 
 /* sweep_state bits of a record: released by a backward that did not retain
  * the records (a later backward through it would double-count), and, during
- * one call, on a path to the output. */
-enum { CG_REC_SWEPT = 1u << 0, CG_REC_REACHED = 1u << 1 };
+ * one call, on a path to the output, and (cg_backward_on_ready) which of its
+ * inputs are leaves whose last contribution it writes. */
+enum { CG_REC_SWEPT = 1u << 0, CG_REC_REACHED = 1u << 1, CG_REC_LAST_IN0 = 1u << 2 };
+#define CG_REC_LAST_MASK (((1u << CG_MAX_INPUTS) - 1) * CG_REC_LAST_IN0)
+
+/* A tensor flag private to this file, set only during plan_ready. */
+enum { CG_LEAF_SEEN = 1u << 30 };
+
+/* The hook of cg_backward_on_ready; NULL for the plain backwards. */
+struct ready_hook {
+    cg_grad_ready_fn ready;
+    void *user;
+};
 
 /* Marks the records `out` depends on; returns the first of them that an
  * earlier backward has released, or -1. */
@@ -60,7 +72,55 @@ static int32_t mark_reached(struct cg_tape *tape, const struct cg_tensor *out)
 
 static void clear_reached(struct cg_tape *tape, int32_t last)
 {
-    for (int32_t r = last; r >= 0; r--) tape->records[r].sweep_state &= ~(unsigned)CG_REC_REACHED;
+    for (int32_t r = last; r >= 0; r--)
+        tape->records[r].sweep_state &= ~(unsigned)(CG_REC_REACHED | CG_REC_LAST_MASK);
+}
+
+static bool is_grad_leaf(const struct cg_tensor *t)
+{
+    return t->record < 0 && (t->flags & CG_REQUIRES_GRAD);
+}
+
+/* Marks, for each leaf input of the reached records, the earliest record
+ * (in tape order) that has it as input: the reverse sweep writes its last
+ * contribution there.  A flag on the leaf while planning, instead of a
+ * lookup table, keeps this allocation-free and linear. */
+static void plan_ready(struct cg_tape *tape, int32_t last)
+{
+    for (int pass = 0; pass < 2; pass++)
+        for (int32_t r = 0; r <= last; r++) {
+            struct cg_record *rec = &tape->records[r];
+            if (!(rec->sweep_state & CG_REC_REACHED)) continue;
+            for (int i = 0; i < rec->n_in; i++) {
+                struct cg_tensor *in = rec->in[i];
+                if (!is_grad_leaf(in)) continue;
+                if (pass == 1) in->flags &= ~(unsigned)CG_LEAF_SEEN;
+                else if (!(in->flags & CG_LEAF_SEEN)) {
+                    in->flags |= CG_LEAF_SEEN;
+                    rec->sweep_state |= CG_REC_LAST_IN0 << i;
+                }
+            }
+        }
+}
+
+static void fire_ready(const struct cg_record *rec, const struct ready_hook *hook)
+{
+    for (int i = 0; i < rec->n_in; i++)
+        if (rec->sweep_state & (CG_REC_LAST_IN0 << i)) hook->ready(rec->in[i], hook->user);
+}
+
+/* Anomaly mode: the first non-finite gradient rec's backward produced. */
+static enum cg_status check_anomaly(const struct cg_record *rec, int32_t r)
+{
+    for (int i = 0; i < rec->n_in; i++) {
+        struct cg_tensor *g = rec->in[i]->grad;
+        if (g && (rec->in[i]->flags & CG_REQUIRES_GRAD) && !cg_tensor_all_finite(g))
+            return cg_fail(CG_ERR_NONFINITE,
+                           "anomaly: backward of op '%s' (record %d) produced a non-finite "
+                           "gradient for its input %d ('%s')",
+                           rec->op->name, r, i, rec->in[i]->name);
+    }
+    return CG_OK;
 }
 
 /* Records growing across backward calls without a reset mean a training loop
@@ -87,13 +147,14 @@ static bool growth_ok(struct cg_tape *tape, const char *fn)
 }
 
 static enum cg_status sweep(struct cg_tape *tape, struct cg_tensor *out, const struct cg_tensor *seed,
-                            bool retain, const char *fn)
+                            bool retain, const struct ready_hook *hook, const char *fn)
 {
     /* Only a record released by an earlier backward of this step can make
-     * this one misuse.  Without one (the common case) the records on a path
-     * to `out` are marked during the sweep itself, each mark cleared as the
-     * sweep passes it: no passes of their own over the records. */
-    bool premark = out->record >= 0 && tape->swept_any;
+     * this one misuse, and only the ready plan needs every mark before the
+     * sweep.  Otherwise (the common case) the records on a path to `out` are
+     * marked during the sweep itself, each mark cleared as the sweep passes
+     * it: no passes of their own over the records. */
+    bool premark = out->record >= 0 && (tape->swept_any || hook);
     if (premark) {
         int32_t released = mark_reached(tape, out);
         if (released >= 0) {
@@ -124,7 +185,9 @@ static enum cg_status sweep(struct cg_tape *tape, struct cg_tensor *out, const s
     else {
         make_accumulable(out);
         cg_accumulate(out->dtype, out->grad->data, seed->data, out->numel);
+        if (hook && out->record < 0) hook->ready(out, hook->user);
     }
+    if (hook && out->record >= 0) plan_ready(tape, out->record);
 
     int32_t r = out->record;
     for (; r >= 0 && st == CG_OK; r--) {
@@ -154,16 +217,13 @@ static enum cg_status sweep(struct cg_tape *tape, struct cg_tensor *out, const s
             rec->sweep_state |= CG_REC_SWEPT;
             tape->swept_any = true;
         }
-        if (!tape->anomaly) continue;
-        for (int i = 0; i < rec->n_in && st == CG_OK; i++) {
-            struct cg_tensor *g = rec->in[i]->grad;
-            if (g && (rec->in[i]->flags & CG_REQUIRES_GRAD) && !cg_tensor_all_finite(g))
-                st = cg_fail(CG_ERR_NONFINITE,
-                             "anomaly: backward of op '%s' (record %d) produced a non-finite "
-                             "gradient for its input %d ('%s')",
-                             rec->op->name, r, i, rec->in[i]->name);
-        }
+        if (tape->anomaly) st = check_anomaly(rec, r);
+        /* Anomaly mode defers the callbacks until every gradient passed. */
+        if (hook && st == CG_OK && !tape->anomaly) fire_ready(rec, hook);
     }
+    if (hook && st == CG_OK && tape->anomaly && out->record >= 0)
+        for (int32_t q = out->record; q >= 0; q--)
+            if (tape->records[q].sweep_state & CG_REC_REACHED) fire_ready(&tape->records[q], hook);
     /* Unmarked: without premark, all but (after an error) those below r. */
     clear_reached(tape, premark ? out->record : r);
     return st;
@@ -191,7 +251,7 @@ static bool check_out(struct cg_tape *tape, struct cg_tensor *out, const char *f
 }
 
 static enum cg_status backward_scalar(struct cg_tape *tape, struct cg_tensor *loss, bool retain,
-                                      const char *fn)
+                                      const struct ready_hook *hook, const char *fn)
 {
     if (!check_out(tape, loss, fn)) return CG_ERR_INVALID;
     if (loss->numel != 1) {
@@ -205,7 +265,7 @@ static enum cg_status backward_scalar(struct cg_tape *tape, struct cg_tensor *lo
     float one_f = 1.0f;
     struct cg_tensor seed = *loss;
     seed.data = loss->dtype == CG_F64 ? (void *)&one_d : (void *)&one_f;
-    return sweep(tape, loss, &seed, retain, fn);
+    return sweep(tape, loss, &seed, retain, hook, fn);
 }
 
 static enum cg_status backward_seeded(struct cg_tape *tape, struct cg_tensor *out,
@@ -218,17 +278,17 @@ static enum cg_status backward_seeded(struct cg_tape *tape, struct cg_tensor *ou
                   cg_tensor_shape_str(seed, a, sizeof a), cg_tensor_shape_str(out, b, sizeof b));
         return CG_ERR_INVALID;
     }
-    return sweep(tape, out, seed, retain, fn);
+    return sweep(tape, out, seed, retain, NULL, fn);
 }
 
 enum cg_status cg_backward(struct cg_tape *tape, struct cg_tensor *loss)
 {
-    return backward_scalar(tape, loss, false, "cg_backward");
+    return backward_scalar(tape, loss, false, NULL, "cg_backward");
 }
 
 enum cg_status cg_backward_retain(struct cg_tape *tape, struct cg_tensor *loss)
 {
-    return backward_scalar(tape, loss, true, "cg_backward_retain");
+    return backward_scalar(tape, loss, true, NULL, "cg_backward_retain");
 }
 
 enum cg_status cg_backward_seed(struct cg_tape *tape, struct cg_tensor *out,
@@ -241,4 +301,21 @@ enum cg_status cg_backward_seed_retain(struct cg_tape *tape, struct cg_tensor *o
                                        const struct cg_tensor *seed)
 {
     return backward_seeded(tape, out, seed, true, "cg_backward_seed_retain");
+}
+
+enum cg_status cg_backward_on_ready_as(struct cg_tape *tape, struct cg_tensor *loss,
+                                       cg_grad_ready_fn ready, void *user, const char *fn)
+{
+    if (!ready) {
+        cg_misuse(fn, "ready is NULL (hint: without a callback, call cg_backward)");
+        return CG_ERR_INVALID;
+    }
+    const struct ready_hook hook = {ready, user};
+    return backward_scalar(tape, loss, false, &hook, fn);
+}
+
+enum cg_status cg_backward_on_ready(struct cg_tape *tape, struct cg_tensor *loss,
+                                    cg_grad_ready_fn ready, void *user)
+{
+    return cg_backward_on_ready_as(tape, loss, ready, user, "cg_backward_on_ready");
 }

@@ -17,7 +17,7 @@
     X(softmax) X(log_softmax) X(logsumexp)                                             \
     X(reshape) X(transpose) X(permute) X(cat) X(narrow) X(narrow_view)                 \
     X(index_select) X(gather) X(where) X(embedding)                        \
-    X(conv2d) X(conv2d_relu) X(max_pool2d) X(avg_pool2d) X(adaptive_avg_pool2d) X(batch_norm2d)
+    X(conv2d) X(conv2d_relu) X(conv2d_relu_max_pool2d) X(max_pool2d) X(avg_pool2d) X(adaptive_avg_pool2d) X(batch_norm2d)
 
 #define CG_DECLARE_OP(name) extern const struct cg_op cg_op_##name;
 CG_BUILTIN_OPS(CG_DECLARE_OP)

@@ -21,6 +21,7 @@
 #include "multiarch.h"
 #include "op_list.h"
 #include "parallel.h"
+#include "pool_2x2.h"
 #include "cgrad/conv_ops.h"
 #include "cgrad/op.h"
 #include "cgrad/ops.h"
@@ -33,6 +34,9 @@ struct conv {
     struct cg_window k;
     bool direct;                             /* x is its own col */
     bool relu;                               /* conv2d_relu: ReLU fused */
+    bool pool;                               /* and MaxPool2d(2) after it */
+    int64_t pooled;                          /* pool: one sample's output count */
+    size_t ybytes;                           /* pool: one sample's conv output */
     int parts;                               /* tasks the batch is cut into */
 };
 
@@ -49,10 +53,15 @@ static struct conv conv_of(const struct cg_record *r)
     c.groups = (int64_t)r->scalar[3];
     c.cg = c.c / c.groups, c.og = c.o / c.groups;
     c.kk = c.cg * c.k.kh * c.k.kw;
-    c.oh = r->out->shape[2], c.ow = r->out->shape[3], c.ohw = c.oh * c.ow;
+    c.oh = cg_window_out(c.h, c.k.kh, c.k.sh, c.k.ph, c.k.dh);
+    c.ow = cg_window_out(c.w, c.k.kw, c.k.sw, c.k.pw, c.k.dw);
+    c.ohw = c.oh * c.ow;
     c.direct = c.k.kh == 1 && c.k.kw == 1 && c.k.sh == 1 && c.k.sw == 1 && c.k.ph == 0 &&
                c.k.pw == 0;
-    c.relu = r->op == &cg_op_conv2d_relu;
+    c.pool = r->op == &cg_op_conv2d_relu_max_pool2d;
+    c.relu = c.pool || r->op == &cg_op_conv2d_relu;
+    c.pooled = c.o * (c.oh / 2) * (c.ow / 2);
+    c.ybytes = c.pool ? (size_t)(c.o * c.ohw) * c.es : 0;
     int threads = cg_parallel_threads();
     c.parts = c.n < threads ? (int)(c.n > 0 ? c.n : 1) : threads;
     return c;
@@ -65,10 +74,11 @@ static struct conv conv_of(const struct cg_record *r)
 struct conv_task {
     struct conv g;
     const struct cg_record *r;
-    char *scratch;     /* per task: col (and dcol in backward) */
+    char *scratch;     /* per task: col (in backward also dcol, in the same space) */
     size_t task_bytes;
     char *dw_parts;    /* backward: partial dW of tasks 1.. */
     bool set_dx;       /* backward: dx unwritten, each sample's slice assigned */
+    double *bias_sums; /* backward: [n, o] per-sample sums of dy, or NULL */
 };
 
 /* The GEMM input for sample n, group gi: x itself or its im2col in col. */
@@ -132,17 +142,26 @@ static void relu_mask(const struct conv *g, void *dy, const void *y, int64_t n)
         relu_mask_f32(dy, y, n);
 }
 
+/* The sample's conv output planes as the 2x2 pooling sees them. */
+static struct cg_plane sample_planes(const struct conv *g)
+{
+    return (struct cg_plane){g->o, g->oh, g->ow, g->oh / 2, g->ow / 2};
+}
+
 static void forward_task(void *ctx, int t)
 {
     const struct conv_task *ct = ctx;
     const struct conv *g = &ct->g;
     const struct cg_record *r = ct->r;
     char *col = ct->scratch + (size_t)t * ct->task_bytes;
+    /* pool: the sample's conv output stays in this task's scratch (in cache) */
+    char *ybuf = col + (ct->task_bytes - g->ybytes);
     int64_t lo, hi;
     cg_split_range(g->n, g->parts, t, 1, &lo, &hi);
-    for (int64_t n = lo; n < hi; n++)
+    for (int64_t n = lo; n < hi; n++) {
         for (int64_t gi = 0; gi < g->groups; gi++) {
-            void *y = AT(r->out->data, (n * g->o + gi * g->og) * g->ohw, g);
+            void *y = g->pool ? AT(ybuf, gi * g->og * g->ohw, g)
+                              : AT(r->out->data, (n * g->o + gi * g->og) * g->ohw, g);
             double beta = 0;
             if (r->n_in == 3) {
                 conv_fill_bias(g, y, CAT(r->in[2]->data, gi * g->og, g));
@@ -155,20 +174,90 @@ static void forward_task(void *ctx, int t)
             cg_gemm_one(&job);
             if (g->relu) relu_in_place(g, y, g->og * g->ohw);
         }
+        if (g->pool) {
+            struct cg_plane p = sample_planes(g);
+            int32_t *idx = r->aux ? (int32_t *)r->aux + n * g->pooled : NULL;
+            void *out = AT(r->out->data, n * g->pooled, g);
+            if (g->dt == CG_F64)
+                cg_max_2x2_f64(out, idx, (const double *)(const void *)ybuf, &p);
+            else
+                cg_max_2x2_f32(out, idx, (const float *)(const void *)ybuf, &p);
+        }
+    }
 }
 
 static void conv_forward(struct cg_record *r)
 {
     struct conv_task ct = {.g = conv_of(r), .r = r};
-    ct.task_bytes = ct.g.direct ? 0 : (size_t)(ct.g.kk * ct.g.ohw) * ct.g.es;
-    if (ct.task_bytes) {
-        ct.scratch = cg_tape_alloc(r->tape, ct.task_bytes * (size_t)ct.g.parts);
+    const struct conv *g = &ct.g;
+    ct.task_bytes = (g->direct ? 0 : (size_t)(g->kk * g->ohw) * g->es) + g->ybytes;
+    size_t idx_bytes = g->pool && (r->out->flags & CG_REQUIRES_GRAD)
+                           ? (size_t)(g->n * g->pooled) * sizeof(int32_t)
+                           : 0;
+    if (ct.task_bytes + idx_bytes) {
+        ct.scratch = cg_tape_alloc(r->tape, idx_bytes + ct.task_bytes * (size_t)g->parts);
         if (!ct.scratch) { /* NOMEM recorded in cg_last_error(); NaN marks the output */
             cg_tensor_fill(r->out, NAN);
             return;
         }
+        r->aux = idx_bytes ? ct.scratch : NULL; /* pool: winners, for backward */
+        ct.scratch += idx_bytes;
     }
-    cg_parallel_run(ct.g.parts, forward_task, &ct);
+    cg_parallel_run(g->parts, forward_task, &ct);
+}
+
+/* Fused pool backward for one sample: the conv output's gradient, zero
+ * except at each window's winner, which gets the pooled gradient masked
+ * by the ReLU.  The winner's value is the pooled output v, so the mask is
+ * the relu op's (v > 0 or NaN); the expression is max_pool2d's assignment
+ * followed by conv2d_relu's mask, so the bits are those of the unfused ops. */
+#define CG_POOL_GRAD(T)                                                                     \
+    do {                                                                                    \
+        T *d = dyc;                                                                         \
+        const T *v = pooled, *gp = dpool;                                                   \
+        memset(d, 0, g->ybytes);                                                            \
+        int64_t per_plane = (g->oh / 2) * (g->ow / 2);                                      \
+        for (int64_t q = 0; q < g->o; q++)                                                  \
+            for (int64_t e = q * per_plane; e < (q + 1) * per_plane; e++) {                 \
+                T u = v[e], m = ((u > 0) | (u != u)) ? (T)1 : (T)0;                         \
+                d[q * g->ohw + idx[e]] = (T)0 + ((T)0 + gp[e]) * m;                         \
+            }                                                                               \
+    } while (0)
+
+static void pool_grad(const struct conv *g, void *dyc, const void *pooled, const void *dpool,
+                      const int32_t *idx)
+{
+    if (g->dt == CG_F64)
+        CG_POOL_GRAD(double);
+    else
+        CG_POOL_GRAD(float);
+}
+
+/* sums[o] = sum over the pixels of one sample's dy[o, :], in double with
+ * independent lanes (one running sum would be a chain of dependent adds).
+ * Run per sample while its dy is in cache; conv_backward adds the samples
+ * in order, so the bias gradient does not depend on the thread count. */
+enum { BIAS_LANES = 8 };
+#define CG_CONV_ROW_SUMS(T)                                                                 \
+    do {                                                                                    \
+        for (int64_t o = 0; o < g->o; o++) {                                                \
+            const T *row = (const T *)dy + o * g->ohw;                                      \
+            double lane[BIAS_LANES] = {0}, acc = 0;                                         \
+            int64_t i = 0;                                                                  \
+            for (; i + BIAS_LANES <= g->ohw; i += BIAS_LANES)                               \
+                for (int l = 0; l < BIAS_LANES; l++) lane[l] += (double)row[i + l];         \
+            for (; i < g->ohw; i++) acc += (double)row[i];                                  \
+            for (int l = 0; l < BIAS_LANES; l++) acc += lane[l];                            \
+            sums[o] = acc;                                                                  \
+        }                                                                                   \
+    } while (0)
+
+CG_MULTIARCH static void conv_row_sums(const struct conv *g, double *sums, const void *dy)
+{
+    if (g->dt == CG_F64)
+        CG_CONV_ROW_SUMS(double);
+    else
+        CG_CONV_ROW_SUMS(float);
 }
 
 static void backward_task(void *ctx, int t)
@@ -177,9 +266,11 @@ static void backward_task(void *ctx, int t)
     const struct conv *g = &ct->g;
     const struct cg_record *r = ct->r;
     const struct cg_tensor *x = r->in[0], *w = r->in[1];
-    void *dy = r->out->grad->data;
     char *col = ct->scratch + (size_t)t * ct->task_bytes;
-    char *dcol = col + (size_t)(g->kk * g->ohw) * g->es;
+    char *dyc = col + (ct->task_bytes - g->ybytes); /* pool: the sample's conv dy */
+    /* dcol reuses col's space: col is dead once dW's GEMM has read it, and
+     * one buffer less keeps the sample's working set in L2. */
+    char *dcol = col;
     void *dw = NULL;
     if (w->grad) {
         size_t wbytes = (size_t)(g->o * g->kk) * g->es;
@@ -189,11 +280,20 @@ static void backward_task(void *ctx, int t)
     int64_t lo, hi;
     cg_split_range(g->n, g->parts, t, 1, &lo, &hi);
     for (int64_t n = lo; n < hi; n++) {
-        if (g->relu)
-            relu_mask(g, AT(dy, n * g->o * g->ohw, g), CAT(r->out->data, n * g->o * g->ohw, g),
-                      g->o * g->ohw);
+        void *dy; /* this sample's gradient of the conv output */
+        if (g->pool) {
+            dy = dyc;
+            pool_grad(g, dy, CAT(r->out->data, n * g->pooled, g),
+                      CAT(r->out->grad->data, n * g->pooled, g),
+                      (const int32_t *)r->aux + n * g->pooled);
+        } else {
+            dy = AT(r->out->grad->data, n * g->o * g->ohw, g);
+            if (g->relu)
+                relu_mask(g, dy, CAT(r->out->data, n * g->o * g->ohw, g), g->o * g->ohw);
+        }
+        if (ct->bias_sums) conv_row_sums(g, ct->bias_sums + n * g->o, dy);
         for (int64_t gi = 0; gi < g->groups; gi++) {
-            const void *dyg = CAT(dy, (n * g->o + gi * g->og) * g->ohw, g);
+            const void *dyg = CAT(dy, gi * g->og * g->ohw, g);
             const void *wg = CAT(w->data, gi * g->og * g->kk, g);
             if (dw) { /* dW_g += dy_g col^T */
                 struct cg_gemm_job job = {g->dt, false, true, g->og, g->kk, g->ohw, dyg, g->ohw,
@@ -218,33 +318,17 @@ static void backward_task(void *ctx, int t)
     }
 }
 
-
-/* db[o] += sum over samples and pixels of dy[n, o, :], in double with
- * independent lanes (one running sum would be a chain of dependent adds). */
-enum { BIAS_LANES = 8 };
-#define CG_CONV_BIAS_GRAD(T)                                                                \
-    do {                                                                                    \
-        const T *d = dy;                                                                    \
-        for (int64_t o = 0; o < g->o; o++) {                                                \
-            double lane[BIAS_LANES] = {0}, acc = 0;                                         \
-            for (int64_t n = 0; n < g->n; n++) {                                            \
-                const T *row = d + (n * g->o + o) * g->ohw;                                 \
-                int64_t i = 0;                                                              \
-                for (; i + BIAS_LANES <= g->ohw; i += BIAS_LANES)                           \
-                    for (int l = 0; l < BIAS_LANES; l++) lane[l] += (double)row[i + l];     \
-                for (; i < g->ohw; i++) acc += (double)row[i];                              \
-            }                                                                               \
-            for (int l = 0; l < BIAS_LANES; l++) acc += lane[l];                            \
-            ((T *)db)[o] += (T)acc;                                                         \
-        }                                                                                   \
-    } while (0)
-
-CG_MULTIARCH static void conv_bias_grad(const struct conv *g, void *db, const void *dy)
+/* db[o] += the per-sample sums, samples in order. */
+static void conv_bias_grad(const struct conv *g, void *db, const double *sums)
 {
-    if (g->dt == CG_F64)
-        CG_CONV_BIAS_GRAD(double);
-    else
-        CG_CONV_BIAS_GRAD(float);
+    for (int64_t o = 0; o < g->o; o++) {
+        double acc = 0;
+        for (int64_t n = 0; n < g->n; n++) acc += sums[n * g->o + o];
+        if (g->dt == CG_F64)
+            ((double *)db)[o] += acc;
+        else
+            ((float *)db)[o] += (float)acc;
+    }
 }
 
 static void conv_backward(struct cg_record *r)
@@ -252,34 +336,43 @@ static void conv_backward(struct cg_record *r)
     struct conv_task ct = {.g = conv_of(r), .r = r};
     const struct conv *g = &ct.g;
     const struct cg_tensor *x = r->in[0], *w = r->in[1];
+    const struct cg_tensor *b = r->n_in == 3 ? r->in[2] : NULL;
     size_t colb = (size_t)(g->kk * g->ohw) * g->es, wbytes = (size_t)(g->o * g->kk) * g->es;
     if (x->grad) ct.set_dx = cg_grad_assign(r->in[0]);
     if (w->grad && cg_grad_assign_scratch(r->in[1])) memset(w->grad->data, 0, wbytes);
-    if (r->n_in == 3 && r->in[2]->grad && cg_grad_assign_scratch(r->in[2]))
-        memset(r->in[2]->grad->data, 0, (size_t)g->o * g->es);
-    if (x->grad || w->grad) {
-        ct.task_bytes = g->direct ? 0 : 2 * colb;
-        size_t parts_bytes = w->grad ? (size_t)(g->parts - 1) * wbytes : 0;
-        if (ct.task_bytes + parts_bytes) {
-            ct.scratch = cg_tape_alloc(r->tape, ct.task_bytes * (size_t)g->parts + parts_bytes);
-            if (!ct.scratch) return;
-            ct.dw_parts = ct.scratch + ct.task_bytes * (size_t)g->parts;
-        }
-        cg_parallel_run(g->parts, backward_task, &ct); /* masks dy too (relu) */
-        if (w->grad)
-            for (int t = 1; t < g->parts; t++)
-                cg_accumulate(g->dt, w->grad->data, ct.dw_parts + (size_t)(t - 1) * wbytes,
-                         g->o * g->kk);
+    if (b && b->grad && cg_grad_assign_scratch(r->in[2]))
+        memset(b->grad->data, 0, (size_t)g->o * g->es);
+    if (!x->grad && !w->grad && !(b && b->grad)) {
+        if (g->relu && !g->pool)
+            relu_mask(g, r->out->grad->data, r->out->data, g->n * g->o * g->ohw);
+        return;
     }
-    else if (g->relu)
-        relu_mask(g, r->out->grad->data, r->out->data, g->n * g->o * g->ohw);
-    if (r->n_in == 3 && r->in[2]->grad)
-        conv_bias_grad(g, r->in[2]->grad->data, r->out->grad->data);
+    if (g->pool && !r->aux) return; /* forward ran out of memory (recorded) */
+    ct.task_bytes = (g->direct || (!x->grad && !w->grad) ? 0 : colb) + g->ybytes;
+    size_t parts_bytes = w->grad ? (size_t)(g->parts - 1) * wbytes : 0;
+    size_t sums_bytes = b && b->grad ? (size_t)(g->n * g->o) * sizeof(double) : 0;
+    size_t bytes = sums_bytes + ct.task_bytes * (size_t)g->parts + parts_bytes;
+    if (bytes) {
+        ct.scratch = cg_tape_alloc(r->tape, bytes);
+        if (!ct.scratch) return; /* NOMEM recorded: cg_backward reports it */
+        /* sums first: the arena's alignment suits doubles */
+        ct.bias_sums = sums_bytes ? (double *)(void *)ct.scratch : NULL;
+        ct.scratch += sums_bytes;
+        ct.dw_parts = ct.scratch + ct.task_bytes * (size_t)g->parts;
+    }
+    cg_parallel_run(g->parts, backward_task, &ct); /* masks dy too (relu) */
+    if (w->grad)
+        for (int t = 1; t < g->parts; t++)
+            cg_accumulate(g->dt, w->grad->data, ct.dw_parts + (size_t)(t - 1) * wbytes,
+                          g->o * g->kk);
+    if (ct.bias_sums) conv_bias_grad(g, b->grad->data, ct.bias_sums);
 }
 
 const struct cg_op cg_op_conv2d = {"conv2d", conv_forward, conv_backward, CG_OP_ASSIGNS_GRAD};
 const struct cg_op cg_op_conv2d_relu = {"conv2d_relu", conv_forward, conv_backward,
                                         CG_OP_ASSIGNS_GRAD};
+const struct cg_op cg_op_conv2d_relu_max_pool2d = {"conv2d_relu_max_pool2d", conv_forward,
+                                                   conv_backward, CG_OP_ASSIGNS_GRAD};
 
 /* Checks the arguments of cg_conv2d / cg_conv1d (`dims` spatial dims) and
  * fills the window (kernel from the weight). */
@@ -341,6 +434,7 @@ static struct cg_tensor *conv_apply(const struct cg_op *op, struct cg_tape *tape
     int64_t shape[4] = {x->shape[0], w->shape[0],
                         cg_window_out(x->shape[2], k->kh, k->sh, k->ph, k->dh),
                         cg_window_out(x->shape[3], k->kw, k->sw, k->pw, k->dw)};
+    if (op == &cg_op_conv2d_relu_max_pool2d) shape[2] /= 2, shape[3] /= 2;
     struct cg_tensor *in[3] = {x, w, b};
     return cg_op_apply(tape, op, b ? 3 : 2, in, x->dtype, 4, shape, s, 4);
 }
@@ -370,6 +464,33 @@ struct cg_tensor *cg_conv2d_relu(struct cg_tape *tape, struct cg_tensor *x,
                                  const struct cg_conv2d_params *p)
 {
     return conv2d_entry("cg_conv2d_relu", &cg_op_conv2d_relu, tape, x, weight, bias, p);
+}
+
+struct cg_tensor *cg_conv2d_relu_max_pool2d(struct cg_tape *tape, struct cg_tensor *x,
+                                            struct cg_tensor *weight, struct cg_tensor *bias,
+                                            const struct cg_conv2d_params *p)
+{
+    const char *fn = "cg_conv2d_relu_max_pool2d";
+    CG_CHECK_NOT_NULL(fn, x, "x");
+    CG_CHECK_NOT_NULL(fn, weight, "weight");
+    struct cg_conv2d_params q = p ? *p : CG_CONV2D_PARAMS(1, 0, 1, 1);
+    struct cg_window k;
+    if (!conv_check(fn, 2, x, weight, bias, &q, &k)) return NULL;
+    int64_t oh = cg_window_out(x->shape[2], k.kh, k.sh, k.ph, k.dh);
+    int64_t ow = cg_window_out(x->shape[3], k.kw, k.sw, k.pw, k.dw);
+    if (oh < 2 || ow < 2) {
+        char sx[128];
+        cg_misuse(fn, "the convolution of x %s gives %" PRId64 "x%" PRId64 " planes: "
+                  "MaxPool2d(2) needs at least 2x2", cg_tensor_shape_str(x, sx, sizeof sx),
+                  oh, ow);
+        return NULL;
+    }
+    if (oh > INT32_MAX / ow) {
+        cg_misuse(fn, "conv output planes of %" PRId64 "x%" PRId64 " are too large for "
+                  "int32 window indices", oh, ow);
+        return NULL;
+    }
+    return conv_apply(&cg_op_conv2d_relu_max_pool2d, tape, x, weight, bias, &k, q.groups);
 }
 
 struct cg_tensor *cg_conv1d(struct cg_tape *tape, struct cg_tensor *x, struct cg_tensor *weight,

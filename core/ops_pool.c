@@ -15,17 +15,15 @@
 #include "error_internal.h"
 #include "multiarch.h"
 #include "op_list.h"
+#include "parallel.h"
+#include "pool_2x2.h"
 #include "cgrad/conv_ops.h"
 #include "cgrad/op.h"
 
-struct plane {
-    int64_t planes, h, w, oh, ow;
-};
-
-static struct plane plane_of(const struct cg_record *r)
+static struct cg_plane plane_of(const struct cg_record *r)
 {
     const struct cg_tensor *x = r->in[0], *y = r->out;
-    return (struct plane){x->shape[0] * x->shape[1], x->shape[2], x->shape[3], y->shape[2],
+    return (struct cg_plane){x->shape[0] * x->shape[1], x->shape[2], x->shape[3], y->shape[2],
                           y->shape[3]};
 }
 
@@ -37,7 +35,7 @@ static int64_t first_tap(int64_t start, int64_t d)
 }
 
 #define CG_MAX_WINNER(T, S)                                                                \
-    static int32_t winner_##S(const T *x, const struct plane *p, const struct cg_window *k,  \
+    static int32_t winner_##S(const T *x, const struct cg_plane *p, const struct cg_window *k,  \
                               int64_t oy, int64_t ox)                                       \
     {                                                                                       \
         int64_t y0 = first_tap(oy * k->sh - k->ph, k->dh);                                  \
@@ -62,7 +60,7 @@ CG_MAX_WINNER(double, f64)
  * no bounds to work out, and the same first-max / NaN rule. */
 #define CG_MAX_PLAIN(T, S)                                                                  \
     static void max_plain_##S(T *restrict y, int32_t *restrict idx, const T *restrict x,    \
-                              const struct plane *p, const struct cg_window *k)             \
+                              const struct cg_plane *p, const struct cg_window *k)             \
     {                                                                                       \
         for (int64_t q = 0; q < p->planes; q++) {                                           \
             const T *xp = x + q * p->h * p->w;                                              \
@@ -90,8 +88,8 @@ CG_MAX_PLAIN(double, f64)
 /* MaxPool2d(2) proper (2x2, stride 2, no padding or dilation): the four
  * taps unrolled, same first-max / NaN rule as above. */
 #define CG_MAX_2X2(T, S)                                                                    \
-    CG_MULTIARCH static void max_2x2_##S(T *restrict y, int32_t *restrict idx,              \
-                                         const T *restrict x, const struct plane *p)        \
+    CG_MULTIARCH void cg_max_2x2_##S(T *restrict y, int32_t *restrict idx,                  \
+                                     const T *restrict x, const struct cg_plane *p)        \
     {                                                                                       \
         for (int64_t q = 0; q < p->planes; q++) {                                           \
             const T *xp = x + q * p->h * p->w;                                              \
@@ -128,54 +126,102 @@ static bool is_2x2(const struct cg_window *k)
            k->dh == 1 && k->dw == 1;
 }
 
-static int32_t winner(enum cg_dtype dt, const void *plane, const struct plane *p,
+static int32_t winner(enum cg_dtype dt, const void *plane, const struct cg_plane *p,
                       const struct cg_window *k, int64_t oy, int64_t ox)
 {
     return dt == CG_F64 ? winner_f64(plane, p, k, oy, ox) : winner_f32(plane, p, k, oy, ox);
 }
 
-static void max_pool_forward(struct cg_record *r)
+/* Planes [q0, q1) of a pooling op: one task of the batch cut over the pool
+ * (planes are independent, so the cut does not change any result). */
+struct pool_task {
+    struct cg_record *r;
+    struct cg_plane p;
+    struct cg_window k;
+    int parts;
+    bool set; /* backward: gradient unwritten, assign */
+};
+
+/* Worth handing to the pool from this many input elements. */
+enum { POOL_PARALLEL_MIN = 1 << 15 };
+
+static void pool_run(struct pool_task *pt, cg_task_fn fn)
 {
-    struct plane p = plane_of(r);
-    struct cg_window k = cg_window_unpack(r->scalar);
+    int64_t work = pt->p.planes * pt->p.h * pt->p.w;
+    int threads = cg_parallel_threads();
+    pt->parts = work < POOL_PARALLEL_MIN || pt->p.planes < threads ? 1 : threads;
+    if (pt->parts == 1)
+        fn(pt, 0);
+    else
+        cg_parallel_run(pt->parts, fn, pt);
+}
+
+/* This task's planes as a struct cg_plane of its own, and their first plane. */
+static struct cg_plane task_planes(const struct pool_task *pt, int t, int64_t *q0)
+{
+    int64_t lo, hi;
+    cg_split_range(pt->p.planes, pt->parts, t, 1, &lo, &hi);
+    struct cg_plane p = pt->p;
+    p.planes = hi - lo;
+    *q0 = lo;
+    return p;
+}
+
+static void max_forward_task(void *ctx, int t)
+{
+    const struct pool_task *pt = ctx;
+    const struct cg_record *r = pt->r;
+    const struct cg_window *k = &pt->k;
     enum cg_dtype dt = r->out->dtype;
     size_t es = cg_dtype_size(dt);
-    int32_t *idx = NULL;
-    if (r->out->flags & CG_REQUIRES_GRAD)
-        idx = cg_tape_alloc(r->tape, (size_t)(p.planes * p.oh * p.ow) * sizeof *idx);
-    r->aux = idx;
-    if (is_2x2(&k)) {
+    int64_t q0;
+    struct cg_plane p = task_planes(pt, t, &q0);
+    int64_t in_at = q0 * p.h * p.w, out_at = q0 * p.oh * p.ow;
+    const char *x0 = (const char *)r->in[0]->data + (size_t)in_at * es;
+    char *y0 = (char *)r->out->data + (size_t)out_at * es;
+    int32_t *idx = r->aux ? (int32_t *)r->aux + out_at : NULL;
+    if (is_2x2(k)) {
         if (dt == CG_F64)
-            max_2x2_f64(r->out->data, idx, r->in[0]->data, &p);
+            cg_max_2x2_f64((double *)y0, idx, (const double *)x0, &p);
         else
-            max_2x2_f32(r->out->data, idx, r->in[0]->data, &p);
+            cg_max_2x2_f32((float *)y0, idx, (const float *)x0, &p);
         return;
     }
-    if (k.ph == 0 && k.pw == 0 && k.dh == 1 && k.dw == 1) {
+    if (k->ph == 0 && k->pw == 0 && k->dh == 1 && k->dw == 1) {
         if (dt == CG_F64)
-            max_plain_f64(r->out->data, idx, r->in[0]->data, &p, &k);
+            max_plain_f64((double *)y0, idx, (const double *)x0, &p, k);
         else
-            max_plain_f32(r->out->data, idx, r->in[0]->data, &p, &k);
+            max_plain_f32((float *)y0, idx, (const float *)x0, &p, k);
         return;
     }
     for (int64_t q = 0; q < p.planes; q++) {
-        const char *x = (const char *)r->in[0]->data + (size_t)(q * p.h * p.w) * es;
+        const char *x = x0 + (size_t)(q * p.h * p.w) * es;
         for (int64_t oy = 0; oy < p.oh; oy++)
             for (int64_t ox = 0; ox < p.ow; ox++) {
                 int64_t o = (q * p.oh + oy) * p.ow + ox;
-                int32_t at = winner(dt, x, &p, &k, oy, ox);
+                int32_t at = winner(dt, x, &p, k, oy, ox);
                 if (idx) idx[o] = at;
                 if (dt == CG_F64)
-                    CG_F64P(r->out)[o] = ((const double *)x)[at];
+                    ((double *)y0)[o] = ((const double *)x)[at];
                 else
-                    CG_F32P(r->out)[o] = ((const float *)x)[at];
+                    ((float *)y0)[o] = ((const float *)x)[at];
             }
     }
 }
 
+static void max_pool_forward(struct cg_record *r)
+{
+    struct pool_task pt = {.r = r, .p = plane_of(r), .k = cg_window_unpack(r->scalar)};
+    int32_t *idx = NULL;
+    if (r->out->flags & CG_REQUIRES_GRAD)
+        idx = cg_tape_alloc(r->tape, (size_t)(pt.p.planes * pt.p.oh * pt.p.ow) * sizeof *idx);
+    r->aux = idx;
+    pool_run(&pt, max_forward_task);
+}
+
 #define CG_MAX_2X2_BWD_SET(T, S)                                                            \
     static void max_2x2_bwd_set_##S(T *restrict gx, const T *restrict gy,                  \
-                                    const int32_t *restrict idx, const struct plane *p)     \
+                                    const int32_t *restrict idx, const struct cg_plane *p)     \
     {                                                                                       \
         for (int64_t q = 0; q < p->planes; q++) {                                           \
             T *gp = gx + q * p->h * p->w;                                                   \
@@ -194,39 +240,52 @@ static void max_pool_forward(struct cg_record *r)
 CG_MAX_2X2_BWD_SET(float, f32)
 CG_MAX_2X2_BWD_SET(double, f64)
 
-static void max_pool_backward(struct cg_record *r)
+static void max_backward_task(void *ctx, int t)
 {
+    const struct pool_task *pt = ctx;
+    const struct cg_record *r = pt->r;
+    const struct cg_window *k = &pt->k;
     struct cg_tensor *x = r->in[0];
-    if (!x->grad) return;
-    struct plane p = plane_of(r);
-    struct cg_window k = cg_window_unpack(r->scalar);
     enum cg_dtype dt = x->dtype;
     size_t es = cg_dtype_size(dt);
-    const int32_t *idx = r->aux;
-    if (cg_grad_assign(x)) {
+    int64_t q0;
+    struct cg_plane p = task_planes(pt, t, &q0);
+    int64_t in_at = q0 * p.h * p.w, out_at = q0 * p.oh * p.ow;
+    char *gx = (char *)x->grad->data + (size_t)in_at * es;
+    const char *gy = (const char *)r->out->grad->data + (size_t)out_at * es;
+    const int32_t *idx = r->aux ? (const int32_t *)r->aux + out_at : NULL;
+    if (pt->set) {
         /* Windows tiling the plane exactly: each input gets 0 or its window's
          * gradient, written once (0 + g keeps the bits of adding into zeros). */
-        if (idx && is_2x2(&k) && p.h == 2 * p.oh && p.w == 2 * p.ow) {
+        if (idx && is_2x2(k) && p.h == 2 * p.oh && p.w == 2 * p.ow) {
             if (dt == CG_F64)
-                max_2x2_bwd_set_f64(x->grad->data, r->out->grad->data, idx, &p);
+                max_2x2_bwd_set_f64((double *)gx, (const double *)gy, idx, &p);
             else
-                max_2x2_bwd_set_f32(x->grad->data, r->out->grad->data, idx, &p);
+                max_2x2_bwd_set_f32((float *)gx, (const float *)gy, idx, &p);
             return;
         }
-        memset(x->grad->data, 0, (size_t)x->numel * es);
+        memset(gx, 0, (size_t)(p.planes * p.h * p.w) * es);
     }
     for (int64_t q = 0; q < p.planes; q++) {
-        const char *xp = (const char *)x->data + (size_t)(q * p.h * p.w) * es;
+        const char *xp = (const char *)x->data + (size_t)(in_at + q * p.h * p.w) * es;
         for (int64_t oy = 0; oy < p.oh; oy++)
             for (int64_t ox = 0; ox < p.ow; ox++) {
                 int64_t o = (q * p.oh + oy) * p.ow + ox;
-                int64_t at = q * p.h * p.w + (idx ? idx[o] : winner(dt, xp, &p, &k, oy, ox));
+                int64_t at = q * p.h * p.w + (idx ? idx[o] : winner(dt, xp, &p, k, oy, ox));
                 if (dt == CG_F64)
-                    CG_F64P(x->grad)[at] += CG_F64P(r->out->grad)[o];
+                    ((double *)gx)[at] += ((const double *)gy)[o];
                 else
-                    CG_F32P(x->grad)[at] += CG_F32P(r->out->grad)[o];
+                    ((float *)gx)[at] += ((const float *)gy)[o];
             }
     }
+}
+
+static void max_pool_backward(struct cg_record *r)
+{
+    if (!r->in[0]->grad) return;
+    struct pool_task pt = {.r = r, .p = plane_of(r), .k = cg_window_unpack(r->scalar)};
+    pt.set = cg_grad_assign(r->in[0]);
+    pool_run(&pt, max_backward_task);
 }
 
 const struct cg_op cg_op_max_pool2d = {"max_pool2d", max_pool_forward, max_pool_backward,
@@ -240,7 +299,7 @@ struct avg_win {
 
 /* Fixed windows (scalar: kernel, stride, padding pairs, count_include_pad)
  * or, for the adaptive op (no scalars), PyTorch's adaptive ones. */
-static struct avg_win avg_window(const struct cg_record *r, const struct plane *p, int64_t oy,
+static struct avg_win avg_window(const struct cg_record *r, const struct cg_plane *p, int64_t oy,
                                  int64_t ox)
 {
     struct avg_win a;
@@ -265,7 +324,7 @@ static struct avg_win avg_window(const struct cg_record *r, const struct plane *
 }
 
 #define CG_AVG_KERNELS(T, S)                                                                 \
-    static void avg_fwd_##S(const struct cg_record *r, const struct plane *p)                \
+    static void avg_fwd_##S(const struct cg_record *r, const struct cg_plane *p)                \
     {                                                                                        \
         const T *x = r->in[0]->data;                                                         \
         T *y = r->out->data;                                                                 \
@@ -280,7 +339,7 @@ static struct avg_win avg_window(const struct cg_record *r, const struct plane *
                     y[(q * p->oh + oy) * p->ow + ox] = (T)(acc / a.div);                     \
                 }                                                                            \
     }                                                                                        \
-    static void avg_bwd_##S(const struct cg_record *r, const struct plane *p)                \
+    static void avg_bwd_##S(const struct cg_record *r, const struct cg_plane *p)                \
     {                                                                                        \
         T *dx = r->in[0]->grad->data;                                                        \
         const T *dy = r->out->grad->data;                                                    \
@@ -299,7 +358,7 @@ CG_AVG_KERNELS(double, f64)
 
 static void avg_forward(struct cg_record *r)
 {
-    struct plane p = plane_of(r);
+    struct cg_plane p = plane_of(r);
     if (r->out->dtype == CG_F64)
         avg_fwd_f64(r, &p);
     else
@@ -309,7 +368,7 @@ static void avg_forward(struct cg_record *r)
 static void avg_backward(struct cg_record *r)
 {
     if (!r->in[0]->grad) return;
-    struct plane p = plane_of(r);
+    struct cg_plane p = plane_of(r);
     if (r->out->dtype == CG_F64)
         avg_bwd_f64(r, &p);
     else

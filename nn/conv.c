@@ -74,6 +74,30 @@ struct cg_tensor *cg_nn_conv2d_relu_forward(struct cg_module *conv, struct cg_ta
     return cg_conv2d_relu(tape, x, l->weight, l->bias, &l->p);
 }
 
+/* The conv's output size along one dim, or < 1 when the window does not fit. */
+static int64_t conv_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d)
+{
+    int64_t span = d * (k - 1) + 1;
+    return in + 2 * p < span ? 0 : (in + 2 * p - span) / s + 1;
+}
+
+struct cg_tensor *cg_nn_conv2d_relu_pool_forward(struct cg_module *conv, struct cg_module *relu,
+                                                 struct cg_module *pool, struct cg_tape *tape,
+                                                 struct cg_tensor *x)
+{
+    struct conv_layer *l = (struct conv_layer *)conv;
+    if (x && x->ndim == 4 && l->weight->ndim == 4 &&
+        conv_out(x->shape[2], l->weight->shape[2], l->p.stride[0], l->p.padding[0],
+                 l->p.dilation[0]) >= 2 &&
+        conv_out(x->shape[3], l->weight->shape[3], l->p.stride[1], l->p.padding[1],
+                 l->p.dilation[1]) >= 2) {
+        if (!dtype_ok(conv, x)) return NULL;
+        return cg_conv2d_relu_max_pool2d(tape, x, l->weight, l->bias, &l->p);
+    }
+    return cg_module_forward(pool, tape, cg_module_forward(relu, tape,
+                                                           cg_module_forward(conv, tape, x)));
+}
+
 static const struct cg_module_vtable conv1d_vtable = {
     .type_name = "Conv1d",
     .forward = conv_forward,

@@ -3,6 +3,7 @@
 
 #include "alloc.h"
 #include "error_internal.h"
+#include "fused_internal.h"
 #include "cgrad/conv.h"
 
 struct pool_layer {
@@ -42,6 +43,13 @@ static const struct cg_module_vtable avg_vtable = {
     .type_name = "AvgPool2d", .forward = avg_forward, .free = pool_free};
 static const struct cg_module_vtable adaptive_vtable = {
     .type_name = "AdaptiveAvgPool2d", .forward = adaptive_forward, .free = pool_free};
+
+bool cg_nn_is_max_pool2(const struct cg_module *m)
+{
+    const struct pool_layer *l = (const struct pool_layer *)m;
+    return m && m->vtable == &max_vtable && l->kernel == 2 && l->stride == 2 &&
+           l->padding == 0 && l->dilation == 1;
+}
 
 static struct cg_module *pool_new(const struct cg_module_vtable *vt, const char *fn,
                                   struct pool_layer init)

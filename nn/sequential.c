@@ -17,6 +17,15 @@ static struct cg_tensor *seq_forward(struct cg_module *self, struct cg_tape *tap
 {
     struct sequential *s = (struct sequential *)self;
     for (int i = 0; i < s->n && x; i++) {
+        /* Conv2d + ReLU + MaxPool2d(2) as one op: the conv output lives
+         * only in per-sample scratch (cg_conv2d_relu_max_pool2d). */
+        if (i + 2 < s->n && cg_nn_fuses_conv_relu(s->children[i], s->children[i + 1]) &&
+            cg_nn_is_max_pool2(s->children[i + 2])) {
+            x = cg_nn_conv2d_relu_pool_forward(s->children[i], s->children[i + 1],
+                                               s->children[i + 2], tape, x);
+            i += 2;
+            continue;
+        }
         /* Conv2d + ReLU as one op: the conv output is never stored apart.
          * Not as the last pair: the fused op's backward overwrites its
          * output's grad, which the caller may read (cg_conv2d_relu). */

@@ -95,6 +95,12 @@ static void adagrad_prepare(void *ctx, struct cg_pstate *s, const struct cg_para
     s->scalar[S_WD] = grp->weight_decay;
 }
 
+static void adagrad_step_param(struct cg_optimizer *base, size_t i)
+{
+    struct cg_adagrad *a = (struct cg_adagrad *)base;
+    cg_pstate_step_param(&a->st, base, i, adagrad_prepare, adagrad_range, a);
+}
+
 static enum cg_status adagrad_step(struct cg_optimizer *base)
 {
     struct cg_adagrad *a = (struct cg_adagrad *)base;
@@ -124,6 +130,7 @@ static void adagrad_free(struct cg_optimizer *base)
 static const struct cg_optimizer_vtable adagrad_vtable = {
     .type_name = "Adagrad",
     .step = adagrad_step,
+    .step_param = adagrad_step_param,
     .visit_state = adagrad_visit_state,
     .free = adagrad_free,
 };

@@ -120,6 +120,12 @@ static void adam_prepare(void *ctx, struct cg_pstate *s, const struct cg_param_g
     s->scalar[S_BC2_SQRT] = sqrt(bc2);
 }
 
+static void adam_step_param(struct cg_optimizer *base, size_t i)
+{
+    struct cg_adam *a = (struct cg_adam *)base;
+    cg_pstate_step_param(&a->st, base, i, adam_prepare, adam_range, a);
+}
+
 static enum cg_status adam_step(struct cg_optimizer *base)
 {
     struct cg_adam *a = (struct cg_adam *)base;
@@ -158,6 +164,7 @@ static void adam_free(struct cg_optimizer *base)
 static const struct cg_optimizer_vtable adam_vtable = {
     .type_name = "Adam",
     .step = adam_step,
+    .step_param = adam_step_param,
     .visit_state = adam_visit_state,
     .set_momentum = adam_set_momentum,
     .free = adam_free,
@@ -166,6 +173,7 @@ static const struct cg_optimizer_vtable adam_vtable = {
 static const struct cg_optimizer_vtable adamw_vtable = {
     .type_name = "AdamW",
     .step = adam_step,
+    .step_param = adam_step_param,
     .visit_state = adam_visit_state,
     .set_momentum = adam_set_momentum,
     .free = adam_free,

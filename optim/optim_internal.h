@@ -77,6 +77,13 @@ void cg_lr_schedule_visit_state(struct cg_lr_schedule *s, cg_state_visitor visit
 /* Frees a schedule (called by cg_optimizer_free). */
 void cg_lr_schedule_destroy(struct cg_lr_schedule *s);
 
+/* The first parameter whose dtype or size (or its grad's) differs from
+ * the optimizer's creation, or SIZE_MAX: step refuses then. */
+size_t cg_optim_changed_param(const struct cg_optimizer *opt);
+
+/* cg_optimizer_backward's memory (fused_step.c), freed with the optimizer. */
+void cg_fused_step_free(struct cg_fused_step *f);
+
 /* Below this many elements in all the parameters together, splitting an
  * update over the thread pool costs more than it saves. */
 #define CG_OPTIM_PARALLEL_MIN 32768

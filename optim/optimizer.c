@@ -132,6 +132,8 @@ void cg_optimizer_free(struct cg_optimizer *opt)
 {
     if (!opt) return;
     cg_lr_schedule_destroy(opt->schedule);
+    cg_fused_step_free(opt->fused_);
+    opt->fused_ = NULL;
     cg_free(opt->params);
     cg_free(opt->groups);
     cg_free(opt->names_);
@@ -150,6 +152,18 @@ const char *cg_optimizer_type(const struct cg_optimizer *opt)
 
 /* ---- step and zero_grad ---- */
 
+size_t cg_optim_changed_param(const struct cg_optimizer *opt)
+{
+    for (size_t i = 0; i < opt->n_params; i++) {
+        const struct cg_optimizer_param *s = &opt->params[i];
+        const struct cg_tensor *p = s->tensor, *g = p->grad;
+        if (p->dtype != s->dtype || p->numel != s->numel ||
+            (g && (g->dtype != p->dtype || g->numel != p->numel)))
+            return i;
+    }
+    return SIZE_MAX;
+}
+
 enum cg_status cg_optimizer_step(struct cg_optimizer *opt)
 {
     if (!opt || !opt->vtable || !opt->vtable->step) {
@@ -158,21 +172,19 @@ enum cg_status cg_optimizer_step(struct cg_optimizer *opt)
         return CG_ERR_INVALID;
     }
     /* Check everything first so a misuse leaves all parameters untouched. */
-    for (size_t i = 0; i < opt->n_params; i++) {
+    size_t i = cg_optim_changed_param(opt);
+    if (i != SIZE_MAX) {
         const struct cg_optimizer_param *s = &opt->params[i];
         const struct cg_tensor *p = s->tensor, *g = p->grad;
-        if (p->dtype != s->dtype || p->numel != s->numel ||
-            (g && (g->dtype != p->dtype || g->numel != p->numel))) {
-            char ps[96], gs[96];
-            cg_misuse("cg_optimizer_step",
-                      "parameter '%s' is now %s (grad %s) but was %s with %lld elements when "
-                      "the optimizer was created (hint: create the optimizer after "
-                      "cg_module_to_dtype or reshaping)",
-                      s->name, cg_tensor_shape_str(p, ps, sizeof ps),
-                      g ? cg_tensor_shape_str(g, gs, sizeof gs) : "none", cg_dtype_name(s->dtype),
-                      (long long)s->numel);
-            return CG_ERR_INVALID;
-        }
+        char ps[96], gs[96];
+        cg_misuse("cg_optimizer_step",
+                  "parameter '%s' is now %s (grad %s) but was %s with %lld elements when "
+                  "the optimizer was created (hint: create the optimizer after "
+                  "cg_module_to_dtype or reshaping)",
+                  s->name, cg_tensor_shape_str(p, ps, sizeof ps),
+                  g ? cg_tensor_shape_str(g, gs, sizeof gs) : "none", cg_dtype_name(s->dtype),
+                  (long long)s->numel);
+        return CG_ERR_INVALID;
     }
     enum cg_status st = opt->vtable->step(opt);
     if (st == CG_OK) opt->steps++;
@@ -204,7 +216,8 @@ static void zero_part(void *ctx, int part)
     const struct zero_job *job = ctx;
     for (size_t i = 0; i < job->opt->n_params; i++) {
         const struct cg_tensor *p = job->opt->params[i].tensor;
-        if (!p->grad) continue;
+        /* An unwritten persistent grad holds zeros already (see CG_GRAD_NONE). */
+        if (!p->grad || (p->flags & CG_GRAD_NONE)) continue;
         int64_t lo, hi;
         cg_optim_param_part(p->grad, job->parts, part, &lo, &hi);
         if (hi > lo) {

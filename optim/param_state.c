@@ -85,13 +85,33 @@ enum cg_status cg_optim_set_buffered_momentum(struct cg_optimizer *opt, size_t g
     return CG_OK;
 }
 
-bool cg_optim_buffers_ok(const struct cg_optimizer *opt,
-                         bool (*has_buffer)(const void *ctx, size_t param), const void *ctx)
+/* The first parameter (with a grad, when with_grad) whose group has a
+ * momentum but that has no buffer, or SIZE_MAX. */
+static size_t missing_buffer(const struct cg_optimizer *opt,
+                             bool (*has_buffer)(const void *ctx, size_t param), const void *ctx,
+                             bool with_grad)
 {
     for (size_t i = 0; i < opt->n_params; i++) {
         const struct cg_optimizer_param *p = &opt->params[i];
+        if (opt->groups[p->group].momentum == 0 || has_buffer(ctx, i)) continue;
+        if (!with_grad || cg_optim_has_grad(p->tensor)) return i;
+    }
+    return SIZE_MAX;
+}
+
+bool cg_optim_buffers_all(const struct cg_optimizer *opt,
+                          bool (*has_buffer)(const void *ctx, size_t param), const void *ctx)
+{
+    return missing_buffer(opt, has_buffer, ctx, false) == SIZE_MAX;
+}
+
+bool cg_optim_buffers_ok(const struct cg_optimizer *opt,
+                         bool (*has_buffer)(const void *ctx, size_t param), const void *ctx)
+{
+    size_t i = missing_buffer(opt, has_buffer, ctx, true);
+    if (i != SIZE_MAX) {
+        const struct cg_optimizer_param *p = &opt->params[i];
         double momentum = opt->groups[p->group].momentum;
-        if (momentum == 0 || !cg_optim_has_grad(p->tensor) || has_buffer(ctx, i)) continue;
         cg_misuse("cg_optimizer_step", "group %zu has momentum %g but parameter '%s' has no "
                   "momentum buffer (hint: set the momentum with "
                   "cg_optimizer_set_group_momentum, which allocates it)", p->group, momentum,
@@ -176,6 +196,41 @@ void cg_optim_update_ranges(const struct cg_optimizer *opt, cg_range_update upda
 {
     int parts = cg_optim_parts(opt);
     cg_parallel_run(parts, range_part, &(struct range_job){opt, update, ctx, parts});
+}
+
+struct one_param_job {
+    const struct cg_optimizer *opt;
+    size_t param;
+    cg_range_update update;
+    void *ctx;
+    int parts;
+};
+
+static void one_param_part(void *ctx, int part)
+{
+    const struct one_param_job *job = ctx;
+    int64_t lo, hi;
+    cg_optim_param_part(job->opt->params[job->param].tensor, job->parts, part, &lo, &hi);
+    if (hi > lo) job->update(job->ctx, job->param, lo, hi);
+}
+
+void cg_optim_update_param(const struct cg_optimizer *opt, size_t param, cg_range_update update,
+                           void *ctx)
+{
+    /* The pool's hand-off costs more than a small parameter's update. */
+    int parts = opt->params[param].numel < CG_OPTIM_PARALLEL_MIN ? 1 : cg_parallel_threads();
+    struct one_param_job job = {opt, param, update, ctx, parts};
+    if (parts == 1) one_param_part(&job, 0);
+    else cg_parallel_run(parts, one_param_part, &job);
+}
+
+void cg_pstate_step_param(struct cg_pstate_set *set, const struct cg_optimizer *opt, size_t param,
+                          cg_pstate_prepare prepare, cg_range_update update, void *ctx)
+{
+    set->s[param].step++;
+    prepare(ctx, &set->s[param], &opt->groups[opt->params[param].group]);
+    cg_optim_update_param(opt, param, update, ctx);
+    set->s[param].present = true;
 }
 
 void cg_pstate_step(struct cg_pstate_set *set, const struct cg_optimizer *opt,

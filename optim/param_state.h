@@ -76,6 +76,10 @@ enum cg_status cg_optim_set_buffered_momentum(struct cg_optimizer *opt, size_t g
  * (a crafted checkpoint) does that. */
 bool cg_optim_buffers_ok(const struct cg_optimizer *opt,
                          bool (*has_buffer)(const void *ctx, size_t param), const void *ctx);
+/* Silent and stricter, for can_step_params: true when every parameter in a
+ * group whose momentum is not 0 has its buffer, grad or not. */
+bool cg_optim_buffers_all(const struct cg_optimizer *opt,
+                          bool (*has_buffer)(const void *ctx, size_t param), const void *ctx);
 
 /* True when p's grad was written by a backward since the last zero_grad
  * (PyTorch: p.grad is not None). */
@@ -88,6 +92,11 @@ bool cg_optim_has_grad(const struct cg_tensor *p);
 typedef void (*cg_range_update)(void *ctx, size_t param, int64_t lo, int64_t hi);
 void cg_optim_update_ranges(const struct cg_optimizer *opt, cg_range_update update, void *ctx);
 
+/* update(ctx, i, lo, hi) over all of parameter i, split over the thread
+ * pool as cg_optim_update_ranges splits it (not at all when it is small):
+ * a step_param of the fused backward. */
+void cg_optim_update_param(const struct cg_optimizer *opt, size_t param, cg_range_update update,
+                           void *ctx);
 
 /* One step of an adaptive optimizer: for every parameter with a grad, counts
  * its step and calls prepare(ctx, state, group) to set state->scalar; then
@@ -97,5 +106,8 @@ typedef void (*cg_pstate_prepare)(void *ctx, struct cg_pstate *state,
                                   const struct cg_param_group *group);
 void cg_pstate_step(struct cg_pstate_set *set, const struct cg_optimizer *opt,
                     cg_pstate_prepare prepare, cg_range_update update, void *ctx);
+/* cg_pstate_step for parameter i alone (which has a grad). */
+void cg_pstate_step_param(struct cg_pstate_set *set, const struct cg_optimizer *opt, size_t param,
+                          cg_pstate_prepare prepare, cg_range_update update, void *ctx);
 
 #endif

@@ -135,6 +135,17 @@ static bool rmsprop_has_buffer(const void *ctx, size_t i)
     return ((const struct cg_rmsprop *)ctx)->st.s[i].t[MOMENTUM_BUFFER] != NULL;
 }
 
+static void rmsprop_step_param(struct cg_optimizer *base, size_t i)
+{
+    struct cg_rmsprop *r = (struct cg_rmsprop *)base;
+    cg_pstate_step_param(&r->st, base, i, rmsprop_prepare, rmsprop_range, r);
+}
+
+static bool rmsprop_can_step_params(const struct cg_optimizer *base)
+{
+    return cg_optim_buffers_all(base, rmsprop_has_buffer, base);
+}
+
 static enum cg_status rmsprop_step(struct cg_optimizer *base)
 {
     struct cg_rmsprop *r = (struct cg_rmsprop *)base;
@@ -176,6 +187,8 @@ static void rmsprop_free(struct cg_optimizer *base)
 static const struct cg_optimizer_vtable rmsprop_vtable = {
     .type_name = "RMSprop",
     .step = rmsprop_step,
+    .step_param = rmsprop_step_param,
+    .can_step_params = rmsprop_can_step_params,
     .visit_state = rmsprop_visit_state,
     .set_momentum = rmsprop_set_momentum,
     .free = rmsprop_free,

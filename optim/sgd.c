@@ -203,6 +203,23 @@ static enum cg_status sgd_step(struct cg_optimizer *base)
     return CG_OK;
 }
 
+static void sgd_range(void *ctx, size_t i, int64_t lo, int64_t hi)
+{
+    update_param(ctx, i, lo, hi);
+}
+
+static void sgd_step_param(struct cg_optimizer *base, size_t i)
+{
+    struct cg_sgd *s = (struct cg_sgd *)base;
+    cg_optim_update_param(base, i, sgd_range, s);
+    if (s->bufs[i] && base->groups[base->params[i].group].momentum != 0) s->started[i] = true;
+}
+
+static bool sgd_can_step_params(const struct cg_optimizer *base)
+{
+    return cg_optim_buffers_all(base, sgd_has_buffer, base);
+}
+
 static enum cg_status sgd_add_buffers(struct cg_optimizer *base, size_t group)
 {
     return alloc_buffers((struct cg_sgd *)base, group);
@@ -243,6 +260,8 @@ static void sgd_visit_state(struct cg_optimizer *base, cg_state_visitor visit, v
 static const struct cg_optimizer_vtable sgd_vtable = {
     .type_name = "SGD",
     .step = sgd_step,
+    .step_param = sgd_step_param,
+    .can_step_params = sgd_can_step_params,
     .visit_state = sgd_visit_state,
     .set_momentum = sgd_set_momentum,
     .free = sgd_free,

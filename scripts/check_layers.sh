@@ -18,10 +18,11 @@ cd "$(dirname "$0")/.."
 
 # core's internal API for the layers above: allocation, error reporting,
 # per-CPU kernel dispatch, the thread pool, the tape-tensor liveness check,
-# what cg_gradcheck_module (nn) needs of the gradient check, and file
-# input/output (whole-file reads, atomic writes).  Everything else in core/
-# is private to core.
-CORE_API="alloc.h error_internal.h multiarch.h parallel.h tensor_live.h gradcheck_api.h file_io.h"
+# what cg_gradcheck_module (nn) needs of the gradient check, file
+# input/output (whole-file reads, atomic writes), and the backward with a
+# gradient-ready callback under the caller's name (cg_optimizer_backward).
+# Everything else in core/ is private to core.
+CORE_API="alloc.h error_internal.h multiarch.h parallel.h tensor_live.h gradcheck_api.h file_io.h backward_hook.h"
 
 # The layer of each public header; a new header must be added here.
 declare -A PUBLIC_LAYER=(

@@ -10,6 +10,7 @@ input gradients.  Scalars per op (as cg_opref_run passes them on):
 
     conv2d:     stride_h stride_w pad_h pad_w dil_h dil_w groups   (2 or 3 inputs)
     conv2d_relu: as conv2d; torch's relu(conv2d(...))
+    conv2d_relu_max_pool2d: as conv2d; max_pool2d(relu(conv2d(...)), 2)
     conv1d:     stride pad dil groups                               (2 or 3 inputs)
     max_pool2d: kh kw stride_h stride_w pad_h pad_w dil_h dil_w
     avg_pool2d: kh kw stride_h stride_w pad_h pad_w count_include_pad(0/1)
@@ -134,12 +135,24 @@ def conv2d_relu_cases():
     conv2d_table_cases("conv2d_relu", table, torch.relu)
 
 
+def conv2d_relu_max_pool2d_cases():
+    # drawn last, so every earlier case keeps its inputs
+    table = [
+        ("k3_pad1_b3_odd", (3, 2, 7, 5), 4, (3, 3), (1, 1), (1, 1), (1, 1), 1, True),
+        ("k3_groups2_nobias", (2, 4, 8, 6), 4, (3, 3), (1, 1), (0, 0), (1, 1), 2, False),
+        ("k1_direct", (2, 3, 4, 6), 3, (1, 1), (1, 1), (0, 0), (1, 1), 1, True),
+    ]
+    conv2d_table_cases("conv2d_relu_max_pool2d", table,
+                       lambda y: F.max_pool2d(torch.relu(y), 2))
+
+
 def main():
     conv2d_cases()
     conv1d_cases()
     pool_cases()
     batch_norm_cases()
     conv2d_relu_cases()
+    conv2d_relu_max_pool2d_cases()
     base.write_refs("conv_refs.txt", "tests/gen_conv_refs.py", SEED)
 
 

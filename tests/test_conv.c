@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static struct cg_opref_file refs;
@@ -141,6 +142,46 @@ static void cut_matches_uncut(void **state)
     assert_true(same_bits(two.w->grad, again.w->grad));
     assert_true(same_bits(two.x->grad, again.x->grad));
     run_free(&one), run_free(&two), run_free(&again);
+    cg_tape_free(tape);
+}
+
+/* Max pooling cut over planes: a batch large enough to be split, with
+ * ties, for MaxPool2d(2) (assigning its input's gradient) and a
+ * padded 3x3 stride-2 window (accumulating into a leaf's).  Outputs and
+ * gradients must not depend on the thread count. */
+static void pool_cut_run(int threads, struct cg_tape *tape, struct cg_tensor **out)
+{
+    struct cg_rng rng = cg_rng_seed(9);
+    /* 37,440 elements: above the size the pool is used from */
+    struct cg_tensor *x = cg_tensor_uniform(NULL, CG_F32, CG_SHAPE(6, 8, 30, 26), -1, 1, &rng);
+    assert_int_equal(cg_tensor_requires_grad(x, true), CG_OK);
+    for (int64_t i = 0; i < x->numel; i += 97) CG_F32P(x)[i] = CG_F32P(x)[i + 1]; /* ties */
+    cg_set_num_threads(threads);
+    struct cg_tensor *h = cg_mul_scalar(tape, x, 2); /* a tape input: gradient assigned */
+    struct cg_tensor *a = cg_max_pool2d(tape, h, 2, 2, 2, 2, 0, 0, 1, 1);
+    struct cg_tensor *b = cg_max_pool2d(tape, x, 3, 3, 2, 2, 1, 1, 1, 1);
+    assert_non_null(a), assert_non_null(b);
+    struct cg_tensor *loss = cg_add(tape, cg_sum(tape, cg_square(tape, a)), cg_sum(tape, b));
+    assert_int_equal(cg_backward(tape, loss), CG_OK);
+    cg_set_num_threads(1);
+    out[0] = cg_tensor_copy(NULL, a), out[1] = cg_tensor_copy(NULL, b);
+    out[2] = cg_tensor_copy(NULL, x->grad);
+    cg_tensor_free(x);
+}
+
+static void pool_cut_matches_uncut(void **state)
+{
+    (void)state;
+    struct cg_tape *tape = cg_tape_new();
+    struct cg_tensor *one[3], *two[3];
+    pool_cut_run(1, tape, one);
+    cg_tape_reset(tape);
+    pool_cut_run(2, tape, two);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(one[i]->numel, two[i]->numel);
+        assert_memory_equal(one[i]->data, two[i]->data, (size_t)one[i]->numel * sizeof(float));
+        cg_tensor_free(one[i]), cg_tensor_free(two[i]);
+    }
     cg_tape_free(tape);
 }
 
@@ -334,6 +375,13 @@ static struct cg_tape *row_tape(void)
     X(bias_mismatch, 1,                                                                       \
       !cg_conv2d(row_tape(), t4(1, 1, 5, 5), t4(2, 1, 3, 3), cg_tensor_zeros(row_tape(), CG_F32, CG_SHAPE(3)), P1), \
       "bias [3]", "need [2]")                                                                 \
+    X(fused_pool_output_too_small, 1,                                                         \
+      !cg_conv2d_relu_max_pool2d(row_tape(), t4(1, 1, 4, 3), t4(2, 1, 3, 3), NULL, P1),      \
+      "cg_conv2d_relu_max_pool2d", "[1,1,4,3]", "2x1", "at least 2x2")                     \
+    X(fused_pool_groups, 1,                                                                   \
+      !cg_conv2d_relu_max_pool2d(row_tape(), t4(1, 3, 6, 6), t4(2, 1, 3, 3), NULL,           \
+                                 &CG_CONV2D_PARAMS(1, 0, 1, 2)),                              \
+      "cg_conv2d_relu_max_pool2d", "divisible by groups")                                   \
     X(x_not_4d, 1,                                                                            \
       !cg_conv2d(row_tape(), cg_tensor_zeros(row_tape(), CG_F32, CG_SHAPE(5, 5)), t4(1, 1, 3, 3), NULL, P1), \
       "x [5,5]", "4-D [N,C,H,W]")                                                             \
@@ -373,6 +421,58 @@ static struct cg_tape *row_tape(void)
       !cg_module_forward(cg_sequential_child(bn_seq(), 0), row_tape(), t4(2, 3, 2, 2)),       \
       "BatchNorm2d(4)", "[2,3,2,2]")
 
+/* Sequential runs Conv2d, ReLU, MaxPool2d(2) as one op (and Conv2d, ReLU
+ * as another): the same output and parameter gradients, bit for bit, as
+ * running the children one by one, with fewer records on the tape. */
+static void sequential_fusion_matches_children(void **state)
+{
+    (void)state;
+    struct cg_rng rng = cg_rng_seed(8), draw = cg_rng_seed(9);
+    struct cg_module *net = cg_sequential(
+        cg_conv2d_new(1, 4, 3, 3, &CG_CONV2D_PARAMS(1, 0, 1, 1), true, &rng), cg_relu_new(),
+        cg_conv2d_new(4, 6, 3, 3, &CG_CONV2D_PARAMS(1, 1, 1, 1), true, &rng), cg_relu_new(),
+        cg_max_pool2d_new(2, 0, 0, 1), cg_flatten_new(1, -1),
+        cg_linear_new(6 * 4 * 3, 2, true, &rng));
+    assert_non_null(net);
+    struct cg_tensor *x = cg_tensor_uniform(NULL, CG_F32, CG_SHAPE(3, 1, 10, 8), -1, 1, &draw);
+    struct cg_tape *tape = cg_tape_new();
+    struct cg_tensor *params[8];
+    size_t n_params = cg_module_collect_params(net, params, 8);
+    assert_int_equal(n_params, 6);
+    float *grads[2][8];
+    size_t records[2];
+    float out[2][6];
+    for (int fused = 0; fused < 2; fused++) {
+        cg_module_zero_grad(net);
+        struct cg_tensor *y = x;
+        if (fused)
+            y = cg_module_forward(net, tape, y);
+        else
+            for (int i = 0; i < 7; i++) y = cg_module_forward(cg_sequential_child(net, i), tape, y);
+        assert_non_null(y);
+        assert_int_equal(y->numel, 6);
+        memcpy(out[fused], y->data, sizeof out[fused]);
+        records[fused] = cg_tape_record_count(tape);
+        assert_int_equal(cg_backward(tape, cg_sum(tape, cg_square(tape, y))), CG_OK);
+        for (size_t p = 0; p < n_params; p++) {
+            struct cg_tensor *g = params[p]->grad;
+            grads[fused][p] = malloc((size_t)g->numel * sizeof(float));
+            memcpy(grads[fused][p], g->data, (size_t)g->numel * sizeof(float));
+        }
+        cg_tape_reset(tape);
+    }
+    assert_memory_equal(out[0], out[1], sizeof out[0]);
+    for (size_t p = 0; p < n_params; p++) {
+        struct cg_tensor *g = params[p]->grad;
+        assert_memory_equal(grads[0][p], grads[1][p], (size_t)g->numel * sizeof(float));
+        free(grads[0][p]), free(grads[1][p]);
+    }
+    assert_int_equal(records[1] + 3, records[0]); /* conv+relu: 1 op less; +pool: 2 less */
+    cg_tensor_free(x);
+    cg_module_free(net);
+    cg_tape_free(tape);
+}
+
 static struct cg_module *bn_seq(void)
 {
     static struct cg_module *s;
@@ -397,8 +497,10 @@ int main(void)
         cmocka_unit_test(cases_match_torch_f32),
         cmocka_unit_test(every_case_gradchecks_f64),
         cmocka_unit_test(cut_matches_uncut),
+        cmocka_unit_test(pool_cut_matches_uncut),
         cmocka_unit_test(conv_module_init_and_names),
         cmocka_unit_test(mnist_stack_shapes),
+        cmocka_unit_test(sequential_fusion_matches_children),
         cmocka_unit_test(batchnorm_running_statistics),
         cmocka_unit_test(no_allocations_per_step),
         cmocka_unit_test(misuse_names_the_values),

@@ -220,41 +220,73 @@ static struct cg_tensor *apply_conv_relu(struct cg_tape *t, struct cg_tensor *co
     return cg_conv2d_relu(t, in[0], in[1], in[2], &CG_CONV2D_PARAMS(1, 1, 1, 1));
 }
 
-/* The fused op against the two ops it replaces: output and every gradient
- * bit for bit, at 1 and 2 threads (inputs on a 0.25 grid: outputs of
- * exactly 0 meet the ReLU's kink). */
+static struct cg_tensor *apply_unfused_pool(struct cg_tape *t, struct cg_tensor *const *in)
+{
+    struct cg_tensor *y = cg_relu(t, cg_conv2d(t, in[0], in[1], in[2], &CG_CONV2D_PARAMS(1, 1, 1, 1)));
+    return cg_max_pool2d(t, y, 2, 2, 2, 2, 0, 0, 1, 1);
+}
+static struct cg_tensor *apply_fused_pool(struct cg_tape *t, struct cg_tensor *const *in)
+{
+    return cg_conv2d_relu_max_pool2d(t, in[0], in[1], in[2], &CG_CONV2D_PARAMS(1, 1, 1, 1));
+}
+
+/* A fused op against the ops it replaces: output and every gradient bit
+ * for bit, at 1 and 2 threads, f32 and f64. */
+static void check_fused_equals_unfused(const struct assign_case *unfused,
+                                       const struct assign_case *fused)
+{
+    for (int threads = 1; threads <= 2; threads++) {
+        cg_set_num_threads(threads);
+        for (int d = 0; d < 2; d++) {
+            enum cg_dtype dt = d ? CG_F64 : CG_F32;
+            struct run a, b;
+            setup(&a, unfused, dt);
+            setup(&b, fused, dt);
+            void *ga[MAX_IN], *gb[MAX_IN];
+            grads(&a, unfused, MODE_ASSIGN, ga);
+            grads(&b, fused, MODE_ASSIGN, gb);
+            struct cg_tensor *ya = unfused->apply(a.tape, a.in), *yb = fused->apply(b.tape, b.in);
+            assert_int_equal(ya->numel, yb->numel);
+            if (memcmp(ya->data, yb->data, (size_t)ya->numel * cg_dtype_size(dt)) != 0)
+                fail_msg("%s: output differs from %s (%d threads)", fused->name, unfused->name,
+                         threads);
+            for (int i = 0; i < 3; i++) {
+                if (memcmp(ga[i], gb[i], (size_t)a.in[i]->numel * cg_dtype_size(dt)) != 0)
+                    fail_msg("%s: gradient of input %d differs from %s's (%s, %d threads)",
+                             fused->name, i, unfused->name, cg_dtype_name(dt), threads);
+                free(ga[i]), free(gb[i]);
+            }
+            teardown(&a, unfused);
+            teardown(&b, fused);
+        }
+    }
+    cg_set_num_threads(1);
+}
+
+/* Inputs on a 0.25 grid: outputs of exactly 0 meet the ReLU's kink, and
+ * pooling windows hold ties. */
 static void test_conv2d_relu_is_relu_of_conv2d(void **state)
 {
     (void)state;
     struct assign_case unfused = {"relu(conv2d)", 3, {{3, 3, 6, 5}, {4, 3, 3, 3}, {4}},
                                   {4, 4, 1}, apply_conv_then_relu};
     struct assign_case fused = unfused;
-    fused.apply = apply_conv_relu;
-    for (int threads = 1; threads <= 2; threads++) {
-        cg_set_num_threads(threads);
-        for (int d = 0; d < 2; d++) {
-            enum cg_dtype dt = d ? CG_F64 : CG_F32;
-            struct run a, b;
-            setup(&a, &unfused, dt);
-            setup(&b, &fused, dt);
-            void *ga[MAX_IN], *gb[MAX_IN];
-            grads(&a, &unfused, MODE_ASSIGN, ga);
-            grads(&b, &fused, MODE_ASSIGN, gb);
-            struct cg_tensor *ya = unfused.apply(a.tape, a.in), *yb = fused.apply(b.tape, b.in);
-            assert_int_equal(ya->numel, yb->numel);
-            if (memcmp(ya->data, yb->data, (size_t)ya->numel * cg_dtype_size(dt)) != 0)
-                fail_msg("conv2d_relu output differs from relu(conv2d) (%d threads)", threads);
-            for (int i = 0; i < 3; i++) {
-                if (memcmp(ga[i], gb[i], (size_t)a.in[i]->numel * cg_dtype_size(dt)) != 0)
-                    fail_msg("conv2d_relu: gradient of input %d differs from relu(conv2d)'s "
-                             "(%s, %d threads)", i, cg_dtype_name(dt), threads);
-                free(ga[i]), free(gb[i]);
-            }
-            teardown(&a, &unfused);
-            teardown(&b, &fused);
-        }
+    fused.name = "conv2d_relu", fused.apply = apply_conv_relu;
+    check_fused_equals_unfused(&unfused, &fused);
+}
+
+/* Odd planes (7x5: the last row and column are in no window), and 6x4. */
+static void test_conv2d_relu_max_pool2d_is_unfused(void **state)
+{
+    (void)state;
+    for (int shape = 0; shape < 2; shape++) {
+        struct assign_case unfused = {"max_pool2d(relu(conv2d))", 3,
+                                      {{3, 3, shape ? 6 : 7, shape ? 4 : 5}, {4, 3, 3, 3}, {4}},
+                                      {4, 4, 1}, apply_unfused_pool};
+        struct assign_case fused = unfused;
+        fused.name = "conv2d_relu_max_pool2d", fused.apply = apply_fused_pool;
+        check_fused_equals_unfused(&unfused, &fused);
     }
-    cg_set_num_threads(1);
 }
 
 /* Convolution's backward takes im2col scratch from the tape; failing each
@@ -297,6 +329,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_assigning_ops_match_accumulating),
         cmocka_unit_test(test_conv2d_relu_is_relu_of_conv2d),
+        cmocka_unit_test(test_conv2d_relu_max_pool2d_is_unfused),
         cmocka_unit_test(test_conv_backward_scratch_failure_is_reported),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -203,6 +203,61 @@ static void test_gradcheck_dropout_and_embedding(void **state)
 
 /* ---- dropout ---- */
 
+/* Dropout against its definition, bit for bit: the mask from one draw per
+ * element (kept when the draw is >= ceil(p 2^32), value (T)(1 / (1 - p))),
+ * y = x * mask, and the gradient dy * mask, assigned through a tape
+ * intermediate and accumulated into a leaf over two steps. */
+static double times(bool f64, double a, double b)
+{
+    return f64 ? a * b : (double)((float)a * (float)b);
+}
+
+static void test_dropout_matches_definition(void **state)
+{
+    (void)state;
+    enum { N = 3001 }; /* not a multiple of the draw chunk or lanes */
+    const double p = 0.25, keep = 1 / (1 - p);
+    const uint64_t cut = (uint64_t)ceil(p * 4294967296.0);
+    static double want_zgrad[N];
+    static float want_zgrad_f[N];
+    for (int f64 = 0; f64 <= 1; f64++) {
+        enum cg_dtype dt = f64 ? CG_F64 : CG_F32;
+        struct cg_tape *tape = cg_tape_new();
+        struct cg_rng init = cg_rng_seed(2), rng = cg_rng_seed(77), ref = rng;
+        struct cg_tensor *x = cg_tensor_uniform(NULL, dt, CG_SHAPE(N), -1, 1, &init);
+        struct cg_tensor *z = cg_tensor_uniform(NULL, dt, CG_SHAPE(N), -1, 1, &init);
+        struct cg_tensor *dy = cg_tensor_uniform(NULL, dt, CG_SHAPE(N), -1, 1, &init);
+        assert_int_equal(cg_tensor_requires_grad(x, true), CG_OK);
+        assert_int_equal(cg_tensor_requires_grad(z, true), CG_OK);
+        memset(want_zgrad, 0, sizeof want_zgrad), memset(want_zgrad_f, 0, sizeof want_zgrad_f);
+        for (int step = 0; step < 2; step++) {
+            struct cg_tensor *h = cg_mul_scalar(tape, x, 3);
+            struct cg_tensor *y = cg_dropout(tape, h, p, true, &rng);
+            struct cg_tensor *y2 = cg_dropout(tape, z, p, true, &rng);
+            assert_non_null(y), assert_non_null(y2);
+            assert_int_equal(cg_backward_seed(tape, cg_add(tape, y, y2), dy), CG_OK);
+            for (int64_t i = 0; i < N; i++) {
+                double m = cg_rng_u32(&ref) >= cut ? keep : 0, g = cg_tensor_at(dy, i);
+                if (!f64) m = (float)m;
+                assert_true(cg_tensor_at(y, i) == times(f64, cg_tensor_at(h, i), m));
+                assert_true(cg_tensor_at(h->grad, i) == 0 + times(f64, g, m));
+            }
+            for (int64_t i = 0; i < N; i++) { /* z's mask is drawn after h's */
+                double m = cg_rng_u32(&ref) >= cut ? keep : 0, g = cg_tensor_at(dy, i);
+                if (!f64) m = (float)m;
+                assert_true(cg_tensor_at(y2, i) == times(f64, cg_tensor_at(z, i), m));
+                want_zgrad[i] += g * m;
+                want_zgrad_f[i] += (float)g * (float)m;
+                assert_true(cg_tensor_at(z->grad, i) ==
+                            (f64 ? want_zgrad[i] : (double)want_zgrad_f[i]));
+            }
+            cg_tape_reset(tape);
+        }
+        cg_tensor_free(x), cg_tensor_free(z), cg_tensor_free(dy);
+        cg_tape_free(tape);
+    }
+}
+
 static void test_dropout_statistics_and_mask(void **state)
 {
     (void)state;
@@ -475,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_gradcheck_modules),
         cmocka_unit_test(test_gradcheck_dropout_and_embedding),
         cmocka_unit_test(test_dropout_statistics_and_mask),
+        cmocka_unit_test(test_dropout_matches_definition),
         cmocka_unit_test(test_modules_match_ops),
         cmocka_unit_test(test_argmax_argmin_ties),
         cmocka_unit_test(test_nll_of_log_softmax_is_cross_entropy),

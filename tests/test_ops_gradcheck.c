@@ -150,6 +150,8 @@ static const struct gc_row rows[] = {
      * ops is also gradchecked in test_conv.c */
     {"conv2d", 3, {IN4(1, 2, 5, 4), IN4(3, 2, 3, 3), IN1(3)}, 7, {2, 1, 1, 1, 1, 1, 1}},
     {"conv2d_relu", 3, {IN4(1, 2, 5, 4), IN4(3, 2, 3, 3), IN1(3)}, 7, {1, 1, 1, 1, 1, 1, 1}},
+    {"conv2d_relu_max_pool2d", 3, {IN4(1, 2, 6, 5), IN4(3, 2, 3, 3), IN1(3)}, 7,
+     {1, 1, 1, 1, 1, 1, 1}},
     {"max_pool2d", 1, {IN4(1, 2, 5, 4)}, 8, {2, 2, 2, 1, 1, 0, 1, 1}},
     {"avg_pool2d", 1, {IN4(1, 2, 5, 4)}, 7, {3, 3, 2, 2, 1, 1, 0}},
     {"adaptive_avg_pool2d", 1, {IN4(1, 2, 5, 4)}, 2, {2, 3}},

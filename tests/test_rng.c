@@ -21,6 +21,26 @@ static void test_seed42_matches_pcg_reference(void **state)
     for (int i = 0; i < 8; i++) assert_int_equal(cg_rng_u32(&rng), expected[i]);
 }
 
+/* The bulk fill is the same stream as one call per value, and leaves the
+ * generator where those calls would, for lengths around the lane count. */
+static void test_fill_equals_single_draws(void **state)
+{
+    (void)state;
+    static const int64_t lengths[] = {0, 1, 7, 8, 9, 15, 16, 17, 24, 100, 1003, 4099};
+    uint32_t got[4099];
+    for (size_t k = 0; k < sizeof lengths / sizeof lengths[0]; k++) {
+        struct cg_rng a = cg_rng_seed(42 + k), b = a;
+        cg_rng_u32(&a), cg_rng_u32(&b); /* not at a fresh seed */
+        cg_rng_fill_u32(&a, got, lengths[k]);
+        for (int64_t i = 0; i < lengths[k]; i++) assert_int_equal(got[i], cg_rng_u32(&b));
+        assert_true(a.state == b.state && a.inc == b.inc);
+        assert_int_equal(cg_rng_u32(&a), cg_rng_u32(&b));
+    }
+    struct cg_rng c = cg_rng_seed(3), d = c;
+    cg_rng_fill_u32(&c, got, -5); /* draws nothing */
+    assert_true(c.state == d.state);
+}
+
 static void test_seed0_reference(void **state)
 {
     (void)state;
@@ -174,6 +194,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seed42_matches_pcg_reference),
         cmocka_unit_test(test_seed0_reference),
+        cmocka_unit_test(test_fill_equals_single_draws),
         cmocka_unit_test(test_same_seed_same_stream),
         cmocka_unit_test(test_struct_copy_resumes_stream),
         cmocka_unit_test(test_below_reference_values),

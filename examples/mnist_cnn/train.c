@@ -28,9 +28,12 @@ int cnn_train_epoch(struct cnn *c, struct cnn_metrics *m)
             cg_tape_reset(c->tape);
             return 1;
         }
+        /* Backward, step and the next zero_grad in one sweep, each update
+         * while its gradient is in cache (nothing reads the grads between;
+         * the same bits as the three calls).  zero_grad has work only
+         * before the first step. */
         cg_optimizer_zero_grad(c->optim);
-        enum cg_status st = cg_backward(c->tape, loss);
-        if (st == CG_OK) st = cg_optimizer_step(c->optim);
+        enum cg_status st = cg_optimizer_backward_consume(c->optim, c->tape, loss);
         if (st != CG_OK) {
             ex_progress_finish(&bar);
             fprintf(stderr, "mnist_cnn: %s\n", cg_last_error());

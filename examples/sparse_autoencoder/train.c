@@ -43,9 +43,12 @@ int sae_train_epoch(struct sae *s, struct sae_metrics *m)
             cg_tape_reset(s->tape);
             return 1;
         }
+        /* Backward, step and the next zero_grad in one sweep, each update
+         * while its gradient is in cache (nothing reads the grads between;
+         * the same bits as the three calls).  zero_grad has work only
+         * before the first step. */
         cg_optimizer_zero_grad(s->optim);
-        enum cg_status st = cg_backward(s->tape, loss);
-        if (st == CG_OK) st = cg_optimizer_step(s->optim);
+        enum cg_status st = cg_optimizer_backward_consume(s->optim, s->tape, loss);
         if (st != CG_OK) {
             ex_progress_finish(&bar);
             fprintf(stderr, "sparse_autoencoder: %s\n", cg_last_error());

@@ -64,6 +64,19 @@ CG_API struct cg_tensor *cg_conv2d(struct cg_tape *tape, struct cg_tensor *x, st
 CG_API struct cg_tensor *cg_conv2d_relu(struct cg_tape *tape, struct cg_tensor *x,
                                         struct cg_tensor *weight, struct cg_tensor *bias,
                                         const struct cg_conv2d_params *p);
+/* cg_max_pool2d(cg_conv2d_relu(...), 2, 2, 2, 2, 0, 0, 1, 1) as one op:
+ * each sample's convolution output stays in a scratch buffer in cache, is
+ * pooled there, and backward rebuilds its gradient per sample from the
+ * pooled output and the winners' positions.  Same values and gradients,
+ * bit for bit; the convolution's output is never stored, so its gradient
+ * cannot be read.  Output [N, O, oH / 2, oW / 2] (rounded down).  nn's
+ * Sequential uses it for a Conv2d, a ReLU and a MaxPool2d(2) in a row.
+ * Errors as cg_conv2d (messages name cg_conv2d_relu_max_pool2d), plus
+ * misuse when the convolution's output is smaller than 2x2. */
+CG_API struct cg_tensor *cg_conv2d_relu_max_pool2d(struct cg_tape *tape, struct cg_tensor *x,
+                                                   struct cg_tensor *weight,
+                                                   struct cg_tensor *bias,
+                                                   const struct cg_conv2d_params *p);
 /* x [N, C, L] (*) weight [O, C / groups, k] + bias [O] -> [N, O, oL]; runs
  * the Conv2d code as a convolution of height 1. */
 CG_API struct cg_tensor *cg_conv1d(struct cg_tape *tape, struct cg_tensor *x, struct cg_tensor *weight,

@@ -104,6 +104,17 @@ struct cg_optimizer_vtable {
     /* Frees what the implementation allocated, and the struct itself;
      * cg_optimizer_free releases the base's memory first. */
     void (*free)(struct cg_optimizer *self);
+    /* For cg_optimizer_backward: updates parameter `param` alone, exactly
+     * as step would update it (same bits; its state and per-parameter
+     * step count included).  Called once per step for each parameter with
+     * a grad, as soon as the backward has finished that grad; the base
+     * has checked what step's base checks.  NULL: cg_optimizer_backward
+     * runs the backward, then step. */
+    void (*step_param)(struct cg_optimizer *self, size_t param);
+    /* True when step would accept every parameter now (step_param cannot
+     * refuse halfway); false sends cg_optimizer_backward to backward then
+     * step, whose step reports the problem.  NULL: always true. */
+    bool (*can_step_params)(const struct cg_optimizer *self);
 };
 
 /* One optimized parameter. */
@@ -135,6 +146,7 @@ struct cg_optimizer {
     struct cg_lr_schedule *schedule;
     char *names_;        /* private: the names' storage */
     uint64_t *group_of_; /* private: each parameter's group, for checkpoints */
+    struct cg_fused_step *fused_; /* private: cg_optimizer_backward's memory */
 };
 
 /* For implementations: fills the base from model's parameters
@@ -159,10 +171,70 @@ CG_API enum cg_status cg_optimizer_init_params(struct cg_optimizer *opt,
  * or shape changed since the optimizer was created -- create it after
  * cg_module_to_dtype); nothing is updated then. */
 CG_API enum cg_status cg_optimizer_step(struct cg_optimizer *opt);
+/* cg_backward(tape, loss) followed by cg_optimizer_step(opt), in one
+ * sweep: each parameter is updated as soon as the backward has finished
+ * its gradient, while that gradient is still in cache, instead of in a
+ * second pass over all of them.  The parameters, their grads (left as
+ * cg_backward leaves them), the optimizer's state and its step count end
+ * bit for bit as after the two calls, at any thread count; a parameter
+ * with no gradient is skipped, one whose grad an earlier backward wrote
+ * (accumulation without zero_grad) is updated after the sweep, as step
+ * would.  Call it where you would call the two: after zero_grad and the
+ * forward; not when the grads must be seen or changed between backward and
+ * step (gradient clipping, logging grad norms): use the two calls then.
+ * Nothing is owned or kept: the tape stays the caller's (reset it after).
+ *
+ * The first call allocates a little bookkeeping (CG_ERR_NOMEM before
+ * anything changes if that fails); later calls allocate nothing beyond
+ * what cg_backward does.  Runs the two calls one after the other instead
+ * (same results, no speed-up) when the optimizer has no step_param
+ * (vtable), when a tensor appears twice among the parameters,
+ * or when step would refuse (a parameter changed dtype or size, a missing
+ * momentum buffer): the misuse is then reported by cg_optimizer_step
+ * after the backward, with nothing updated.
+ *
+ * In anomaly mode (cg_tape_set_anomaly) the updates wait until the whole
+ * backward has passed its checks: CG_ERR_NONFINITE leaves every parameter
+ * and the state untouched.
+ *
+ * Returns CG_OK, CG_ERR_INVALID (misuse: opt, tape or loss NULL, or as
+ * cg_backward and cg_optimizer_step; nothing updated), CG_ERR_NONFINITE
+ * (anomaly mode; nothing updated) or CG_ERR_NOMEM.
+ * Out-of-memory in the middle of the sweep (only when the backward must
+ * allocate: the tape's arena growing or a missing grad, in the first steps
+ * of a loop) is the one error after which some parameters are updated:
+ * those whose gradients were complete are (with their own state, e.g.
+ * Adam's per-parameter step), the others are not, the optimizer's step
+ * count stays, and cg_last_error() says how many of how many were
+ * updated.
+ *
+ * Like step, an update reads the parameter's own data once its gradient is
+ * final: a forward that read a parameter through an unrecorded alias (a
+ * cg_tensor_detach view or a reshape made with grad mode off) may see the
+ * update before the backward of that op has run; use the two calls then. */
+CG_API enum cg_status cg_optimizer_backward(struct cg_optimizer *opt, struct cg_tape *tape,
+                                            struct cg_tensor *loss);
+/* cg_optimizer_backward that also does the next cg_optimizer_zero_grad's
+ * work: each parameter's grad is zeroed and flagged CG_GRAD_NONE right
+ * after its update, while it is still in cache, instead of by a separate
+ * pass over cold memory before the next backward.  Parameters, state and
+ * step count end bit for bit as after cg_backward, cg_optimizer_step and
+ * cg_optimizer_zero_grad; the gradients are gone afterwards (read them
+ * with the separate calls), and a zero_grad before the next backward has
+ * nothing left to do (call it or not).  For the usual loop that zeroes
+ * before every backward.  Same fall-backs (then: backward, step and, if
+ * both succeeded, zero_grad), errors and statuses as cg_optimizer_backward;
+ * after an out-of-memory in the middle of the sweep the updated parameters'
+ * grads are zeroed too. */
+CG_API enum cg_status cg_optimizer_backward_consume(struct cg_optimizer *opt,
+                                                    struct cg_tape *tape,
+                                                    struct cg_tensor *loss);
 /* Sets every parameter's grad to zero and flags it CG_GRAD_NONE: until a
  * backward writes its grad again, steps skip the parameter (its values and
  * state stay), as PyTorch skips a .grad that zero_grad(set_to_none=True)
- * left None.  Allocates nothing.  Misuse if opt is NULL. */
+ * left None.  A grad flagged CG_GRAD_NONE already holds zeros (the flag's
+ * contract for persistent tensors) and is not written again.  Allocates
+ * nothing.  Misuse if opt is NULL. */
 CG_API void cg_optimizer_zero_grad(struct cg_optimizer *opt);
 /* Frees the optimizer, its state and its schedule (not the parameters).
  * NULL is ignored. */

@@ -26,6 +26,11 @@ struct cg_rng {
 CG_API struct cg_rng cg_rng_seed(uint64_t seed);
 /* Next 32 random bits. */
 CG_API uint32_t cg_rng_u32(struct cg_rng *rng);
+/* out[0..n) = the next n outputs, exactly as n calls of cg_rng_u32 (and rng
+ * ends in the same state), computed in eight interleaved lanes so the
+ * generator's chain of multiplies does not serialize the loop.  n <= 0
+ * draws nothing.  out must hold n values. */
+CG_API void cg_rng_fill_u32(struct cg_rng *rng, uint32_t *out, int64_t n);
 /* Uniform integer in [0, n) without modulo bias (Lemire's method; may draw
  * more than one output).  n must be > 0; n == 0 returns 0. */
 CG_API uint32_t cg_rng_below(struct cg_rng *rng, uint32_t n);

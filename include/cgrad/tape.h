@@ -91,6 +91,27 @@ CG_API enum cg_status cg_backward_seed(struct cg_tape *tape, struct cg_tensor *o
 CG_API enum cg_status cg_backward_seed_retain(struct cg_tape *tape, struct cg_tensor *out,
                                               const struct cg_tensor *seed);
 
+/* Called by cg_backward_on_ready with a leaf (a tensor no op of the tape
+ * produced: a parameter, an input) whose gradient this backward has
+ * finished: no later part of the sweep writes leaf->grad again. */
+typedef void (*cg_grad_ready_fn)(struct cg_tensor *leaf, void *user);
+/* cg_backward that calls ready(leaf, user) exactly once for each leaf that
+ * requires grad and received a gradient from this backward, right after the
+ * sweep ran the last op that writes leaf->grad (the earliest op, in tape
+ * order, with the leaf as input), while that gradient is still in cache.
+ * The callback may read and write the leaf, its grad and memory of its own,
+ * and run the thread pool; it must not touch the tape (no ops, no reset) or
+ * any tensor the rest of the sweep still reads.  Leaves no path from loss
+ * reaches are not reported.  In anomaly mode every callback waits until
+ * the whole sweep has passed the checks, so a non-finite gradient is
+ * reported before any callback ran.  Allocates nothing beyond what
+ * cg_backward does.  Misuse and statuses as cg_backward, plus misuse (CG_ERR_INVALID,
+ * nothing changed) if ready is NULL; after CG_ERR_NOMEM the leaves
+ * reported so far have their complete gradients, the others a partial
+ * sum. */
+CG_API enum cg_status cg_backward_on_ready(struct cg_tape *tape, struct cg_tensor *loss,
+                                           cg_grad_ready_fn ready, void *user);
+
 /* Scratch memory from the arena (64-byte aligned, not zeroed), owned by the
  * tape and released by the next reset.  For custom ops that save extra data.
  * NULL on out-of-memory (CG_ERR_NOMEM in cg_last_error()) or after misuse

@@ -270,7 +270,7 @@ typedef struct cg_tensor *(*dim_fn)(struct cg_tape *, struct cg_tensor *, int, b
 enum kind {
     UNARY, BINARY, SCALAR, CLAMP, DIM, LINEAR, RESHAPE, LOSS, CLASS_LOSS,
     WHERE, SCALAR2, DIM1, VAR, PERMUTE, CAT, NARROW, INDEX_SELECT, GATHER, LOSS_P, CLASS_WITH, EMBEDDING,
-    CONV2D, CONV2D_RELU, CONV1D, MAXPOOL, AVGPOOL, ADAPTIVE, BATCHNORM
+    CONV2D, CONV2D_RELU, CONV2D_RELU_POOL, CONV1D, MAXPOOL, AVGPOOL, ADAPTIVE, BATCHNORM
 };
 
 typedef struct cg_tensor *(*loss_p_fn)(struct cg_tape *, struct cg_tensor *, struct cg_tensor *,
@@ -340,6 +340,7 @@ static const struct entry entries[] = {
     {"transpose", UNARY, .un = cg_transpose},
     {"conv2d", CONV2D, .un = NULL},
     {"conv2d_relu", CONV2D_RELU, .un = NULL},
+    {"conv2d_relu_max_pool2d", CONV2D_RELU_POOL, .un = NULL},
     {"conv1d", CONV1D, .un = NULL},
     {"max_pool2d", MAXPOOL, .un = NULL},
     {"avg_pool2d", AVGPOOL, .un = NULL},
@@ -409,7 +410,8 @@ struct cg_tensor *cg_opref_run(struct cg_tape *tape, const char *op, struct cg_t
         [INDEX_SELECT] = {1, 1, 1, CG_OPREF_MAX_SCALARS}, [GATHER] = {1, 1, 3, CG_OPREF_MAX_SCALARS},
         [LOSS_P] = {2, 2, 2, 2}, [CLASS_WITH] = {1, 1, 5, CG_OPREF_MAX_SCALARS},
         [EMBEDDING] = {1, 1, 3, CG_OPREF_MAX_SCALARS},
-        [CONV2D] = {2, 3, 7, 7}, [CONV2D_RELU] = {2, 3, 7, 7}, [CONV1D] = {2, 3, 4, 4},
+        [CONV2D] = {2, 3, 7, 7}, [CONV2D_RELU] = {2, 3, 7, 7},
+        [CONV2D_RELU_POOL] = {2, 3, 7, 7}, [CONV1D] = {2, 3, 4, 4},
         [MAXPOOL] = {1, 1, 8, 8},           [AVGPOOL] = {1, 1, 7, 7}, [ADAPTIVE] = {1, 1, 2, 2},
         [BATCHNORM] = {3, 3, 0, 0},
     };
@@ -432,11 +434,15 @@ struct cg_tensor *cg_opref_run(struct cg_tape *tape, const char *op, struct cg_t
         return cg_reshape(tape, in[0], n_s, shape);
     }
     case CONV2D:
-    case CONV2D_RELU: {
+    case CONV2D_RELU:
+    case CONV2D_RELU_POOL: {
         struct cg_conv2d_params p = {{(int64_t)s[0], (int64_t)s[1]}, {(int64_t)s[2], (int64_t)s[3]},
                                      {(int64_t)s[4], (int64_t)s[5]}, (int64_t)s[6]};
-        return (e->kind == CONV2D ? cg_conv2d : cg_conv2d_relu)(tape, in[0], in[1],
-                                                               n_in == 3 ? in[2] : NULL, &p);
+        struct cg_tensor *(*f)(struct cg_tape *, struct cg_tensor *, struct cg_tensor *,
+                               struct cg_tensor *, const struct cg_conv2d_params *) =
+            e->kind == CONV2D ? cg_conv2d
+            : e->kind == CONV2D_RELU ? cg_conv2d_relu : cg_conv2d_relu_max_pool2d;
+        return f(tape, in[0], in[1], n_in == 3 ? in[2] : NULL, &p);
     }
     case CONV1D:
         return cg_conv1d(tape, in[0], in[1], n_in == 3 ? in[2] : NULL, (int64_t)s[0],
