@@ -88,7 +88,7 @@ CG_MAX_PLAIN(double, f64)
 /* MaxPool2d(2) proper (2x2, stride 2, no padding or dilation): the four
  * taps unrolled, same first-max / NaN rule as above. */
 #define CG_MAX_2X2(T, S)                                                                    \
-    CG_MULTIARCH void cg_max_2x2_##S(T *restrict y, int32_t *restrict idx,                  \
+    CG_MULTIARCH static void max_2x2_##S(T *restrict y, int32_t *restrict idx,              \
                                      const T *restrict x, const struct cg_plane *p)        \
     {                                                                                       \
         for (int64_t q = 0; q < p->planes; q++) {                                           \
@@ -119,6 +119,20 @@ CG_MAX_PLAIN(double, f64)
     }
 CG_MAX_2X2(float, f32)
 CG_MAX_2X2(double, f64)
+
+/* The shared entry points: plain functions around the per-ISA clones
+ * (clang resolves target_clones only inside their own file). */
+void cg_max_2x2_f32(float *restrict y, int32_t *restrict idx, const float *restrict x,
+                    const struct cg_plane *p)
+{
+    max_2x2_f32(y, idx, x, p);
+}
+
+void cg_max_2x2_f64(double *restrict y, int32_t *restrict idx, const double *restrict x,
+                    const struct cg_plane *p)
+{
+    max_2x2_f64(y, idx, x, p);
+}
 
 static bool is_2x2(const struct cg_window *k)
 {
