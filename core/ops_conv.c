@@ -439,7 +439,28 @@ static struct cg_tensor *conv_apply(const struct cg_op *op, struct cg_tape *tape
     return cg_op_apply(tape, op, b ? 3 : 2, in, x->dtype, 4, shape, s, 4);
 }
 
-/* cg_conv2d and cg_conv2d_relu: checks (messages name fn), then `op`. */
+/* The fused MaxPool2d(2) needs conv output planes of at least 2x2 whose
+ * flat indices fit the int32 winners. */
+static bool pool_fits(const char *fn, const struct cg_tensor *x, const struct cg_window *k)
+{
+    int64_t oh = cg_window_out(x->shape[2], k->kh, k->sh, k->ph, k->dh);
+    int64_t ow = cg_window_out(x->shape[3], k->kw, k->sw, k->pw, k->dw);
+    if (oh < 2 || ow < 2) {
+        char sx[128];
+        cg_misuse(fn, "the convolution of x %s gives %" PRId64 "x%" PRId64 " planes: "
+                  "MaxPool2d(2) needs at least 2x2", cg_tensor_shape_str(x, sx, sizeof sx),
+                  oh, ow);
+        return false;
+    }
+    if (oh > INT32_MAX / ow) {
+        cg_misuse(fn, "conv output planes of %" PRId64 "x%" PRId64 " are too large for "
+                  "int32 window indices", oh, ow);
+        return false;
+    }
+    return true;
+}
+
+/* cg_conv2d and its fused forms: checks (messages name fn), then `op`. */
 static struct cg_tensor *conv2d_entry(const char *fn, const struct cg_op *op,
                                       struct cg_tape *tape, struct cg_tensor *x,
                                       struct cg_tensor *weight, struct cg_tensor *bias,
@@ -450,6 +471,7 @@ static struct cg_tensor *conv2d_entry(const char *fn, const struct cg_op *op,
     struct cg_conv2d_params q = p ? *p : CG_CONV2D_PARAMS(1, 0, 1, 1);
     struct cg_window k;
     if (!conv_check(fn, 2, x, weight, bias, &q, &k)) return NULL;
+    if (op == &cg_op_conv2d_relu_max_pool2d && !pool_fits(fn, x, &k)) return NULL;
     return conv_apply(op, tape, x, weight, bias, &k, q.groups);
 }
 
@@ -470,27 +492,8 @@ struct cg_tensor *cg_conv2d_relu_max_pool2d(struct cg_tape *tape, struct cg_tens
                                             struct cg_tensor *weight, struct cg_tensor *bias,
                                             const struct cg_conv2d_params *p)
 {
-    const char *fn = "cg_conv2d_relu_max_pool2d";
-    CG_CHECK_NOT_NULL(fn, x, "x");
-    CG_CHECK_NOT_NULL(fn, weight, "weight");
-    struct cg_conv2d_params q = p ? *p : CG_CONV2D_PARAMS(1, 0, 1, 1);
-    struct cg_window k;
-    if (!conv_check(fn, 2, x, weight, bias, &q, &k)) return NULL;
-    int64_t oh = cg_window_out(x->shape[2], k.kh, k.sh, k.ph, k.dh);
-    int64_t ow = cg_window_out(x->shape[3], k.kw, k.sw, k.pw, k.dw);
-    if (oh < 2 || ow < 2) {
-        char sx[128];
-        cg_misuse(fn, "the convolution of x %s gives %" PRId64 "x%" PRId64 " planes: "
-                  "MaxPool2d(2) needs at least 2x2", cg_tensor_shape_str(x, sx, sizeof sx),
-                  oh, ow);
-        return NULL;
-    }
-    if (oh > INT32_MAX / ow) {
-        cg_misuse(fn, "conv output planes of %" PRId64 "x%" PRId64 " are too large for "
-                  "int32 window indices", oh, ow);
-        return NULL;
-    }
-    return conv_apply(&cg_op_conv2d_relu_max_pool2d, tape, x, weight, bias, &k, q.groups);
+    return conv2d_entry("cg_conv2d_relu_max_pool2d", &cg_op_conv2d_relu_max_pool2d, tape, x,
+                        weight, bias, p);
 }
 
 struct cg_tensor *cg_conv1d(struct cg_tape *tape, struct cg_tensor *x, struct cg_tensor *weight,
