@@ -58,17 +58,10 @@ static int64_t n_step_times;
 
 static void record_step(double seconds) { step_times[n_step_times++] = seconds; }
 
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Median of the recorded step times, in ms; clears the record. */
 static double take_median_ms(void)
 {
-    qsort(step_times, (size_t)n_step_times, sizeof *step_times, compare_doubles);
-    double m = n_step_times ? 1e3 * step_times[n_step_times / 2] : 0;
+    double m = 1e3 * bench_median(step_times, (int)n_step_times);
     n_step_times = 0;
     return m;
 }
