@@ -200,39 +200,57 @@ static void run_step(struct net *n, struct cg_optimizer *opt, struct cg_tape *ta
     cg_tape_reset(tape);
 }
 
+/* Two identical nets, each with its own optimizer from `make` (a: the
+ * separate calls, b: the fused ones), and a tape for both. */
+struct pair {
+    struct net a, b;
+    struct cg_optimizer *oa, *ob;
+    struct cg_tape *tape;
+};
+
+static void pair_make(struct pair *p, enum cg_dtype dt, make_opt_fn make)
+{
+    net_make(&p->a, dt);
+    net_make(&p->b, dt);
+    p->oa = make(p->a.p, N_PARAMS);
+    p->ob = make(p->b.p, N_PARAMS);
+    assert_non_null(p->oa);
+    assert_non_null(p->ob);
+    p->tape = cg_tape_new();
+}
+
+static void pair_free(struct pair *p)
+{
+    cg_tape_free(p->tape);
+    cg_optimizer_free(p->oa);
+    cg_optimizer_free(p->ob);
+    net_free(&p->a);
+    net_free(&p->b);
+}
+
 static void check_equal_to_separate(enum cg_dtype dt, int threads)
 {
     cg_set_num_threads(threads);
     for (size_t k = 0; k < sizeof optimizers / sizeof optimizers[0]; k++) {
-        struct net a, b;
-        net_make(&a, dt);
-        net_make(&b, dt);
-        struct cg_optimizer *oa = optimizers[k].make(a.p, N_PARAMS);
-        struct cg_optimizer *ob = optimizers[k].make(b.p, N_PARAMS);
-        assert_non_null(oa);
-        assert_non_null(ob);
-        struct cg_tape *tape = cg_tape_new();
+        struct pair p;
+        pair_make(&p, dt, optimizers[k].make);
         char what[128];
         snprintf(what, sizeof what, "%s, %s, %d threads", optimizers[k].name, cg_dtype_name(dt),
                  threads);
         for (int step = 0; step < 6; step++) {
-            run_step(&a, oa, tape, step, false);
-            run_step(&b, ob, tape, step, true);
-            assert_same_params(&a, &b, what, step);
-            assert_same_state(oa, ob, what, step);
+            run_step(&p.a, p.oa, p.tape, step, false);
+            run_step(&p.b, p.ob, p.tape, step, true);
+            assert_same_params(&p.a, &p.b, what, step);
+            assert_same_state(p.oa, p.ob, what, step);
         }
         /* The updates did something, and the unused parameter kept its values. */
         struct net fresh;
         net_make(&fresh, dt);
-        assert_false(same_tensor_bits(fresh.p[P_W1], b.p[P_W1]));
-        assert_false(same_tensor_bits(fresh.p[P_EXTRA], b.p[P_EXTRA]));
-        assert_true(same_tensor_bits(fresh.p[P_UNUSED], b.p[P_UNUSED]));
+        assert_false(same_tensor_bits(fresh.p[P_W1], p.b.p[P_W1]));
+        assert_false(same_tensor_bits(fresh.p[P_EXTRA], p.b.p[P_EXTRA]));
+        assert_true(same_tensor_bits(fresh.p[P_UNUSED], p.b.p[P_UNUSED]));
         net_free(&fresh);
-        cg_tape_free(tape);
-        cg_optimizer_free(oa);
-        cg_optimizer_free(ob);
-        net_free(&a);
-        net_free(&b);
+        pair_free(&p);
     }
     cg_set_num_threads(1);
 }
@@ -242,34 +260,27 @@ static void check_consume_equal_to_separate(enum cg_dtype dt, int threads)
 {
     cg_set_num_threads(threads);
     for (size_t k = 0; k < sizeof optimizers / sizeof optimizers[0]; k++) {
-        struct net a, b;
-        net_make(&a, dt);
-        net_make(&b, dt);
-        struct cg_optimizer *oa = optimizers[k].make(a.p, N_PARAMS);
-        struct cg_optimizer *ob = optimizers[k].make(b.p, N_PARAMS);
-        struct cg_tape *tape = cg_tape_new();
+        struct pair p;
+        pair_make(&p, dt, optimizers[k].make);
         char what[128];
         snprintf(what, sizeof what, "consume, %s, %s, %d threads", optimizers[k].name,
                  cg_dtype_name(dt), threads);
-        cg_optimizer_zero_grad(oa);
-        cg_optimizer_zero_grad(ob);
+        cg_optimizer_zero_grad(p.oa);
+        cg_optimizer_zero_grad(p.ob);
         for (int step = 0; step < 4; step++) {
-            assert_int_equal(cg_backward(tape, net_loss(&a, tape, step <= 1)), CG_OK);
-            assert_int_equal(cg_optimizer_step(oa), CG_OK);
-            cg_optimizer_zero_grad(oa);
-            cg_tape_reset(tape);
+            assert_int_equal(cg_backward(p.tape, net_loss(&p.a, p.tape, step <= 1)), CG_OK);
+            assert_int_equal(cg_optimizer_step(p.oa), CG_OK);
+            cg_optimizer_zero_grad(p.oa);
+            cg_tape_reset(p.tape);
             /* No zero_grad of its own: the call did it. */
-            assert_int_equal(cg_optimizer_backward_consume(ob, tape, net_loss(&b, tape, step <= 1)),
+            assert_int_equal(cg_optimizer_backward_consume(p.ob, p.tape,
+                                                           net_loss(&p.b, p.tape, step <= 1)),
                              CG_OK);
-            cg_tape_reset(tape);
-            assert_same_params(&a, &b, what, step); /* grads: zeros, flagged unwritten */
-            assert_same_state(oa, ob, what, step);
+            cg_tape_reset(p.tape);
+            assert_same_params(&p.a, &p.b, what, step); /* grads: zeros, flagged unwritten */
+            assert_same_state(p.oa, p.ob, what, step);
         }
-        cg_tape_free(tape);
-        cg_optimizer_free(oa);
-        cg_optimizer_free(ob);
-        net_free(&a);
-        net_free(&b);
+        pair_free(&p);
     }
     cg_set_num_threads(1);
 }
@@ -287,30 +298,23 @@ static void test_bitwise_f64_2_threads(void **s) { (void)s; check_equal_to_separ
 static void test_onecycle_schedule(void **s)
 {
     (void)s;
-    struct net a, b;
-    net_make(&a, CG_F32);
-    net_make(&b, CG_F32);
-    struct cg_optimizer *oa = sgd_momentum(a.p, N_PARAMS), *ob = sgd_momentum(b.p, N_PARAMS);
+    struct pair p;
+    pair_make(&p, CG_F32, sgd_momentum);
     const struct cg_onecycle_options o = {.max_lr = 0.1, .total_steps = 6, .pct_start = 0.3,
                                           .div_factor = 25, .final_div_factor = 1e4,
                                           .base_momentum = 0.85, .max_momentum = 0.95};
-    struct cg_lr_schedule *sa = cg_lr_onecycle_new(oa, o), *sb = cg_lr_onecycle_new(ob, o);
+    struct cg_lr_schedule *sa = cg_lr_onecycle_new(p.oa, o), *sb = cg_lr_onecycle_new(p.ob, o);
     assert_non_null(sa);
     assert_non_null(sb);
-    struct cg_tape *tape = cg_tape_new();
     for (int step = 0; step < 5; step++) {
-        run_step(&a, oa, tape, step, false);
-        run_step(&b, ob, tape, step, true);
+        run_step(&p.a, p.oa, p.tape, step, false);
+        run_step(&p.b, p.ob, p.tape, step, true);
         cg_lr_schedule_step(sa);
         cg_lr_schedule_step(sb);
-        assert_same_params(&a, &b, "OneCycleLR", step);
-        assert_same_state(oa, ob, "OneCycleLR", step);
+        assert_same_params(&p.a, &p.b, "OneCycleLR", step);
+        assert_same_state(p.oa, p.ob, "OneCycleLR", step);
     }
-    cg_tape_free(tape);
-    cg_optimizer_free(oa);
-    cg_optimizer_free(ob);
-    net_free(&a);
-    net_free(&b);
+    pair_free(&p);
 }
 
 /* ---- the core's callback ---- */
@@ -576,22 +580,15 @@ static struct cg_optimizer *sgd_twice(struct cg_tensor *const *p, size_t n)
 
 static void check_fallback(make_opt_fn make, const char *what)
 {
-    struct net a, b;
-    net_make(&a, CG_F64);
-    net_make(&b, CG_F64);
-    struct cg_optimizer *oa = make(a.p, N_PARAMS), *ob = make(b.p, N_PARAMS);
-    struct cg_tape *tape = cg_tape_new();
+    struct pair p;
+    pair_make(&p, CG_F64, make);
     for (int step = 0; step < 3; step++) {
-        run_step(&a, oa, tape, step, false);
-        run_step(&b, ob, tape, step, true);
-        assert_same_params(&a, &b, what, step);
-        assert_same_state(oa, ob, what, step);
+        run_step(&p.a, p.oa, p.tape, step, false);
+        run_step(&p.b, p.ob, p.tape, step, true);
+        assert_same_params(&p.a, &p.b, what, step);
+        assert_same_state(p.oa, p.ob, what, step);
     }
-    cg_tape_free(tape);
-    cg_optimizer_free(oa);
-    cg_optimizer_free(ob);
-    net_free(&a);
-    net_free(&b);
+    pair_free(&p);
 }
 
 static void test_user_optimizer_falls_back(void **s)
