@@ -6,8 +6,8 @@
  * for its helpers does the same.  The spinning is bounded (50 us) so that on
  * a machine where another process keeps a core busy, waiting threads do not
  * take the time of the threads doing the work; and when helpers make the
- * caller wait longer than its own share took, the next jobs run serially
- * for a while (see serial_backoff_seconds).  The caller takes
+ * caller wait longer than its own share took and than a scheduler time
+ * slice, the next jobs run serially for a while (see serial_backoff_seconds).  The caller takes
  * part in its own job; every thread starts with its own tasks and then
  * claims any task nobody has started, so a helper that is slow to wake
  * delays nothing (its share just loses cache locality).  One caller at a
@@ -65,10 +65,17 @@ static struct {
 static const double spin_seconds = 50e-6;
 
 /* After a job whose helpers made the owner wait longer than its own share
- * took (a helper descheduled, its core busy with another process), the next
- * jobs run serially for this long: on such a machine the helpers would make
- * every job slower than one thread.  Then the pool is tried again. */
+ * took and longer than stall_seconds (a helper descheduled, its core busy
+ * with another process), the next jobs run serially for this long: on such
+ * a machine the helpers would make every job slower than one thread.  Then
+ * the pool is tried again. */
 static const double serial_backoff_seconds = 0.02;
+
+/* A wait this long means a helper lost its core for a scheduler time slice
+ * (milliseconds).  Shorter waits are a helper waking from its sleep or a
+ * share a little larger than the owner's: counting those as stalls sent
+ * half the jobs of a 2-thread autoencoder epoch to run serially. */
+static const double stall_seconds = 1e-3;
 
 static inline void cpu_relax(void)
 {
@@ -281,7 +288,9 @@ void cg_parallel_run(int ntasks, cg_task_fn fn, void *ctx)
     if (!job_done(&j)) {
         spin_then_sleep(job_done, &j, &pool.finished, &pool.owner_sleeping);
         double end = now_seconds();
-        if (end - own_done > own_done - start) pool.serial_until = end + serial_backoff_seconds;
+        double waited = end - own_done;
+        if (waited > own_done - start && waited > stall_seconds)
+            pool.serial_until = end + serial_backoff_seconds;
     }
     atomic_store(&pool.job, NULL);
     spin_then_sleep(helpers_out, NULL, &pool.finished, &pool.owner_sleeping);
