@@ -25,6 +25,7 @@ struct cg_fused_step {
     bool *stepped;                   /* [n_params]: updated in this sweep */
     bool distinct;                   /* no tensor twice among the parameters */
     bool consume;                    /* zero each grad right after its update */
+    bool zeroing, zeroed;            /* step_one's offer, taken by the update */
     size_t next, updated;            /* this sweep's callback count, updates */
 };
 
@@ -99,8 +100,22 @@ static size_t param_of(struct cg_fused_step *f, const struct cg_tensor *leaf)
  * gradient is still in cache (zero_grad then skips it: CG_GRAD_NONE). */
 static void step_one(struct cg_fused_step *f, size_t i)
 {
+    f->zeroing = f->consume;
+    f->zeroed = false;
     f->opt->vtable->step_param(f->opt, i);
-    if (f->consume) cg_tensor_zero_grad(f->opt->params[i].tensor);
+    f->zeroing = false;
+    struct cg_tensor *p = f->opt->params[i].tensor;
+    if (!f->consume) return;
+    if (f->zeroed) p->flags |= CG_GRAD_NONE; /* what cg_tensor_zero_grad leaves */
+    else cg_tensor_zero_grad(p);             /* a step_param of the user's own */
+}
+
+bool cg_fused_take_zeroing(const struct cg_optimizer *opt)
+{
+    struct cg_fused_step *f = opt->fused_;
+    if (!f || !f->zeroing) return false;
+    f->zeroed = true;
+    return true;
 }
 
 static void on_grad_ready(struct cg_tensor *leaf, void *user)

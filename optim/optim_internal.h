@@ -84,6 +84,12 @@ size_t cg_optim_changed_param(const struct cg_optimizer *opt);
 /* cg_optimizer_backward's memory (fused_step.c), freed with the optimizer. */
 void cg_fused_step_free(struct cg_fused_step *f);
 
+/* True inside a consuming step_param (cg_optimizer_backward_consume) when
+ * the update may zero each gradient range right after reading it, while
+ * it is in cache, instead of a separate pass over the gradient afterwards;
+ * calling it records that the caller will. */
+bool cg_fused_take_zeroing(const struct cg_optimizer *opt);
+
 /* Below this many elements in all the parameters together, splitting an
  * update over the thread pool costs more than it saves. */
 #define CG_OPTIM_PARALLEL_MIN 32768

@@ -198,20 +198,35 @@ void cg_optim_update_ranges(const struct cg_optimizer *opt, cg_range_update upda
     cg_parallel_run(parts, range_part, &(struct range_job){opt, update, ctx, parts});
 }
 
+/* Elements updated before their gradient is zeroed (consuming step). */
+static const int64_t zero_run = 2048;
+
 struct one_param_job {
     const struct cg_optimizer *opt;
     size_t param;
     cg_range_update update;
     void *ctx;
     int parts;
+    bool zero_grad; /* consuming: zero each range after its update */
 };
 
 static void one_param_part(void *ctx, int part)
 {
     const struct one_param_job *job = ctx;
+    const struct cg_tensor *p = job->opt->params[job->param].tensor;
     int64_t lo, hi;
-    cg_optim_param_part(job->opt->params[job->param].tensor, job->parts, part, &lo, &hi);
-    if (hi > lo) job->update(job->ctx, job->param, lo, hi);
+    cg_optim_param_part(p, job->parts, part, &lo, &hi);
+    if (!job->zero_grad) {
+        if (hi > lo) job->update(job->ctx, job->param, lo, hi);
+        return;
+    }
+    /* In runs small enough that the gradient just read is still in L1. */
+    size_t es = cg_dtype_size(p->dtype);
+    for (int64_t a = lo; a < hi; a += zero_run) {
+        int64_t b = hi - a < zero_run ? hi : a + zero_run;
+        job->update(job->ctx, job->param, a, b);
+        memset((char *)p->grad->data + (size_t)a * es, 0, (size_t)(b - a) * es);
+    }
 }
 
 void cg_optim_update_param(const struct cg_optimizer *opt, size_t param, cg_range_update update,
@@ -219,7 +234,7 @@ void cg_optim_update_param(const struct cg_optimizer *opt, size_t param, cg_rang
 {
     /* The pool's hand-off costs more than a small parameter's update. */
     int parts = opt->params[param].numel < CG_OPTIM_PARALLEL_MIN ? 1 : cg_parallel_threads();
-    struct one_param_job job = {opt, param, update, ctx, parts};
+    struct one_param_job job = {opt, param, update, ctx, parts, cg_fused_take_zeroing(opt)};
     if (parts == 1) one_param_part(&job, 0);
     else cg_parallel_run(parts, one_param_part, &job);
 }
