@@ -7,6 +7,7 @@
 #include "cgrad/data.h"
 #include "error_internal.h"
 #include "multiarch.h"
+#include "parallel.h"
 
 /* Samples in the dataset, uint8 images or general. */
 static int64_t count_of(const struct cg_batches *it)
@@ -167,6 +168,32 @@ CG_MULTIARCH static void bytes_to_unit_f64(double *restrict dst, const uint8_t *
     for (int64_t k = 0; k < n; k++) dst[k] = (double)src[k] / 255.0;
 }
 
+/* Images below this many pixels per batch convert in the caller. */
+static const int64_t convert_parallel_min = 1 << 15;
+
+struct convert_job {
+    const uint8_t *images;
+    const int64_t *idx;
+    struct cg_tensor *x;
+    int64_t pixels, rows;
+    int parts;
+};
+
+/* Rows of part `part` of the batch, each image's bytes to [0, 1]. */
+static void convert_part(void *ctx, int part)
+{
+    const struct convert_job *j = ctx;
+    int64_t lo, hi;
+    cg_split_range(j->rows, j->parts, part, 1, &lo, &hi);
+    for (int64_t r = lo; r < hi; r++) {
+        const uint8_t *src = j->images + j->idx[r] * j->pixels;
+        if (j->x->dtype == CG_F32)
+            bytes_to_unit_f32((float *)j->x->data + r * j->pixels, src, j->pixels);
+        else
+            bytes_to_unit_f64((double *)j->x->data + r * j->pixels, src, j->pixels);
+    }
+}
+
 /* Product of a per-sample shape. */
 static int64_t numel_of(int ndim, const int64_t *shape)
 {
@@ -229,17 +256,14 @@ struct cg_tensor *cg_batches_next(struct cg_batches *it, struct cg_tape *tape)
     struct cg_tensor *x = cg_tensor_empty(tape, it->dtype, CG_SHAPE(b, pixels));
     if (!x) return NULL;
     cg_tensor_set_name(x, "batch");
-    const int64_t *idx = it->order + pos;
-    const uint8_t *images = it->ds->images;
-    for (int64_t r = 0; r < b; r++) {
-        const uint8_t *src = images + idx[r] * pixels;
-        if (it->dtype == CG_F32)
-            bytes_to_unit_f32((float *)x->data + r * pixels, src, pixels);
-        else
-            bytes_to_unit_f64((double *)x->data + r * pixels, src, pixels);
-    }
+    struct convert_job job = {it->ds->images, it->order + pos, x, pixels, b, 1};
+    /* Waiting on scattered rows is most of this pass: at 2 threads that
+     * wait is shared (any cut gives the same bits). */
+    int threads = cg_parallel_threads();
+    if (threads > 1 && b * pixels >= convert_parallel_min) job.parts = threads < b ? threads : (int)b;
+    cg_parallel_run(job.parts, convert_part, &job);
     if (it->batch_labels)
-        for (int64_t r = 0; r < b; r++) it->batch_labels[r] = it->ds->labels[idx[r]];
+        for (int64_t r = 0; r < b; r++) it->batch_labels[r] = it->ds->labels[job.idx[r]];
     it->batch_start = pos;
     it->batch_len = b;
     it->state.position = pos + b;

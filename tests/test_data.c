@@ -585,6 +585,46 @@ static void test_conversion_values(void **state)
     cg_tape_free(tape);
 }
 
+/* Batches big enough to be converted on 2 threads (each thread its rows)
+ * hold every pixel as p/255, in f32 and f64, the last batch partial. */
+static void test_two_thread_conversion(void **state)
+{
+    (void)state;
+    enum { COUNT = 150, ROWS = 28, COLS = 28, PIX = ROWS * COLS };
+    struct cg_dataset ds = {COUNT, ROWS, COLS, malloc(COUNT * PIX), malloc(COUNT)};
+    assert_non_null(ds.images);
+    for (int64_t i = 0; i < COUNT; i++) {
+        ds.labels[i] = (uint8_t)(i % 10);
+        for (int64_t k = 0; k < PIX; k++) ds.images[i * PIX + k] = pixel(i, k);
+    }
+    cg_set_num_threads(2);
+    struct cg_tape *tape = cg_tape_new();
+    struct cg_rng rng = cg_rng_seed(5);
+    for (int d = 0; d < 2; d++) {
+        enum cg_dtype dt = d ? CG_F64 : CG_F32;
+        struct cg_batches it;
+        OK(cg_batches_init(&it, &ds, OPTS(.batch_size = 64, .dtype = dt, .rng = &rng)));
+        int64_t seen = 0;
+        for (struct cg_tensor *x; (x = cg_batches_next(&it, tape)); cg_tape_reset(tape)) {
+            const int64_t *idx = cg_batches_indices(&it);
+            for (int64_t r = 0; r < cg_batches_size(&it); r++, seen++)
+                for (int64_t k = 0; k < PIX; k++) {
+                    uint8_t p = pixel(idx[r], k);
+                    if (dt == CG_F32)
+                        assert_true(((float *)x->data)[r * PIX + k] == (float)p / 255.0f);
+                    else
+                        assert_true(((double *)x->data)[r * PIX + k] == (double)p / 255.0);
+                }
+        }
+        assert_int_equal(seen, COUNT);
+        cg_batches_free(&it);
+    }
+    cg_set_num_threads(1);
+    cg_tape_free(tape);
+    free(ds.images);
+    free(ds.labels);
+}
+
 static void test_zero_allocations_per_batch(void **state)
 {
     (void)state;
@@ -715,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_sequential_partial_last_batch),
         cmocka_unit_test(test_shuffle_each_sample_once_epochs_differ),
         cmocka_unit_test(test_shuffle_is_documented_fisher_yates),
+        cmocka_unit_test(test_two_thread_conversion),
         cmocka_unit_test(test_conversion_values),
         cmocka_unit_test(test_zero_allocations_per_batch),
         cmocka_unit_test(test_save_restore_exact),
