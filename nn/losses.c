@@ -52,11 +52,16 @@
 #undef T
 #undef SFX
 
-/* Gradient buffer of input i, or NULL when it needs none. */
-static void *grad_of(const struct cg_record *r, int i)
+/* Gradient buffer of input i, or NULL when it needs none; *assign: write
+ * it with = (cg_grad_assign; called for input 0 first, so mse(x, x)
+ * assigns once and then accumulates). */
+static void *grad_of(const struct cg_record *r, int i, bool *assign)
 {
-    const struct cg_tensor *t = r->in[i];
-    return (t->flags & CG_REQUIRES_GRAD) && t->grad ? t->grad->data : NULL;
+    struct cg_tensor *t = r->in[i];
+    *assign = false;
+    if (!(t->flags & CG_REQUIRES_GRAD) || !t->grad) return NULL;
+    *assign = cg_grad_assign(t);
+    return t->grad->data;
 }
 
 /* scalar[0]: the reduction, scalar[1]: the loss's parameter, scalar[2]: the
@@ -76,15 +81,17 @@ static void *grad_of(const struct cg_record *r, int i)
     static void name##_backward(struct cg_record *r)                                       \
     {                                                                                      \
         struct cg_tensor *x = r->in[0], *t = r->in[1], *y = r->out;                        \
-        bool per = (enum cg_reduction)r->scalar[0] == CG_REDUCTION_NONE;                   \
+        bool per = (enum cg_reduction)r->scalar[0] == CG_REDUCTION_NONE, ax, at;           \
+        void *gx = grad_of(r, 0, &ax), *gt = grad_of(r, 1, &at);                           \
         if (y->dtype == CG_F64)                                                            \
-            name##_bwd_f64(grad_of(r, 0), grad_of(r, 1), y->grad->data, x->data, t->data,  \
-                           x->numel, per, r->scalar[1], r->scalar[2]);                     \
+            name##_bwd_f64(gx, gt, y->grad->data, x->data, t->data, x->numel, per,         \
+                           r->scalar[1], r->scalar[2], ax, at);                            \
         else                                                                               \
-            name##_bwd_f32(grad_of(r, 0), grad_of(r, 1), y->grad->data, x->data, t->data,  \
-                           x->numel, per, (float)r->scalar[1], r->scalar[2]);              \
+            name##_bwd_f32(gx, gt, y->grad->data, x->data, t->data, x->numel, per,         \
+                           (float)r->scalar[1], r->scalar[2], ax, at);                     \
     }                                                                                      \
-    const struct cg_op cg_op_##name = {#name, name##_forward, name##_backward, 0};
+    const struct cg_op cg_op_##name = {#name, name##_forward, name##_backward,             \
+                                       CG_OP_ASSIGNS_GRAD};
 
 CG_ELEMENTWISE_LOSSES(CG_LOSS_WRAPPERS)
 

@@ -57,6 +57,23 @@ static struct cg_tensor *apply_conv_grouped(struct cg_tape *t, struct cg_tensor 
     return cg_conv2d(t, in[0], in[1], in[2], &CG_CONV2D_PARAMS(2, 1, 1, 2));
 }
 
+static struct cg_tensor *apply_mse_mean(struct cg_tape *t, struct cg_tensor *const *in)
+{
+    return cg_mse_loss(t, in[0], in[1], CG_REDUCTION_MEAN);
+}
+static struct cg_tensor *apply_mse_none(struct cg_tape *t, struct cg_tensor *const *in)
+{
+    return cg_mse_loss(t, in[0], in[1], CG_REDUCTION_NONE);
+}
+static struct cg_tensor *apply_mse_self(struct cg_tape *t, struct cg_tensor *const *in)
+{
+    return cg_mse_loss(t, in[0], in[0], CG_REDUCTION_SUM);
+}
+static struct cg_tensor *apply_huber_sum(struct cg_tape *t, struct cg_tensor *const *in)
+{
+    return cg_huber_loss(t, in[0], in[1], CG_REDUCTION_SUM, 0.5);
+}
+
 static struct cg_tensor *apply_mul(struct cg_tape *t, struct cg_tensor *const *in)
 {
     return cg_mul(t, in[0], in[1]);
@@ -96,6 +113,10 @@ static const struct assign_case cases[] = {
     {"conv2d 1x1", 3, {{2, 3, 4, 5}, {4, 3, 1, 1}, {4}}, {4, 4, 1}, apply_conv},
     {"conv2d groups 2 stride 2 pad 1", 3, {{2, 4, 6, 5}, {6, 2, 3, 3}, {6}}, {4, 4, 1},
      apply_conv_grouped},
+    {"mse_loss mean", 2, {{3, 7}, {3, 7}}, {2, 2}, apply_mse_mean},
+    {"mse_loss none", 2, {{3, 7}, {3, 7}}, {2, 2}, apply_mse_none},
+    {"mse_loss(x, x)", 1, {{3, 7}}, {2}, apply_mse_self},
+    {"huber_loss sum", 2, {{4, 5}, {4, 5}}, {2, 2}, apply_huber_sum},
 };
 
 struct run {
