@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 
+#include "multiarch.h"
 #include "parallel.h"
 
 /* Below this many multiply-adds per block a split costs more in hand-off
@@ -18,10 +19,43 @@ static bool split_rows(const struct cg_gemm_job *j)
     return j->split == CG_SPLIT_ROWS || (j->split == CG_SPLIT_LONGER && j->m >= j->n);
 }
 
-static void gemm_one(const struct cg_gemm_job *j)
+/* sums[i] (+)= a[k * lda + i] for i < m, k ascending: each element's adds
+ * in the order of a row-major walk of the whole of A. */
+#define CG_COL_SUMS(T)                                                           \
+    do {                                                                         \
+        T *restrict s = sums;                                                    \
+        const T *restrict x = a;                                                 \
+        for (int64_t r = 0; r < k; r++)                                          \
+            for (int64_t i = 0; i < m; i++) s[i] += x[r * lda + i];              \
+    } while (0)
+
+CG_MULTIARCH static void gemm_col_sums(enum cg_dtype dt, void *sums, const void *a, int64_t k,
+                                       int64_t m, int64_t lda)
 {
-    if (j->m == 0 || j->n == 0) return;
+    if (dt == CG_F64)
+        CG_COL_SUMS(double);
+    else
+        CG_COL_SUMS(float);
+}
+
+/* The fused work, which comes before the product (row_init) or needs none
+ * of it (col_sums). */
+static void gemm_fusions(const struct cg_gemm_job *j, const struct cg_gemm_fusion *f, size_t elem)
+{
+    if (f->row_init)
+        for (int64_t i = 0; i < j->m; i++)
+            memcpy((char *)j->c + (size_t)(i * j->ldc) * elem, f->row_init, (size_t)j->n * elem);
+    if (f->col_sums) {
+        if (f->col_sums_assign) memset(f->col_sums, 0, (size_t)j->m * elem);
+        gemm_col_sums(j->dt, f->col_sums, j->a, j->k, j->m, j->lda);
+    }
+}
+
+static void gemm_one(const struct cg_gemm_job *j, const struct cg_gemm_fusion *f)
+{
     size_t elem = cg_dtype_size(j->dt);
+    if (f) gemm_fusions(j, f, elem);
+    if (j->m == 0 || j->n == 0) return;
     if (j->k == 0) { /* C = beta C with beta 0 or 1 */
         if (j->beta == 0)
             for (int64_t i = 0; i < j->m; i++)
@@ -40,10 +74,12 @@ static void gemm_one(const struct cg_gemm_job *j)
 }
 
 /* Block `part` of `parts` of a job: rows of C (and of op(A)) or columns of
- * C (and of op(B)). */
-static struct cg_gemm_job block_of(const struct cg_gemm_job *j, int parts, int part)
+ * C (and of op(B)), with its share of the fusion f (may be NULL) in *bf. */
+static struct cg_gemm_job block_of(const struct cg_gemm_job *j, const struct cg_gemm_fusion *f,
+                                   int parts, int part, struct cg_gemm_fusion *bf)
 {
     struct cg_gemm_job b = *j;
+    *bf = f ? *f : (struct cg_gemm_fusion){0};
     size_t elem = cg_dtype_size(j->dt);
     int64_t lo, hi;
     if (split_rows(j)) {
@@ -51,23 +87,27 @@ static struct cg_gemm_job block_of(const struct cg_gemm_job *j, int parts, int p
         b.m = hi - lo;
         b.a = (const char *)j->a + (size_t)(j->ta ? lo : lo * j->lda) * elem;
         b.c = (char *)j->c + (size_t)(lo * j->ldc) * elem;
+        if (bf->col_sums) bf->col_sums = (char *)bf->col_sums + (size_t)lo * elem;
     } else {
         cg_split_range(j->n, parts, part, block_align, &lo, &hi);
         b.n = hi - lo;
         b.b = (const char *)j->b + (size_t)(j->tb ? lo * j->ldb : lo) * elem;
         b.c = (char *)j->c + (size_t)lo * elem;
+        if (bf->row_init) bf->row_init = (const char *)bf->row_init + (size_t)lo * elem;
+        if (part > 0) bf->col_sums = NULL; /* every block has all rows: the first sums */
     }
     return b;
 }
 
 struct plan {
     struct cg_gemm_job block[MAX_BLOCKS];
+    struct cg_gemm_fusion fusion[MAX_BLOCKS];
 };
 
 static void run_block(void *ctx, int t)
 {
     const struct plan *p = ctx;
-    gemm_one(&p->block[t]);
+    gemm_one(&p->block[t], &p->fusion[t]);
 }
 
 static double madds(const struct cg_gemm_job *j)
@@ -75,7 +115,8 @@ static double madds(const struct cg_gemm_job *j)
     return (double)j->m * (double)j->n * (double)j->k;
 }
 
-void cg_gemm_many(const struct cg_gemm_job *jobs, int njobs)
+void cg_gemm_many_fused(const struct cg_gemm_job *jobs, const struct cg_gemm_fusion *fusions,
+                        int njobs)
 {
     int threads = cg_parallel_threads();
     /* Products that together are smaller than one block run in the caller:
@@ -83,7 +124,7 @@ void cg_gemm_many(const struct cg_gemm_job *jobs, int njobs)
     double total = 0;
     for (int i = 0; i < njobs; i++) total += madds(&jobs[i]);
     if (threads == 1 || njobs * threads > MAX_BLOCKS || total < min_block_madds) {
-        for (int i = 0; i < njobs; i++) gemm_one(&jobs[i]);
+        for (int i = 0; i < njobs; i++) gemm_one(&jobs[i], fusions ? &fusions[i] : NULL);
         return;
     }
     /* Every product big enough is cut into `threads` blocks; smaller ones
@@ -95,9 +136,20 @@ void cg_gemm_many(const struct cg_gemm_job *jobs, int njobs)
         int64_t edge = split_rows(j) ? j->m : j->n;
         bool cut = madds(j) >= threads * min_block_madds && edge >= threads * block_align;
         int parts = cut ? threads : 1;
-        for (int q = 0; q < parts; q++) p.block[nblocks++] = block_of(j, parts, q);
+        for (int q = 0; q < parts; q++, nblocks++)
+            p.block[nblocks] = block_of(j, fusions ? &fusions[i] : NULL, parts, q, &p.fusion[nblocks]);
     }
     cg_parallel_run(nblocks, run_block, &p);
 }
 
-void cg_gemm_one(const struct cg_gemm_job *job) { gemm_one(job); }
+void cg_gemm_many(const struct cg_gemm_job *jobs, int njobs)
+{
+    cg_gemm_many_fused(jobs, NULL, njobs);
+}
+
+void cg_gemm_one(const struct cg_gemm_job *job) { gemm_one(job, NULL); }
+
+void cg_col_sums(enum cg_dtype dt, void *sums, const void *a, int64_t k, int64_t m, int64_t lda)
+{
+    gemm_col_sums(dt, sums, a, k, m, lda);
+}

@@ -30,6 +30,18 @@ struct cg_gemm_job {
     enum cg_gemm_split split;
 };
 
+/* Work fused into a product, done by the thread that runs each block of it
+ * while the block's rows are in cache (NULL pointers: none).  row_init: C's
+ * rows are first set to this [n] vector (a bias; the job's beta must then
+ * be 1).  col_sums, for a job with ta (op(A) = A^T, A stored [k, m]):
+ * col_sums[i] += sum over k of A[k][i], in k order, for every row i of C
+ * (a bias gradient); col_sums_assign: set it to 0 first (unwritten grad). */
+struct cg_gemm_fusion {
+    const void *row_init;
+    void *col_sums;
+    bool col_sums_assign;
+};
+
 /* Runs independent products on the thread pool, each large one cut into
  * cg_set_num_threads() blocks of rows or columns (block i of every product
  * goes to thread i first).  The cut depends only on the shapes and the
@@ -37,8 +49,15 @@ struct cg_gemm_job {
  * K == 0 leaves only the beta scaling, done here because BLAS
  * implementations differ on empty products. */
 void cg_gemm_many(const struct cg_gemm_job *jobs, int njobs);
+/* cg_gemm_many with fusions[i] fused into jobs[i]; fusions may be NULL. */
+void cg_gemm_many_fused(const struct cg_gemm_job *jobs, const struct cg_gemm_fusion *fusions,
+                        int njobs);
 /* One product in the calling thread, uncut: for ops that cut their own work
  * over the pool (convolution cuts the batch) and call GEMM from a task. */
 void cg_gemm_one(const struct cg_gemm_job *job);
+
+/* sums[i] += sum over r < k of a[r * lda + i], for i < m, r ascending
+ * (col_sums of struct cg_gemm_fusion without a product). */
+void cg_col_sums(enum cg_dtype dt, void *sums, const void *a, int64_t k, int64_t m, int64_t lda);
 
 #endif

@@ -9,7 +9,6 @@
 
 #include "error_internal.h"
 #include "gemm.h"
-#include "multiarch.h"
 #include "op_list.h"
 #include "cgrad/ops.h"
 
@@ -18,35 +17,12 @@ static void linear_forward(struct cg_record *r)
     const struct cg_tensor *x = r->in[0], *w = r->in[1];
     struct cg_tensor *y = r->out;
     int64_t n = x->shape[0], in = x->shape[1], out = w->shape[0];
-    size_t row = (size_t)out * cg_dtype_size(y->dtype);
-    double beta = 0.0;
-    if (r->n_in == 3) {
-        const void *b = r->in[2]->data;
-        for (int64_t i = 0; i < n; i++) memcpy((char *)y->data + (size_t)i * row, b, row);
-        beta = 1.0;
-    }
-    /* y[n,out] (+)= x[n,in] * W^T, W stored [out,in]. */
+    const void *bias = r->n_in == 3 ? r->in[2]->data : NULL;
+    /* y[n,out] (+)= x[n,in] * W^T, W stored [out,in]; each block fills its
+     * columns of y with the bias first. */
     struct cg_gemm_job job = {y->dtype, false, true, n, out, in, x->data, in, w->data, in,
-                              beta, y->data, out, CG_SPLIT_COLS};
-    cg_gemm_many(&job, 1);
-}
-
-/* db[j] += sum_i dy[i,j]: row-major walk so the inner loop is contiguous. */
-#define CG_BIAS_GRAD(T)                                                          \
-    do {                                                                         \
-        T *restrict g = db;                                                      \
-        const T *restrict d = dy;                                                \
-        for (int64_t i = 0; i < n; i++)                                          \
-            for (int64_t j = 0; j < out; j++) g[j] += d[i * out + j];            \
-    } while (0)
-
-CG_MULTIARCH static void bias_grad(enum cg_dtype dt, void *db, const void *dy, int64_t n,
-                                   int64_t out)
-{
-    if (dt == CG_F64)
-        CG_BIAS_GRAD(double);
-    else
-        CG_BIAS_GRAD(float);
+                              bias ? 1.0 : 0.0, y->data, out, CG_SPLIT_COLS};
+    cg_gemm_many_fused(&job, &(struct cg_gemm_fusion){.row_init = bias}, 1);
 }
 
 static void linear_backward(struct cg_record *r)
@@ -59,6 +35,7 @@ static void linear_backward(struct cg_record *r)
      * output features), as in the forward, so each thread stays on its own
      * slice of W, dW and the activations. */
     struct cg_gemm_job jobs[2];
+    struct cg_gemm_fusion fusions[2] = {{0}};
     int njobs = 0;
     /* dx[n,in] += dy[n,out] * W[out,in]; beta 0 where the grad is unwritten
      * scratch (the GEMM's own 0 + sum: the bits of accumulating into zeros). */
@@ -66,16 +43,23 @@ static void linear_backward(struct cg_record *r)
         jobs[njobs++] = (struct cg_gemm_job){dt, false, false, n, in, out, dy, out, w->data, in,
                                              cg_grad_assign_scratch(r->in[0]) ? 0.0 : 1.0,
                                              x->grad->data, in, CG_SPLIT_COLS};
-    /* dW[out,in] += dy^T * x: dy stored [n,out], so transpose flag. */
-    if (w->grad)
+    /* dW[out,in] += dy^T * x: dy stored [n,out], so transpose flag; the
+     * bias gradient (dy's column sums) goes with it, each block its rows. */
+    struct cg_tensor *b = r->n_in == 3 && r->in[2]->grad ? r->in[2] : NULL;
+    if (w->grad) {
         jobs[njobs++] = (struct cg_gemm_job){dt, true, false, out, in, n, dy, out, x->data, in,
                                              cg_grad_assign_scratch(r->in[1]) ? 0.0 : 1.0,
                                              w->grad->data, in, CG_SPLIT_ROWS};
-    cg_gemm_many(jobs, njobs);
-    if (r->n_in == 3 && r->in[2]->grad) {
-        if (cg_grad_assign_scratch(r->in[2]))
-            memset(r->in[2]->grad->data, 0, (size_t)out * cg_dtype_size(dt));
-        bias_grad(dt, r->in[2]->grad->data, dy, n, out);
+        if (b) {
+            fusions[njobs - 1] = (struct cg_gemm_fusion){
+                .col_sums = b->grad->data, .col_sums_assign = cg_grad_assign_scratch(b)};
+            b = NULL;
+        }
+    }
+    cg_gemm_many_fused(jobs, fusions, njobs);
+    if (b) {
+        if (cg_grad_assign_scratch(b)) memset(b->grad->data, 0, (size_t)out * cg_dtype_size(dt));
+        cg_col_sums(dt, b->grad->data, dy, n, out, out);
     }
 }
 
