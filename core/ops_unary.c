@@ -3,6 +3,7 @@
 #include <tgmath.h>
 
 #include "error_internal.h"
+#include "tanh_f32.h"
 #include "multiarch.h"
 #include "op_list.h"
 #include "cgrad/ops.h"
@@ -25,22 +26,22 @@
     X(log, log(x), 1 / x)                                                                  \
     X(sqrt, sqrt(x), (T)0.5 / y)                                                           \
     X(square, x * x, 2 * x)                                                                \
-    X(tanh, tanh(x), 1 - y * y)                                                            \
+    X(tanh, CG_TANH(x), 1 - y * y)                                                         \
     X(sigmoid, 1 / (1 + exp(-x)), y * (1 - y))                                             \
     X(relu, ((x > 0) | (x != x)) ? x : (T)0, ((x > 0) | (x != x)) ? (T)1 : (T)0)         \
     X(hardshrink, CG_OUTSIDE(x, -a, a) ? x : (T)0, (T)CG_OUTSIDE(x, -a, a))                \
     X(softshrink, CG_OUTSIDE(x, -a, a) ? (x > 0 ? x - a : x + a) : (T)0,                   \
       (T)CG_OUTSIDE(x, -a, a))                                                             \
-    X(tanhshrink, x - tanh(x), tanh(x) * tanh(x))                                          \
+    X(tanhshrink, x - CG_TANH(x), CG_TANH(x) * CG_TANH(x))                                 \
     X(clamp, x < a ? a : (x > b ? b : x), CG_OUTSIDE(x, a, b) ? (T)0 : (T)1)               \
     X(erf, erf(x), (T)CG_2_SQRTPI * exp(-x * x))                                           \
     X(leaky_relu, x > 0 ? x : a * x, x > 0 ? (T)1 : a)                                     \
     X(elu, x > 0 ? x : a * expm1(x), x > 0 ? (T)1 : a * exp(x))                            \
     X(gelu, x * (T)0.5 * (1 + erf(x * (T)CG_SQRT1_2)),                                     \
       (T)0.5 * (1 + erf(x * (T)CG_SQRT1_2)) + x * (T)CG_INV_SQRT_2PI * exp(-(T)0.5 * x * x)) \
-    X(gelu_tanh, (T)0.5 * x * (1 + tanh(CG_GELU_U(x))),                                    \
-      (T)0.5 * (1 + tanh(CG_GELU_U(x))) +                                                  \
-          (T)0.5 * x * (1 - tanh(CG_GELU_U(x)) * tanh(CG_GELU_U(x))) * (T)CG_SQRT_2_PI *   \
+    X(gelu_tanh, (T)0.5 * x * (1 + CG_TANH(CG_GELU_U(x))),                                 \
+      (T)0.5 * (1 + CG_TANH(CG_GELU_U(x))) +                                               \
+          (T)0.5 * x * (1 - CG_TANH(CG_GELU_U(x)) * CG_TANH(CG_GELU_U(x))) * (T)CG_SQRT_2_PI * \
               (1 + 3 * (T)0.044715 * x * x))                                               \
     X(silu, x / (1 + exp(-x)), (1 / (1 + exp(-x))) * (1 + x * (1 - 1 / (1 + exp(-x)))))    \
     X(softplus, x * a > b ? x : log1p(exp(x * a)) / a,                                     \
@@ -51,6 +52,9 @@
 #define CG_SQRT1_2 0.70710678118654752440      /* 1 / sqrt(2) */
 #define CG_INV_SQRT_2PI 0.39894228040143267794 /* 1 / sqrt(2 pi) */
 #define CG_SQRT_2_PI 0.79788456080286535588    /* sqrt(2 / pi) */
+/* tanh: the vectorizable float version (tanh_f32.h), libm's for double. */
+#define CG_TANH(v) _Generic((v), float: cg_tanh_f32, default: cg_tanh_f64)(v)
+static inline double cg_tanh_f64(double v) { return tanh(v); }
 /* The tanh approximation's argument sqrt(2/pi) (x + 0.044715 x^3). */
 #define CG_GELU_U(x) ((T)CG_SQRT_2_PI * ((x) + (T)0.044715 * (x) * (x) * (x)))
 
