@@ -164,6 +164,24 @@ static enum cg_status check_bounds(struct check_ctx *c, const struct cg_state_it
     return st;
 }
 
+/* A config setting added later whose record the file lacks: the file
+ * predates it and had it off (0). */
+static enum cg_status check_absent_off(struct check_ctx *c, const struct cg_state_item *it)
+{
+    bool off = it->type == CG_STATE_U64 || it->type == CG_STATE_F64;
+    for (size_t i = 0; off && i < it->count; i++)
+        off = it->type == CG_STATE_U64 ? ((const uint64_t *)it->values)[i] == 0
+                                       : ((const double *)it->values)[i] == 0;
+    if (off) return CG_OK;
+    char v[300];
+    const char *hint = it->absent_hint ? it->absent_hint
+                                       : "create the optimizer with it off to resume the file";
+    return cg_fail(CG_ERR_MISMATCH, "%s: the file has no '%s' record: it was written before %s "
+                   "(off), while the %s optimizer's item is %s (hint: %s)", c->f->path, it->name,
+                   it->absent_off, c->type,
+                   values_str(it->type, it->values, it->count, v, sizeof v), hint);
+}
+
 static void check_item(const struct cg_state_item *it, void *user)
 {
     struct check_ctx *c = user;
@@ -171,6 +189,10 @@ static void check_item(const struct cg_state_item *it, void *user)
     struct cg_ckpt_record *r = cg_ckpt_find(c->f, CG_CKPT_OPTIM, "", it->name);
     if (!r) {
         if (it->present) return; /* starts fresh */
+        if (it->config && it->absent_off) {
+            c->st = check_absent_off(c, it);
+            return;
+        }
         bool sched = strncmp(it->name, "schedule.", 9) == 0;
         c->st = cg_fail(CG_ERR_MISMATCH, "%s: the %s optimizer's item '%s' has no record in the "
                         "file%s", c->f->path, c->type, it->name,

@@ -95,8 +95,14 @@ static void onecycle_visit(struct cg_lr_schedule *s, cg_state_visitor visit, voi
     cg_lr_visit_config(visit, user, "schedule.anneal_linear", CG_STATE_U64, &o->anneal_linear,
                        1);
     cg_lr_visit_config(visit, user, "schedule.three_phase", CG_STATE_U64, &o->three_phase, 1);
-    cg_lr_visit_config(visit, user, "schedule.cycle_momentum", CG_STATE_U64,
-                       &o->cycle_momentum, 1);
+    /* Files of the version before momentum cycled lack it: they ran with it off. */
+    visit(&(struct cg_state_item){
+              .name = "schedule.cycle_momentum", .type = CG_STATE_U64,
+              .values = &o->cycle_momentum, .count = 1, .config = true,
+              .absent_off = "OneCycleLR cycled momentum",
+              .absent_hint = "this OneCycleLR cycles momentum; create it with "
+                             "`.no_cycle_momentum = true` to resume the file"},
+          user);
     if (o->cycle_momentum)
         cg_lr_visit_config(visit, user, "schedule.momentums", CG_STATE_F64, o->momentums,
                            2 * groups);

@@ -2,7 +2,10 @@
  * made by tests/gen_ckpt_v1.c) load into 0.2: the same parameters,
  * momentum buffers, step count, lr and schedule epoch as 0.2 computes for
  * the same training, bit for bit, and training continues identically.
- * Files that do not fit are refused with a message, changing nothing. */
+ * So do OneCycleLR files from before it cycled momentum
+ * (tests/data/ckpt_onecycle_old_*.ckpt, made by tests/gen_ckpt_onecycle_old.c)
+ * into a OneCycleLR without cycling.  Files that do not fit are refused
+ * with a message, changing nothing. */
 #include "cg_test.h"
 
 #include <stdio.h>
@@ -286,6 +289,169 @@ static void test_v1_damaged_records(void **state)
     free(b);
 }
 
+/* ---- OneCycleLR files from before it cycled momentum ---- */
+
+/* A run of tests/gen_ckpt_onecycle_old.c: its files after 4 and 7 steps. */
+struct old_onecycle {
+    const char *at4, *at7;
+    uint64_t seed;
+    bool adam;
+};
+
+static const struct old_onecycle old_sgd = {FIXTURE("ckpt_onecycle_old_sgd_at4.ckpt"),
+                                            FIXTURE("ckpt_onecycle_old_sgd_at7.ckpt"), 21,
+                                            false};
+static const struct old_onecycle old_adam = {FIXTURE("ckpt_onecycle_old_adam_at4.ckpt"),
+                                             FIXTURE("ckpt_onecycle_old_adam_at7.ckpt"), 22,
+                                             true};
+
+/* The generator's optimizer and OneCycleLR, cycling momentum or not. */
+static struct cg_optimizer *old_onecycle_opt(struct cg_test_tmod *m, const struct old_onecycle *fx,
+                                             bool cycle)
+{
+    struct cg_optimizer *opt;
+    struct cg_lr_schedule *s;
+    if (fx->adam) {
+        opt = cg_adam_new(&m->base, (struct cg_adam_options){.lr = 0.01, .betas = {0.8, 0.99}});
+        assert_non_null(opt);
+        s = cg_lr_onecycle_new(opt, (struct cg_onecycle_options){
+            .max_lr = 0.05, .total_steps = 8, .pct_start = 0.25, .anneal_linear = true,
+            .three_phase = true, .no_cycle_momentum = !cycle});
+    } else {
+        opt = cg_sgd_new(&m->base, (struct cg_sgd_options){
+            .lr = 0.1, .momentum = 0.9, .dampening = 0.1, .weight_decay = 0.01});
+        assert_non_null(opt);
+        assert_int_equal(cg_optimizer_add_group(opt, "*.bias", (struct cg_group_options){
+                             .weight_decay = 0, .set_weight_decay = true}),
+                         1);
+        s = cg_lr_onecycle_new(opt, (struct cg_onecycle_options){
+            .max_lrs = (const double[]){0.4, 0.2}, .total_steps = 10,
+            .no_cycle_momentum = !cycle});
+    }
+    assert_non_null(s);
+    return opt;
+}
+
+static void load_ok(const char *path, struct cg_test_tmod *m, struct cg_optimizer *opt,
+                    struct cg_checkpoint_meta *meta)
+{
+    if (cg_checkpoint_load(path, m ? &m->base : NULL, opt, meta) != CG_OK)
+        fail_msg("%s: %s", path, cg_last_error());
+}
+
+/* The file after 4 steps, resumed without cycling for 3, is the old
+ * version's file after 7, bit for bit. */
+static void check_old_onecycle_resume(const struct old_onecycle *fx)
+{
+    struct cg_test_tmod *m = cg_test_tmod_new(spec, 3, 99);
+    struct cg_optimizer *opt = old_onecycle_opt(m, fx, false);
+    cg_test_tmod_train(m, opt, 1); /* state to overwrite */
+    struct cg_checkpoint_meta *meta = cg_checkpoint_meta_new();
+    load_ok(fx->at4, m, opt, meta);
+    uint64_t epoch = 0;
+    assert_int_equal(cg_checkpoint_meta_get_u64(meta, "epoch", &epoch), CG_OK);
+    assert_int_equal(epoch, 4);
+    assert_int_equal(cg_optimizer_step_count(opt), 4);
+    assert_int_equal(cg_lr_schedule_epoch(cg_optimizer_schedule(opt)), 4);
+    /* This version's run without cycling is the old one. */
+    struct cg_test_tmod *ref = cg_test_tmod_new(spec, 3, fx->seed);
+    struct cg_optimizer *oref = old_onecycle_opt(ref, fx, false);
+    cg_test_tmod_train(ref, oref, 4);
+    cg_test_assert_same_state(ref, oref, m, opt);
+    cg_test_tmod_train(m, opt, 3);
+    struct cg_test_tmod *end = cg_test_tmod_new(spec, 3, 98);
+    struct cg_optimizer *oend = old_onecycle_opt(end, fx, false);
+    load_ok(fx->at7, end, oend, NULL);
+    cg_test_assert_same_state(end, oend, m, opt);
+    cg_checkpoint_meta_free(meta);
+    cg_optimizer_free(opt);
+    cg_optimizer_free(oref);
+    cg_optimizer_free(oend);
+    cg_module_free(&m->base);
+    cg_module_free(&ref->base);
+    cg_module_free(&end->base);
+}
+
+static void test_onecycle_old_sgd_resumes(void **state)
+{
+    (void)state;
+    check_old_onecycle_resume(&old_sgd);
+}
+
+static void test_onecycle_old_adam_resumes(void **state)
+{
+    (void)state;
+    check_old_onecycle_resume(&old_adam);
+}
+
+/* Into a OneCycleLR that cycles: refused, saying why and how to resume,
+ * and nothing changed (with the model, and optimizer only). */
+static void test_onecycle_old_into_cycling(void **state)
+{
+    (void)state;
+    const struct old_onecycle *const all[2] = {&old_sgd, &old_adam};
+    for (int k = 0; k < 4; k++) {
+        const struct old_onecycle *fx = all[k % 2];
+        bool with_model = k < 2;
+        struct cg_test_tmod *m = cg_test_tmod_new(spec, 3, 5), *copy = cg_test_tmod_new(spec, 3, 5);
+        struct cg_optimizer *opt = old_onecycle_opt(m, fx, true);
+        struct cg_optimizer *opt_copy = old_onecycle_opt(copy, fx, true);
+        cg_test_tmod_train(m, opt, 2);
+        cg_test_tmod_train(copy, opt_copy, 2);
+        assert_int_equal(cg_checkpoint_load(fx->at4, with_model ? &m->base : NULL, opt, NULL),
+                         CG_ERR_MISMATCH);
+        CG_TEST_EXPECT_ERROR(fx->at4, "the file has no 'schedule.cycle_momentum' record",
+                             "written before OneCycleLR cycled momentum (off)",
+                             fx->adam ? "the Adam optimizer's item is 1"
+                                      : "the SGD optimizer's item is 1",
+                             "hint: this OneCycleLR cycles momentum; create it with "
+                             "`.no_cycle_momentum = true` to resume the file");
+        cg_test_assert_same_state(m, opt, copy, opt_copy);
+        cg_optimizer_free(opt);
+        cg_optimizer_free(opt_copy);
+        cg_module_free(&m->base);
+        cg_module_free(&copy->base);
+    }
+}
+
+/* This version's files hold the record: they load into their own kind of
+ * OneCycleLR, and the other kind is a mismatch of values. */
+static void test_onecycle_current_files(void **state)
+{
+    (void)state;
+    char path[64];
+    snprintf(path, sizeof path, "compat_onecycle_%d.ckpt", (int)getpid());
+    for (int saved = 0; saved < 2; saved++) {
+        bool cycle = saved == 1;
+        struct cg_test_tmod *a = cg_test_tmod_new(spec, 3, 7);
+        struct cg_optimizer *oa = old_onecycle_opt(a, &old_sgd, cycle);
+        cg_test_tmod_train(a, oa, 3);
+        assert_int_equal(cg_checkpoint_save(path, &a->base, oa, NULL), CG_OK);
+        struct cg_test_tmod *b = cg_test_tmod_new(spec, 3, 8);
+        struct cg_optimizer *ob = old_onecycle_opt(b, &old_sgd, cycle);
+        load_ok(path, b, ob, NULL);
+        cg_test_assert_same_state(a, oa, b, ob);
+        struct cg_test_tmod *c = cg_test_tmod_new(spec, 3, 8), *copy = cg_test_tmod_new(spec, 3, 8);
+        struct cg_optimizer *oc = old_onecycle_opt(c, &old_sgd, !cycle);
+        struct cg_optimizer *ocopy = old_onecycle_opt(copy, &old_sgd, !cycle);
+        assert_int_equal(cg_checkpoint_load(path, &c->base, oc, NULL), CG_ERR_MISMATCH);
+        CG_TEST_EXPECT_ERROR(path, cycle ? "record 'schedule.cycle_momentum': 1 in the file, 0 "
+                                           "in the SGD optimizer"
+                                         : "record 'schedule.cycle_momentum': 0 in the file, 1 "
+                                           "in the SGD optimizer");
+        cg_test_assert_same_state(c, oc, copy, ocopy);
+        remove(path);
+        cg_optimizer_free(oa);
+        cg_optimizer_free(ob);
+        cg_optimizer_free(oc);
+        cg_optimizer_free(ocopy);
+        cg_module_free(&a->base);
+        cg_module_free(&b->base);
+        cg_module_free(&c->base);
+        cg_module_free(&copy->base);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +459,10 @@ int main(void)
         cmocka_unit_test(test_v1_cosine_nesterov_fixture),
         cmocka_unit_test(test_v1_mismatches),
         cmocka_unit_test(test_v1_damaged_records),
+        cmocka_unit_test(test_onecycle_old_sgd_resumes),
+        cmocka_unit_test(test_onecycle_old_adam_resumes),
+        cmocka_unit_test(test_onecycle_old_into_cycling),
+        cmocka_unit_test(test_onecycle_current_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

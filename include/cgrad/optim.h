@@ -53,7 +53,9 @@ struct cg_lr_schedule;
  * change), the others are restored.  An item with a `present` flag (state
  * that PyTorch creates at the first step, e.g. a momentum buffer) may be
  * absent from the file: it then starts fresh (*present = false; a U64/F64
- * item keeps its value). */
+ * item keeps its value).  A config item with `absent_off` (a setting added
+ * later, always off before) may be absent too: the file predates it, which
+ * matches the item only if its values are all 0. */
 enum cg_state_type {
     CG_STATE_TENSOR = 1, /* `tensor`, a persistent tensor owned by the optimizer */
     CG_STATE_U64 = 2,    /* `count` uint64_t at `values` */
@@ -69,6 +71,12 @@ struct cg_state_item {
     size_t count;
     bool *present; /* NULL: always there */
     bool config;   /* a setting that must match, not state to restore */
+    /* A U64/F64 config setting added later (NULL: the record is required):
+     * what a file without the record predates ("OneCycleLR cycled
+     * momentum").  Such a file had it off, which matches all-zero values;
+     * other values fail the load, naming it and absent_hint (how to resume
+     * the file). */
+    const char *absent_off, *absent_hint;
     /* For restored U64/F64 items: a load rejects (CG_ERR_FORMAT) a file
      * value outside [min, max] or NaN, so a crafted file cannot set a
      * negative lr or an epoch past INT64_MAX. */
