@@ -140,18 +140,14 @@ void cg_batches_free(struct cg_batches *it)
     *it = (struct cg_batches){0};
 }
 
-/* Shuffled images are scattered over the data set: ask for the next batch's
- * bytes now, so they arrive while the caller runs this batch's GEMMs. */
-static void prefetch_next(const struct cg_batches *it, int64_t pos, int64_t end, int64_t pixels)
+/* Asks for the cache lines of one image, the last one included. */
+static void prefetch_image(const uint8_t *src, int64_t pixels)
 {
 #if defined(__GNUC__)
-    int64_t stop = pos + it->batch_size < end ? pos + it->batch_size : end;
-    for (int64_t r = pos; r < stop; r++) {
-        const uint8_t *src = it->ds->images + it->order[r] * pixels;
-        for (int64_t k = 0; k < pixels; k += 64) __builtin_prefetch(src + k);
-    }
+    for (int64_t k = 0; k < pixels; k += 64) __builtin_prefetch(src + k);
+    if (pixels > 0) __builtin_prefetch(src + pixels - 1);
 #else
-    (void)it, (void)pos, (void)end, (void)pixels;
+    (void)src, (void)pixels;
 #endif
 }
 
@@ -171,6 +167,9 @@ CG_MULTIARCH static void bytes_to_unit_f64(double *restrict dst, const uint8_t *
 /* Images below this many pixels per batch convert in the caller. */
 static const int64_t convert_parallel_min = 1 << 15;
 
+/* Images ahead of the one being converted whose bytes are asked for. */
+static const int64_t convert_lookahead = 4;
+
 struct convert_job {
     const uint8_t *images;
     const int64_t *idx;
@@ -186,6 +185,10 @@ static void convert_part(void *ctx, int part)
     int64_t lo, hi;
     cg_split_range(j->rows, j->parts, part, 1, &lo, &hi);
     for (int64_t r = lo; r < hi; r++) {
+        /* Shuffled images are scattered over the data set: keep several
+         * images' misses in flight, not one image's at a time. */
+        if (r + convert_lookahead < hi)
+            prefetch_image(j->images + j->idx[r + convert_lookahead] * j->pixels, j->pixels);
         const uint8_t *src = j->images + j->idx[r] * j->pixels;
         if (j->x->dtype == CG_F32)
             bytes_to_unit_f32((float *)j->x->data + r * j->pixels, src, j->pixels);
@@ -267,7 +270,6 @@ struct cg_tensor *cg_batches_next(struct cg_batches *it, struct cg_tape *tape)
     it->batch_start = pos;
     it->batch_len = b;
     it->state.position = pos + b;
-    prefetch_next(it, pos + b, end, pixels);
     return x;
 }
 
