@@ -211,26 +211,34 @@ static void conv_forward(struct cg_record *r)
  * by the ReLU.  The winner's value is the pooled output v, so the mask is
  * the relu op's (v > 0 or NaN); the expression is max_pool2d's assignment
  * followed by conv2d_relu's mask, so the bits are those of the unfused ops. */
-#define CG_POOL_GRAD(T)                                                                     \
-    do {                                                                                    \
-        T *d = dyc;                                                                         \
-        const T *v = pooled, *gp = dpool;                                                   \
+#define CG_CONV_POOL_GRAD(T, S)                                                             \
+    CG_MULTIARCH static void conv_pool_grad_##S(const struct conv *g, T *restrict d,       \
+                                                const T *restrict v, const T *restrict gp, \
+                                                const int32_t *restrict idx)               \
+    {                                                                                       \
         memset(d, 0, g->ybytes);                                                            \
         int64_t per_plane = (g->oh / 2) * (g->ow / 2);                                      \
-        for (int64_t q = 0; q < g->o; q++)                                                  \
-            for (int64_t e = q * per_plane; e < (q + 1) * per_plane; e++) {                 \
-                T u = v[e], m = ((u > 0) | (u != u)) ? (T)1 : (T)0;                         \
-                d[q * g->ohw + idx[e]] = (T)0 + ((T)0 + gp[e]) * m;                         \
+        /* restrict: the winners' stores do not touch the inputs (a vector scatter) */      \
+        for (int64_t q = 0; q < g->o; q++) {                                                \
+            T *restrict dq = d + q * g->ohw;                                                \
+            const T *restrict vq = v + q * per_plane, *restrict gq = gp + q * per_plane;    \
+            const int32_t *restrict iq = idx + q * per_plane;                               \
+            for (int64_t e = 0; e < per_plane; e++) {                                       \
+                T u = vq[e], m = ((u > 0) | (u != u)) ? (T)1 : (T)0;                        \
+                dq[iq[e]] = (T)0 + ((T)0 + gq[e]) * m;                                      \
             }                                                                               \
-    } while (0)
+        }                                                                                   \
+    }
+CG_CONV_POOL_GRAD(float, f32)
+CG_CONV_POOL_GRAD(double, f64)
 
 static void pool_grad(const struct conv *g, void *dyc, const void *pooled, const void *dpool,
                       const int32_t *idx)
 {
     if (g->dt == CG_F64)
-        CG_POOL_GRAD(double);
+        conv_pool_grad_f64(g, dyc, pooled, dpool, idx);
     else
-        CG_POOL_GRAD(float);
+        conv_pool_grad_f32(g, dyc, pooled, dpool, idx);
 }
 
 /* sums[o] = sum over the pixels of one sample's dy[o, :], in double with
