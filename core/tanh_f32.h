@@ -16,7 +16,7 @@
 /* tanhf rounds to 1 from here on. */
 #define CG_TANH_ONE_FROM 9.02f
 
-/* e^v for v in [1.25, 18.04]: v = n ln2 + r, |r| <= ln2 / 2, e^r by a
+/* e^v for v in [1.25, 18.04] (NaN never comes in): v = n ln2 + r, |r| <= ln2 / 2, e^r by a
  * polynomial, 2^n put into the exponent bits. */
 /* No a * b + c fused into one FMA where the ISA has it (clang's default):
  * every build and every per-ISA clone gives the same bits. */
@@ -39,7 +39,7 @@ static inline float cg_expf_mid(float v)
     q = q * r + 1.666666616e-1f;
     q = q * r + 5.000000078e-1f;
     const float p = 1.0f + (r + r * r * q);
-    const int32_t bits = ((int32_t)n + 127) << 23;
+    const uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
@@ -58,7 +58,7 @@ static inline float cg_tanh_f32(float x)
     p = p * z - 3.333333066e-1f;
     const float small = x + x * z * p;
     /* Clamped by compares, not fminf/fmaxf, which do not vectorize. */
-    float c = a < CG_TANH_POLY_MAX ? CG_TANH_POLY_MAX : a;
+    float c = a >= CG_TANH_POLY_MAX ? a : CG_TANH_POLY_MAX; /* NaN: in range too */
     c = c > CG_TANH_ONE_FROM ? CG_TANH_ONE_FROM : c;
     const float e = cg_expf_mid(2.0f * c);
     const float big = 1.0f - 2.0f / (e + 1.0f);
