@@ -136,8 +136,9 @@ void cg_gemm_many_fused(const struct cg_gemm_job *jobs, const struct cg_gemm_fus
         int64_t edge = split_rows(j) ? j->m : j->n;
         bool cut = madds(j) >= threads * min_block_madds && edge >= threads * block_align;
         int parts = cut ? threads : 1;
+        const struct cg_gemm_fusion *f = fusions ? &fusions[i] : NULL;
         for (int q = 0; q < parts; q++, nblocks++)
-            p.block[nblocks] = block_of(j, fusions ? &fusions[i] : NULL, parts, q, &p.fusion[nblocks]);
+            p.block[nblocks] = block_of(j, f, parts, q, &p.fusion[nblocks]);
     }
     cg_parallel_run(nblocks, run_block, &p);
 }

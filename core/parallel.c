@@ -7,13 +7,13 @@
  * a machine where another process keeps a core busy, waiting threads do not
  * take the time of the threads doing the work; and when helpers make the
  * caller wait longer than its own share took and than a scheduler time
- * slice, the next jobs run serially for a while (see serial_backoff_seconds).  The caller takes
- * part in its own job; every thread starts with its own tasks and then
- * claims any task nobody has started, so a helper that is slow to wake
- * delays nothing (its share just loses cache locality).  One caller at a
- * time owns the pool (trylock); any other caller, or a task that calls back
- * in, runs its tasks serially instead of waiting or oversubscribing the
- * cores. */
+ * slice, the next jobs run serially for a while (see
+ * serial_backoff_seconds).  The caller takes part in its own job; every
+ * thread starts with its own tasks and then claims any task nobody has
+ * started, so a helper that is slow to wake delays nothing (its share just
+ * loses cache locality).  One caller at a time owns the pool (trylock); any
+ * other caller, or a task that calls back in, runs its tasks serially
+ * instead of waiting or oversubscribing the cores. */
 #include "parallel.h"
 
 #include <pthread.h>

@@ -1,7 +1,7 @@
 /* tanh for float in straight-line code that compilers vectorize (glibc's
  * tanhf is a call per element, most of the time of a small tanh op).  At
  * most 2 ulp from the exact value over all floats (checked exhaustively
- * against double tanh, tests/check_tanh_f32.c); PyTorch's vectorized tanhf
+ * against double tanh by `test_tanh_f32 --all`); PyTorch's vectorized tanhf
  * is a 1-ulp approximation too.  NaN in gives NaN out; tanh(-0) = -0. */
 #ifndef CG_CORE_TANH_F32_H
 #define CG_CORE_TANH_F32_H
@@ -16,8 +16,6 @@
 /* tanhf rounds to 1 from here on. */
 #define CG_TANH_ONE_FROM 9.02f
 
-/* e^v for v in [1.25, 18.04] (NaN never comes in): v = n ln2 + r, |r| <= ln2 / 2, e^r by a
- * polynomial, 2^n put into the exponent bits. */
 /* No a * b + c fused into one FMA where the ISA has it (clang's default):
  * every build and every per-ISA clone gives the same bits. */
 #if defined(__clang__)
@@ -26,6 +24,8 @@
 #define CG_TANH_NO_CONTRACT /* GCC in ISO C mode does not contract */
 #endif
 
+/* e^v for v in [1.25, 18.04] (NaN never comes in): v = n ln2 + r,
+ * |r| <= ln2 / 2, e^r by a polynomial, 2^n put into the exponent bits. */
 static inline float cg_expf_mid(float v)
 {
     CG_TANH_NO_CONTRACT

@@ -263,7 +263,8 @@ struct cg_tensor *cg_batches_next(struct cg_batches *it, struct cg_tape *tape)
     /* Waiting on scattered rows is most of this pass: at 2 threads that
      * wait is shared (any cut gives the same bits). */
     int threads = cg_parallel_threads();
-    if (threads > 1 && b * pixels >= convert_parallel_min) job.parts = threads < b ? threads : (int)b;
+    if (threads > 1 && b * pixels >= convert_parallel_min)
+        job.parts = threads < b ? threads : (int)b;
     cg_parallel_run(job.parts, convert_part, &job);
     if (it->batch_labels)
         for (int64_t r = 0; r < b; r++) it->batch_labels[r] = it->ds->labels[job.idx[r]];

@@ -48,7 +48,8 @@ static void check_one(struct worst *w, float x)
     }
     double e = ulp_error(x, y);
     if (e > w->ulps) w->ulps = e, w->x = x;
-    if (e > 2.0) fail_msg("tanh(%a) = %a is %.2f ulp from %a", (double)x, (double)y, e, tanh((double)x));
+    if (e > 2.0)
+        fail_msg("tanh(%a) = %a is %.2f ulp from %a", (double)x, (double)y, e, tanh((double)x));
 }
 
 static void test_special_values(void **state)
@@ -62,7 +63,8 @@ static void test_special_values(void **state)
     float sub = from_bits(0x00000005u); /* subnormal: tanh x = x */
     assert_true(cg_tanh_f32(sub) == sub && cg_tanh_f32(-sub) == -sub);
     assert_true(cg_tanh_f32(FLT_MIN) == FLT_MIN);
-    for (float x = 9.0f; x < 12.0f; x += 0.25f) assert_true(cg_tanh_f32(x) == (float)tanh((double)x));
+    for (float x = 9.0f; x < 12.0f; x += 0.25f)
+        assert_true(cg_tanh_f32(x) == (float)tanh((double)x));
 }
 
 /* Every float within `radius` ulp of c, both signs. */
