@@ -56,20 +56,21 @@ static void gemm_one(const struct cg_gemm_job *j, const struct cg_gemm_fusion *f
     size_t elem = cg_dtype_size(j->dt);
     if (f) gemm_fusions(j, f, elem);
     if (j->m == 0 || j->n == 0) return;
-    if (j->k == 0) { /* C = beta C with beta 0 or 1 */
-        if (j->beta == 0)
-            for (int64_t i = 0; i < j->m; i++)
-                memset((char *)j->c + (size_t)(i * j->ldc) * elem, 0, (size_t)j->n * elem);
-        return;
-    }
+    /* beta 0: C is zeroed here and BLAS adds the product to it (beta 1).
+     * That is what OpenBLAS does itself, bit for bit, but its zeroing pass
+     * runs at about half of memset's speed. */
+    if (j->beta == 0)
+        for (int64_t i = 0; i < j->m; i++)
+            memset((char *)j->c + (size_t)(i * j->ldc) * elem, 0, (size_t)j->n * elem);
+    if (j->k == 0) return; /* C = beta C */
     enum CBLAS_TRANSPOSE ta = j->ta ? CblasTrans : CblasNoTrans;
     enum CBLAS_TRANSPOSE tb = j->tb ? CblasTrans : CblasNoTrans;
     if (j->dt == CG_F64)
         cblas_dgemm(CblasRowMajor, ta, tb, (blasint)j->m, (blasint)j->n, (blasint)j->k, 1.0, j->a,
-                    (blasint)j->lda, j->b, (blasint)j->ldb, j->beta, j->c, (blasint)j->ldc);
+                    (blasint)j->lda, j->b, (blasint)j->ldb, 1.0, j->c, (blasint)j->ldc);
     else
         cblas_sgemm(CblasRowMajor, ta, tb, (blasint)j->m, (blasint)j->n, (blasint)j->k, 1.0f,
-                    j->a, (blasint)j->lda, j->b, (blasint)j->ldb, (float)j->beta, j->c,
+                    j->a, (blasint)j->lda, j->b, (blasint)j->ldb, 1.0f, j->c,
                     (blasint)j->ldc);
 }
 

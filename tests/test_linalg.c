@@ -9,6 +9,9 @@
 #include <math.h>
 #include <string.h>
 
+#include <cblas.h>
+
+#include "gemm.h"    /* cg_gemm_one, against BLAS itself */
 #include "op_list.h" /* cg_op_max_dim, to drive its backward without saved indices */
 
 static const enum cg_dtype dtypes[2] = {CG_F32, CG_F64};
@@ -709,6 +712,52 @@ static void test_reduce_misuse(void **state)
     cg_tape_free(tape);
 }
 
+/* cg_gemm_one with beta 0 zeroes C itself and has BLAS add the product
+ * (faster than BLAS's own zeroing pass): the result must be BLAS's beta-0
+ * result bit for bit, whatever C held before (NaN here), and the gap
+ * between C's rows (ldc > n) must stay untouched. */
+static void test_gemm_beta0_is_blas_beta0(void **state)
+{
+    (void)state;
+    enum { M = 37, N = 29, K = 19, LDC = N + 3 };
+    for (int d = 0; d < 2; d++)
+        for (int tr = 0; tr < 4; tr++) {
+            bool ta = tr & 1, tb = tr & 2, f64 = dtypes[d] == CG_F64;
+            double a[M * K], b[K * N], got[M * LDC], want[M * LDC];
+            float af[M * K], bf[K * N], gotf[M * LDC], wantf[M * LDC];
+            for (int i = 0; i < M * K; i++) af[i] = (float)(a[i] = sin(i * 0.37) * (1 + i % 5));
+            for (int i = 0; i < K * N; i++) bf[i] = (float)(b[i] = cos(i * 0.91) * (1 + i % 3));
+            for (int i = 0; i < M * LDC; i++) {
+                got[i] = want[i] = NAN;
+                gotf[i] = wantf[i] = NAN;
+            }
+            int lda = ta ? M : K, ldb = tb ? K : N;
+            struct cg_gemm_job job = {dtypes[d], ta, tb, M, N, K, f64 ? (void *)a : (void *)af,
+                                      lda, f64 ? (void *)b : (void *)bf, ldb, 0.0,
+                                      f64 ? (void *)got : (void *)gotf, LDC, CG_SPLIT_ROWS};
+            cg_gemm_one(&job);
+            enum CBLAS_TRANSPOSE cta = ta ? CblasTrans : CblasNoTrans;
+            enum CBLAS_TRANSPOSE ctb = tb ? CblasTrans : CblasNoTrans;
+            if (f64)
+                cblas_dgemm(CblasRowMajor, cta, ctb, M, N, K, 1.0, a, lda, b, ldb, 0.0, want,
+                            LDC);
+            else
+                cblas_sgemm(CblasRowMajor, cta, ctb, M, N, K, 1.0f, af, lda, bf, ldb, 0.0f,
+                            wantf, LDC);
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < LDC; j++) {
+                    int e = i * LDC + j;
+                    bool same = f64 ? !memcmp(&got[e], &want[e], sizeof got[e])
+                                    : !memcmp(&gotf[e], &wantf[e], sizeof gotf[e]);
+                    if (j >= N) /* the gap: still NaN */
+                        same = f64 ? isnan(got[e]) : isnan(gotf[e]);
+                    if (!same)
+                        fail_msg("%s ta %d tb %d C[%d][%d]: %.9g, BLAS %.9g", f64 ? "f64" : "f32",
+                                 ta, tb, i, j, f64 ? got[e] : gotf[e], f64 ? want[e] : wantf[e]);
+                }
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -731,6 +780,7 @@ int main(void)
         cmocka_unit_test(test_max_dim_long_rows),
         cmocka_unit_test(test_max_dim_backward_recomputes),
         cmocka_unit_test(test_reduce_misuse),
+        cmocka_unit_test(test_gemm_beta0_is_blas_beta0),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
