@@ -104,9 +104,10 @@ CG_MULTIARCH static void conv_fill_bias(const struct conv *g, void *y, const voi
 }
 
 /* ReLU fused into the convolution: applied to each sample's output right
- * after its GEMM (in cache), and in backward to each sample's dy, in place,
- * before its GEMMs.  The same expressions as the relu op (from the output:
- * relu(z) > 0 exactly where z > 0), so relu(conv2d(...)) bit for bit. */
+ * after its GEMM (in cache; with the pool, to the pooled output), and in
+ * backward to each sample's dy, in place, before its GEMMs.  The same
+ * expressions as the relu op (from the output: relu(z) > 0 exactly where
+ * z > 0), so relu(conv2d(...)) bit for bit. */
 #define CG_CONV_RELU_KERNELS(T, S)                                                          \
     CG_MULTIARCH static void relu_in_place_##S(T *restrict y, int64_t n)                    \
     {                                                                                       \
@@ -172,16 +173,21 @@ static void forward_task(void *ctx, int t)
                                       columns(g, r->in[0]->data, n, gi, col), g->ohw, beta, y,
                                       g->ohw, CG_SPLIT_ROWS};
             cg_gemm_one(&job);
-            if (g->relu) relu_in_place(g, y, g->og * g->ohw);
+            if (g->relu && !g->pool) relu_in_place(g, y, g->og * g->ohw);
         }
         if (g->pool) {
             struct cg_plane p = sample_planes(g);
             int32_t *idx = r->aux ? (int32_t *)r->aux + n * g->pooled : NULL;
             void *out = AT(r->out->data, n * g->pooled, g);
+            /* relu(max) = max(relu) (relu is monotone and keeps NaN), on a
+             * quarter of the values.  Where the whole window is <= 0 the
+             * winner may be another element, but its gradient is masked to
+             * 0 either way, so outputs and gradients keep their bits. */
             if (g->dt == CG_F64)
                 cg_max_2x2_f64(out, idx, (const double *)(const void *)ybuf, &p);
             else
                 cg_max_2x2_f32(out, idx, (const float *)(const void *)ybuf, &p);
+            relu_in_place(g, out, g->pooled);
         }
     }
 }
