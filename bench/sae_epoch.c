@@ -147,6 +147,7 @@ static double time_floor(const struct cfg *c, int64_t count, int pix)
     }
     double t = bench_now() - t0;
     cg_set_num_threads(c->threads);
+    bench_settle_openblas();
     for (int l = 0; l < 4; l++) free(act[l]), free(grad[l]);
     for (int l = 0; l < 3; l++) free(w[l]), free(dw[l]);
     return t;
