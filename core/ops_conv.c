@@ -1,4 +1,6 @@
 /* Convolution op (Conv2d; Conv1d runs it with height 1) by im2col + GEMM.
+ * The forward product runs the row-tile kernel of conv_rows.h instead
+ * where it applies (f32, no padding, column stride 1, AVX2 + FMA).
  *
  * Per sample and group: col [Cg kH kW, oH oW] = im2col(x), then
  *   y  [Og, oH oW]    = W_g [Og, Cg kH kW] col (+ bias, written first, beta 1)
@@ -14,6 +16,7 @@
 #include <string.h>
 
 #include "conv_geom.h"
+#include "conv_rows.h"
 #include "dims.h"
 #include "error_internal.h"
 #include "gemm.h"
@@ -77,6 +80,8 @@ struct conv_task {
     char *scratch;     /* per task: col (in backward also dcol, in the same space) */
     size_t task_bytes;
     char *dw_parts;    /* backward: partial dW of tasks 1.. */
+    const float *packed;  /* forward by the row-tile kernel: its weights, */
+    const int32_t *off;   /* and offsets (NULL: im2col + GEMM) */
     bool set_dx;       /* backward: dx unwritten, each sample's slice assigned */
     double *bias_sums; /* backward: [n, o] per-sample sums of dy, or NULL */
 };
@@ -163,6 +168,17 @@ static void forward_task(void *ctx, int t)
         for (int64_t gi = 0; gi < g->groups; gi++) {
             void *y = g->pool ? AT(ybuf, gi * g->og * g->ohw, g)
                               : AT(r->out->data, (n * g->o + gi * g->og) * g->ohw, g);
+            if (ct->packed) { /* the row-tile kernel: no col, bias added in the kernel */
+                const float *xg = (const float *)r->in[0]->data +
+                                  (n * g->c + gi * g->cg) * g->h * g->w;
+                const float *bias =
+                    r->n_in == 3 ? (const float *)r->in[2]->data + gi * g->og : NULL;
+                size_t per_group = cg_conv_rows_pack_bytes(1, g->og, g->kk) / sizeof(float);
+                cg_conv_rows_forward(y, xg, ct->packed + (size_t)gi * per_group, ct->off, bias,
+                                     g->og, g->kk, g->w, &g->k, g->oh, g->ow);
+                if (g->relu && !g->pool) relu_in_place(g, y, g->og * g->ohw);
+                continue;
+            }
             double beta = 0;
             if (r->n_in == 3) {
                 conv_fill_bias(g, y, CAT(r->in[2]->data, gi * g->og, g));
@@ -196,18 +212,29 @@ static void conv_forward(struct cg_record *r)
 {
     struct conv_task ct = {.g = conv_of(r), .r = r};
     const struct conv *g = &ct.g;
-    ct.task_bytes = (g->direct ? 0 : (size_t)(g->kk * g->ohw) * g->es) + g->ybytes;
+    bool rows = !g->direct && cg_conv_rows_usable(g->dt, &g->k, g->cg, g->h, g->w);
+    size_t pack_bytes = rows ? cg_conv_rows_pack_bytes(g->groups, g->og, g->kk) : 0;
+    size_t off_bytes = rows ? cg_conv_rows_offsets_bytes(g->kk) : 0;
+    ct.task_bytes = (g->direct || rows ? 0 : (size_t)(g->kk * g->ohw) * g->es) + g->ybytes;
     size_t idx_bytes = g->pool && (r->out->flags & CG_REQUIRES_GRAD)
                            ? (size_t)(g->n * g->pooled) * sizeof(int32_t)
                            : 0;
-    if (ct.task_bytes + idx_bytes) {
-        ct.scratch = cg_tape_alloc(r->tape, idx_bytes + ct.task_bytes * (size_t)g->parts);
+    if (ct.task_bytes + idx_bytes + pack_bytes) {
+        size_t tasks_bytes = ct.task_bytes * (size_t)g->parts;
+        ct.scratch = cg_tape_alloc(r->tape, idx_bytes + tasks_bytes + pack_bytes + off_bytes);
         if (!ct.scratch) { /* NOMEM recorded in cg_last_error(); NaN marks the output */
             cg_tensor_fill(r->out, NAN);
             return;
         }
         r->aux = idx_bytes ? ct.scratch : NULL; /* pool: winners, for backward */
         ct.scratch += idx_bytes;
+        if (rows) { /* weights packed once for all samples, after the tasks' space */
+            float *packed = (float *)(void *)(ct.scratch + tasks_bytes);
+            int32_t *off = (int32_t *)(void *)(ct.scratch + tasks_bytes + pack_bytes);
+            cg_conv_rows_pack(packed, off, r->in[1]->data, g->groups, g->og, g->cg, &g->k, g->h,
+                              g->w);
+            ct.packed = packed, ct.off = off;
+        }
     }
     cg_parallel_run(g->parts, forward_task, &ct);
 }

@@ -1,0 +1,165 @@
+/* The row-tile convolution kernel (see conv_rows.h).  A tile is 4 output
+ * channels x 24 columns: 12 accumulators, 3 input loads and 4 weight
+ * broadcasts per step, so the FMAs, not the loads, bound it.  Each
+ * accumulator sums its K products in step order (one FMA each), and the
+ * bias is added last, as BLAS adds a product to a bias already in C. */
+#include "conv_rows.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define CG_CONV_ROWS_COMPILED 1
+#include <immintrin.h>
+#endif
+
+enum { TILE_N = 24 };
+
+static atomic_bool rows_enabled = true;
+
+void cg_conv_rows_enable(bool on) { atomic_store(&rows_enabled, on); }
+
+bool cg_conv_rows_usable(enum cg_dtype dt, const struct cg_window *k, int64_t cg, int64_t h,
+                         int64_t w)
+{
+#ifdef CG_CONV_ROWS_COMPILED
+    if (!atomic_load(&rows_enabled) || dt != CG_F32) return false;
+    if (k->sw != 1 || k->ph != 0 || k->pw != 0) return false;
+    if (cg * h * w > INT32_MAX) return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    (void)dt, (void)k, (void)cg, (void)h, (void)w;
+    return false;
+#endif
+}
+
+static int64_t tiles_of(int64_t og) { return (og + CG_CONV_ROWS_M - 1) / CG_CONV_ROWS_M; }
+
+size_t cg_conv_rows_pack_bytes(int64_t groups, int64_t og, int64_t kk)
+{
+    return (size_t)(groups * tiles_of(og) * kk * CG_CONV_ROWS_M) * sizeof(float);
+}
+
+size_t cg_conv_rows_offsets_bytes(int64_t kk) { return (size_t)kk * sizeof(int32_t); }
+
+void cg_conv_rows_pack(float *packed, int32_t *off, const float *weight, int64_t groups,
+                       int64_t og, int64_t cg, const struct cg_window *k, int64_t h, int64_t w)
+{
+    int64_t kk = cg * k->kh * k->kw, tiles = tiles_of(og);
+    for (int64_t g = 0; g < groups; g++)
+        for (int64_t t = 0; t < tiles; t++) {
+            float *dst = packed + (g * tiles + t) * kk * CG_CONV_ROWS_M;
+            for (int64_t s = 0; s < kk; s++)
+                for (int64_t r = 0; r < CG_CONV_ROWS_M; r++) {
+                    int64_t o = t * CG_CONV_ROWS_M + r;
+                    dst[s * CG_CONV_ROWS_M + r] = o < og ? weight[(g * og + o) * kk + s] : 0.0f;
+                }
+        }
+    for (int64_t c = 0; c < cg; c++)
+        for (int64_t i = 0; i < k->kh; i++)
+            for (int64_t j = 0; j < k->kw; j++)
+                off[(c * k->kh + i) * k->kw + j] = (int32_t)(c * h * w + i * k->dh * w + j * k->dw);
+}
+
+#ifdef CG_CONV_ROWS_COMPILED
+
+/* Lanes [0, n - base) of a segment of 8 starting at column base. */
+__attribute__((target("avx2,fma"))) static inline __m256i lanes_below(int64_t n, int64_t base)
+{
+    __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - base)), idx);
+}
+
+/* rows (<= 4) rows of y, n (<= 24) columns from y0, ldy apart. */
+__attribute__((target("avx2,fma"))) static void tile(float *y0, int64_t ldy, const float *wp,
+                                                     const int32_t *off, int64_t kk,
+                                                     const float *x0, const float *bias,
+                                                     int64_t rows, int64_t n)
+{
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
+    __m256 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
+#define CG_ROWS_STEP(b0, b1, b2)                                                            \
+    do {                                                                                    \
+        __m256 w_ = _mm256_broadcast_ss(wp + s * 4);                                        \
+        a00 = _mm256_fmadd_ps(w_, b0, a00);                                                 \
+        a01 = _mm256_fmadd_ps(w_, b1, a01);                                                 \
+        a02 = _mm256_fmadd_ps(w_, b2, a02);                                                 \
+        w_ = _mm256_broadcast_ss(wp + s * 4 + 1);                                           \
+        a10 = _mm256_fmadd_ps(w_, b0, a10);                                                 \
+        a11 = _mm256_fmadd_ps(w_, b1, a11);                                                 \
+        a12 = _mm256_fmadd_ps(w_, b2, a12);                                                 \
+        w_ = _mm256_broadcast_ss(wp + s * 4 + 2);                                           \
+        a20 = _mm256_fmadd_ps(w_, b0, a20);                                                 \
+        a21 = _mm256_fmadd_ps(w_, b1, a21);                                                 \
+        a22 = _mm256_fmadd_ps(w_, b2, a22);                                                 \
+        w_ = _mm256_broadcast_ss(wp + s * 4 + 3);                                           \
+        a30 = _mm256_fmadd_ps(w_, b0, a30);                                                 \
+        a31 = _mm256_fmadd_ps(w_, b1, a31);                                                 \
+        a32 = _mm256_fmadd_ps(w_, b2, a32);                                                 \
+    } while (0)
+    __m256i m0 = lanes_below(n, 0), m1 = lanes_below(n, 8), m2 = lanes_below(n, 16);
+    if (n == TILE_N) {
+        for (int64_t s = 0; s < kk; s++) {
+            const float *b = x0 + off[s];
+            __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+            __m256 b2 = _mm256_loadu_ps(b + 16);
+            CG_ROWS_STEP(b0, b1, b2);
+        }
+    } else { /* masked: never reads past the row's last input */
+        for (int64_t s = 0; s < kk; s++) {
+            const float *b = x0 + off[s];
+            __m256 b0 = _mm256_maskload_ps(b, m0), b1 = _mm256_maskload_ps(b + 8, m1);
+            __m256 b2 = _mm256_maskload_ps(b + 16, m2);
+            CG_ROWS_STEP(b0, b1, b2);
+        }
+    }
+#undef CG_ROWS_STEP
+    __m256 acc[4][3] = {{a00, a01, a02}, {a10, a11, a12}, {a20, a21, a22}, {a30, a31, a32}};
+    for (int64_t r = 0; r < rows; r++) {
+        float *yr = y0 + r * ldy;
+        __m256 v0 = acc[r][0], v1 = acc[r][1], v2 = acc[r][2];
+        if (bias) {
+            __m256 b = _mm256_broadcast_ss(bias + r);
+            v0 = _mm256_add_ps(b, v0), v1 = _mm256_add_ps(b, v1), v2 = _mm256_add_ps(b, v2);
+        }
+        if (n == TILE_N) {
+            _mm256_storeu_ps(yr, v0), _mm256_storeu_ps(yr + 8, v1), _mm256_storeu_ps(yr + 16, v2);
+        } else {
+            _mm256_maskstore_ps(yr, m0, v0), _mm256_maskstore_ps(yr + 8, m1, v1);
+            _mm256_maskstore_ps(yr + 16, m2, v2);
+        }
+    }
+}
+
+void cg_conv_rows_forward(float *y, const float *x, const float *packed, const int32_t *off,
+                          const float *bias, int64_t og, int64_t kk, int64_t w,
+                          const struct cg_window *k, int64_t oh, int64_t ow)
+{
+    int64_t tiles = tiles_of(og), ohw = oh * ow;
+    /* one output row at a time: its inputs (cg kH rows) stay in L1 while
+     * every channel tile passes over them */
+    for (int64_t oy = 0; oy < oh; oy++) {
+        const float *xrow = x + oy * k->sh * w;
+        for (int64_t t = 0; t < tiles; t++) {
+            int64_t o = t * CG_CONV_ROWS_M;
+            int64_t rows = og - o < CG_CONV_ROWS_M ? og - o : CG_CONV_ROWS_M;
+            const float *wp = packed + t * kk * CG_CONV_ROWS_M;
+            for (int64_t ox = 0; ox < ow; ox += TILE_N)
+                tile(y + o * ohw + oy * ow + ox, ohw, wp, off, kk, xrow + ox,
+                     bias ? bias + o : NULL, rows, ow - ox < TILE_N ? ow - ox : TILE_N);
+        }
+    }
+}
+
+#else
+
+void cg_conv_rows_forward(float *y, const float *x, const float *packed, const int32_t *off,
+                          const float *bias, int64_t og, int64_t kk, int64_t w,
+                          const struct cg_window *k, int64_t oh, int64_t ow)
+{
+    (void)y, (void)x, (void)packed, (void)off, (void)bias, (void)og, (void)kk, (void)w, (void)k;
+    (void)oh, (void)ow; /* never called: cg_conv_rows_usable is false */
+}
+
+#endif

@@ -1,0 +1,47 @@
+/* A convolution forward kernel without im2col, for f32 on CPUs with AVX2
+ * and FMA: each 4 output channels x 24 output columns of one output row
+ * are a register tile, and each of the tile's K = Cg kH kW steps loads its
+ * 24 inputs straight from the image (for stride 1 along the row they are
+ * contiguous).  Nothing is unfolded or packed per sample; the weights are
+ * packed once per call.  ops_conv.c uses it where it applies and falls
+ * back to im2col + GEMM elsewhere. */
+#ifndef CG_CORE_CONV_ROWS_H
+#define CG_CORE_CONV_ROWS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cgrad/tensor.h"
+#include "conv_geom.h"
+
+enum { CG_CONV_ROWS_M = 4 }; /* output channels per tile */
+
+/* Whether the kernel takes this convolution: f32, column stride 1, no
+ * padding, offsets that fit int32, and a CPU with AVX2 and FMA (checked at
+ * run time; always false where the kernel is not compiled in). */
+bool cg_conv_rows_usable(enum cg_dtype dt, const struct cg_window *k, int64_t cg, int64_t h,
+                         int64_t w);
+
+/* Bytes of the packed weights of `groups` groups (og outputs, kk = Cg kH
+ * kW inputs each), and of the offset table, both from one scratch block. */
+size_t cg_conv_rows_pack_bytes(int64_t groups, int64_t og, int64_t kk);
+size_t cg_conv_rows_offsets_bytes(int64_t kk);
+
+/* packed <- weight [groups og, kk] in tiles of CG_CONV_ROWS_M rows, [tile]
+ * [kk][M], zero rows past og; off[k] <- the input offset of step k (input
+ * channel, kernel row and column) in an image of h x w. */
+void cg_conv_rows_pack(float *packed, int32_t *off, const float *weight, int64_t groups,
+                       int64_t og, int64_t cg, const struct cg_window *k, int64_t h, int64_t w);
+
+/* One sample and group: y [og, oh ow] = bias (if not NULL) + the
+ * convolution of x [cg, h, w] with the group's packed weights. */
+void cg_conv_rows_forward(float *y, const float *x, const float *packed, const int32_t *off,
+                          const float *bias, int64_t og, int64_t kk, int64_t w,
+                          const struct cg_window *k, int64_t oh, int64_t ow);
+
+/* Tests: false makes cg_conv_rows_usable false, so the im2col + GEMM path
+ * runs on the same CPU to compare against.  Default true. */
+void cg_conv_rows_enable(bool on);
+
+#endif

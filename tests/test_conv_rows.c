@@ -1,0 +1,169 @@
+/* The row-tile convolution forward (core/conv_rows.c, f32 on AVX2 + FMA
+ * CPUs) against a double-precision convolution written here and against
+ * the im2col + GEMM path it replaces, over shapes that reach its corners:
+ * output rows shorter than, equal to and longer than its 24-column tile
+ * (masked tails), output channels not a multiple of its 4-row tile,
+ * groups, row stride and dilation, with and without bias, and the fused
+ * ReLU + MaxPool2d(2).  Shapes it must not take (padding, column stride
+ * 2, f64) are checked to fall back.  On a CPU without AVX2 the comparisons
+ * still run (both sides then take im2col + GEMM). */
+#include "cg_test.h"
+#include "conv_rows.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+struct rows_case {
+    int64_t n, c, h, w, o, kh, kw, sh, dh, dw, groups;
+    bool bias;
+};
+
+static const struct rows_case cases[] = {
+    {2, 32, 26, 26, 64, 3, 3, 1, 1, 1, 1, true},  /* the MNIST CNN's second conv */
+    {3, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1, true},   /* its first: 26 = 24 + a 2-wide tail */
+    {1, 3, 7, 5, 5, 3, 3, 1, 1, 1, 1, false},     /* rows of 3, 5 channels (4 + 1) */
+    {2, 4, 9, 60, 6, 2, 5, 1, 1, 1, 2, true},     /* 56 columns: 24 + 24 + 8, groups 2 */
+    {1, 6, 11, 33, 7, 3, 3, 2, 2, 1, 1, true},    /* row stride 2, row dilation 2 */
+    {2, 4, 8, 31, 8, 3, 3, 1, 1, 2, 4, false},    /* column dilation 2, depthwise-like */
+    {1, 2, 5, 25, 3, 5, 1, 1, 1, 1, 1, true},     /* 5x1 kernel, 25 columns (24 + 1) */
+    {1, 5, 1, 40, 9, 1, 7, 1, 1, 1, 1, true},     /* height 1 (Conv1d's shape) */
+    {1, 3, 4, 45, 4, 3, 3, 1, 1, 1, 1, true},     /* 43 columns: 24 + 19 (all 3 masks) */
+    {2, 3, 5, 22, 2, 3, 3, 1, 1, 1, 1, false},    /* 20 columns: one masked tile */
+};
+
+static double value(int64_t i, double scale) { return scale * sin(0.7 * (double)i + 0.3); }
+
+static struct cg_tensor *filled(enum cg_dtype dt, int ndim, const int64_t *shape, double scale)
+{
+    int64_t numel = 1;
+    for (int d = 0; d < ndim; d++) numel *= shape[d];
+    double *v = malloc(sizeof *v * (size_t)numel);
+    assert_non_null(v);
+    for (int64_t i = 0; i < numel; i++) v[i] = value(i, scale);
+    struct cg_tensor *t = cg_tensor_from_doubles(NULL, dt, ndim, shape, v);
+    free(v);
+    assert_non_null(t);
+    return t;
+}
+
+/* y (the op's f32 output) against the double convolution of the same f32
+ * inputs, within 1e-5 of the sum of |products| at each output. */
+static void check_against_double(const struct rows_case *k, const struct cg_tensor *x,
+                                 const struct cg_tensor *w, const struct cg_tensor *b,
+                                 const struct cg_tensor *y, const char *what)
+{
+    int64_t cg = k->c / k->groups, og = k->o / k->groups;
+    int64_t oh = y->shape[2], ow = y->shape[3];
+    const float *xf = x->data, *wf = w->data, *bf = b ? b->data : NULL, *yf = y->data;
+    for (int64_t n = 0; n < k->n; n++)
+        for (int64_t o = 0; o < k->o; o++)
+            for (int64_t oy = 0; oy < oh; oy++)
+                for (int64_t ox = 0; ox < ow; ox++) {
+                    double acc = bf ? bf[o] : 0, mag = bf ? fabs(bf[o]) : 0;
+                    int64_t gi = o / og;
+                    for (int64_t c = 0; c < cg; c++)
+                        for (int64_t i = 0; i < k->kh; i++)
+                            for (int64_t j = 0; j < k->kw; j++) {
+                                int64_t iy = oy * k->sh + i * k->dh, ix = ox + j * k->dw;
+                                double p = (double)wf[((o * cg + c) * k->kh + i) * k->kw + j] *
+                                           (double)xf[((n * k->c + gi * cg + c) * k->h + iy) *
+                                                          k->w + ix];
+                                acc += p, mag += fabs(p);
+                            }
+                    double got = yf[((n * k->o + o) * oh + oy) * ow + ox];
+                    if (fabs(got - acc) > 1e-5 * mag + 1e-30)
+                        fail_msg("%s: case %dx%dx%dx%d o %d k %dx%d: y[%d,%d,%d,%d] = %.9g, "
+                                 "want %.9g", what, (int)k->n, (int)k->c, (int)k->h, (int)k->w,
+                                 (int)k->o, (int)k->kh, (int)k->kw, (int)n, (int)o, (int)oy,
+                                 (int)ox, got, acc);
+                }
+}
+
+static struct cg_tensor *run(struct cg_tape *tape, const struct rows_case *k, struct cg_tensor *x,
+                             struct cg_tensor *w, struct cg_tensor *b, bool rows)
+{
+    cg_conv_rows_enable(rows);
+    struct cg_conv2d_params p = {{k->sh, 1}, {0, 0}, {k->dh, k->dw}, k->groups};
+    struct cg_tensor *y = cg_conv2d(tape, x, w, b, &p);
+    cg_conv_rows_enable(true);
+    assert_non_null(y);
+    return y;
+}
+
+static void matches_double_and_gemm(void **state)
+{
+    (void)state;
+    __builtin_cpu_init();
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (!avx2) fprintf(stderr, "no AVX2 + FMA: both sides take im2col + GEMM\n");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const struct rows_case *k = &cases[i];
+        struct cg_tape *tape = cg_tape_new();
+        struct cg_tensor *x = filled(CG_F32, CG_SHAPE(k->n, k->c, k->h, k->w), 1.0);
+        struct cg_tensor *w =
+            filled(CG_F32, CG_SHAPE(k->o, k->c / k->groups, k->kh, k->kw), 0.3);
+        struct cg_tensor *b = k->bias ? filled(CG_F32, CG_SHAPE(k->o), 0.5) : NULL;
+        struct cg_window win = {k->kh, k->kw, k->sh, 1, 0, 0, k->dh, k->dw};
+        assert_int_equal(cg_conv_rows_usable(CG_F32, &win, k->c / k->groups, k->h, k->w), avx2);
+        struct cg_tensor *yr = run(tape, k, x, w, b, true), *yg = run(tape, k, x, w, b, false);
+        check_against_double(k, x, w, b, yr, "row-tile kernel");
+        check_against_double(k, x, w, b, yg, "im2col + GEMM");
+        cg_tape_free(tape);
+        cg_tensor_free(x);
+        cg_tensor_free(w);
+        cg_tensor_free(b);
+    }
+}
+
+/* The fused conv2d_relu_max_pool2d takes the kernel too: its output is
+ * the unfused ops' on the kernel's convolution, bit for bit. */
+static void fused_pool_uses_it_consistently(void **state)
+{
+    (void)state;
+    const struct rows_case *k = &cases[0];
+    struct cg_tape *tape = cg_tape_new();
+    struct cg_tensor *x = filled(CG_F32, CG_SHAPE(k->n, k->c, k->h, k->w), 1.0);
+    struct cg_tensor *w = filled(CG_F32, CG_SHAPE(k->o, k->c, k->kh, k->kw), 0.3);
+    struct cg_tensor *b = filled(CG_F32, CG_SHAPE(k->o), 0.5);
+    struct cg_tensor *fused = cg_conv2d_relu_max_pool2d(tape, x, w, b, NULL);
+    struct cg_tensor *unfused = cg_max_pool2d(tape, cg_relu(tape, cg_conv2d(tape, x, w, b, NULL)),
+                                              2, 2, 2, 2, 0, 0, 1, 1);
+    assert_non_null(fused);
+    assert_non_null(unfused);
+    size_t numel = 1;
+    for (int d = 0; d < 4; d++) {
+        assert_int_equal(fused->shape[d], unfused->shape[d]);
+        numel *= (size_t)fused->shape[d];
+    }
+    assert_memory_equal(fused->data, unfused->data, numel * sizeof(float));
+    cg_tape_free(tape);
+    cg_tensor_free(x);
+    cg_tensor_free(w);
+    cg_tensor_free(b);
+}
+
+/* What the kernel must leave to im2col + GEMM. */
+static void declines_what_it_cannot_do(void **state)
+{
+    (void)state;
+    struct cg_window k3 = {3, 3, 1, 1, 0, 0, 1, 1};
+    struct cg_window pad = {3, 3, 1, 1, 1, 1, 1, 1}, col_stride = {3, 3, 1, 2, 0, 0, 1, 1};
+    assert_false(cg_conv_rows_usable(CG_F64, &k3, 4, 8, 8));
+    assert_false(cg_conv_rows_usable(CG_F32, &pad, 4, 8, 8));
+    assert_false(cg_conv_rows_usable(CG_F32, &col_stride, 4, 8, 8));
+    assert_false(cg_conv_rows_usable(CG_F32, &k3, 65536, 256, 256)); /* int32 offsets */
+    cg_conv_rows_enable(false);
+    assert_false(cg_conv_rows_usable(CG_F32, &k3, 4, 8, 8));
+    cg_conv_rows_enable(true);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(matches_double_and_gemm),
+        cmocka_unit_test(fused_pool_uses_it_consistently),
+        cmocka_unit_test(declines_what_it_cannot_do),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
