@@ -27,7 +27,9 @@ bool cg_conv_rows_usable(enum cg_dtype dt, const struct cg_window *k, int64_t cg
     if (k->sw != 1 || k->ph != 0 || k->pw != 0) return false;
     if (cg * h * w > INT32_MAX) return false;
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    /* With AVX-512, OpenBLAS's own kernels are twice as wide as this one. */
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           !__builtin_cpu_supports("avx512f");
 #else
     (void)dt, (void)k, (void)cg, (void)h, (void)w;
     return false;

@@ -1,6 +1,7 @@
 /* Convolution op (Conv2d; Conv1d runs it with height 1) by im2col + GEMM.
  * The forward product runs the row-tile kernel of conv_rows.h instead
- * where it applies (f32, no padding, column stride 1, AVX2 + FMA).
+ * where it applies (f32, no padding, column stride 1, AVX2 + FMA without
+ * AVX-512).
  *
  * Per sample and group: col [Cg kH kW, oH oW] = im2col(x), then
  *   y  [Og, oH oW]    = W_g [Og, Cg kH kW] col (+ bias, written first, beta 1)

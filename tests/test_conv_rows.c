@@ -1,12 +1,12 @@
 /* The row-tile convolution forward (core/conv_rows.c, f32 on AVX2 + FMA
- * CPUs) against a double-precision convolution written here and against
- * the im2col + GEMM path it replaces, over shapes that reach its corners:
+ * CPUs without AVX-512) against a double-precision convolution written
+ * here and against the im2col + GEMM path it replaces, over shapes that reach its corners:
  * output rows shorter than, equal to and longer than its 24-column tile
  * (masked tails), output channels not a multiple of its 4-row tile,
  * groups, row stride and dilation, with and without bias, and the fused
  * ReLU + MaxPool2d(2).  Shapes it must not take (padding, column stride
- * 2, f64) are checked to fall back.  On a CPU without AVX2 the comparisons
- * still run (both sides then take im2col + GEMM). */
+ * 2, f64) are checked to fall back.  On a CPU without AVX2, or with
+ * AVX-512, the comparisons still run (both sides take im2col + GEMM). */
 #include "cg_test.h"
 #include "conv_rows.h"
 
@@ -95,8 +95,9 @@ static void matches_double_and_gemm(void **state)
 {
     (void)state;
     __builtin_cpu_init();
-    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (!avx2) fprintf(stderr, "no AVX2 + FMA: both sides take im2col + GEMM\n");
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                !__builtin_cpu_supports("avx512f");
+    if (!avx2) fprintf(stderr, "no AVX2 + FMA, or AVX-512: both sides take im2col + GEMM\n");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const struct rows_case *k = &cases[i];
         struct cg_tape *tape = cg_tape_new();
