@@ -1,8 +1,11 @@
-/* The row-tile convolution kernel (see conv_rows.h).  A tile is 4 output
- * channels x 24 columns: 12 accumulators, 3 input loads and 4 weight
- * broadcasts per step, so the FMAs, not the loads, bound it.  Each
+/* The row-tile convolution kernels (see conv_rows.h).  Forward: a tile is
+ * 4 output channels x 24 columns, 12 accumulators, 3 input loads and 4
+ * weight broadcasts per step, so the FMAs, not the loads, bound it.  Each
  * accumulator sums its K products in step order (one FMA each), and the
- * bias is added last, as BLAS adds a product to a bias already in C. */
+ * bias is added last, as BLAS adds a product to a bias already in C.
+ * Weight gradient: a tile is 4 output channels x 3 steps, each of its 12
+ * accumulators 8 lanes of output positions; per 8 positions 3 input and
+ * 4 gradient loads feed 12 FMAs. */
 #include "conv_rows.h"
 
 #include <stdatomic.h>
@@ -49,7 +52,7 @@ void cg_conv_rows_pack(float *packed, int32_t *off, const float *weight, int64_t
                        int64_t og, int64_t cg, const struct cg_window *k, int64_t h, int64_t w)
 {
     int64_t kk = cg * k->kh * k->kw, tiles = tiles_of(og);
-    for (int64_t g = 0; g < groups; g++)
+    for (int64_t g = 0; packed && g < groups; g++)
         for (int64_t t = 0; t < tiles; t++) {
             float *dst = packed + (g * tiles + t) * kk * CG_CONV_ROWS_M;
             for (int64_t s = 0; s < kk; s++)
@@ -154,7 +157,90 @@ void cg_conv_rows_forward(float *y, const float *x, const float *packed, const i
     }
 }
 
+/* 4 sums of lanes, one per accumulator, in a fixed order (hadd tree). */
+__attribute__((target("avx2,fma"))) static inline __m128 sum4(__m256 a, __m256 b, __m256 c,
+                                                              __m256 d)
+{
+    __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+    return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+}
+
+/* dw rows o0.. (rows <= 4), columns s0.. (cols <= 3), ldw apart, += the
+ * sums over the output positions of dy[o][p] x[off[s] + p]. */
+__attribute__((target("avx2,fma"))) static void wgrad_tile(float *dw, int64_t ldw,
+                                                           const float *dy, int64_t ohw,
+                                                           const float *x, const int32_t *off,
+                                                           int64_t rows, int64_t cols,
+                                                           int64_t rstride, int64_t oh,
+                                                           int64_t ow)
+{
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
+    __m256 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
+    /* missing rows and columns repeat the last real one; their sums are dropped */
+    const float *d0 = dy, *d1 = dy + (rows > 1 ? 1 : 0) * ohw;
+    const float *d2 = dy + (rows > 2 ? 2 : rows - 1) * ohw;
+    const float *d3 = dy + (rows > 3 ? 3 : rows - 1) * ohw;
+    const float *x0 = x + off[0], *x1 = x + off[cols > 1 ? 1 : 0];
+    const float *x2 = x + off[cols > 2 ? 2 : cols - 1];
+    for (int64_t oy = 0; oy < oh; oy++) {
+        int64_t dp = oy * ow, xp = oy * rstride;
+        /* 12 accumulators + 3 inputs + 1 gradient row: all 16 registers, so
+         * the masked tail (which needs one more for its mask) is apart */
+#define CG_WG_STEP(LOAD)                                                                    \
+    do {                                                                                    \
+        __m256 b0 = LOAD(x0 + xp + ox), b1 = LOAD(x1 + xp + ox), b2 = LOAD(x2 + xp + ox);   \
+        __m256 e = LOAD(d0 + dp + ox);                                                      \
+        a00 = _mm256_fmadd_ps(e, b0, a00), a01 = _mm256_fmadd_ps(e, b1, a01);               \
+        a02 = _mm256_fmadd_ps(e, b2, a02);                                                  \
+        e = LOAD(d1 + dp + ox);                                                             \
+        a10 = _mm256_fmadd_ps(e, b0, a10), a11 = _mm256_fmadd_ps(e, b1, a11);               \
+        a12 = _mm256_fmadd_ps(e, b2, a12);                                                  \
+        e = LOAD(d2 + dp + ox);                                                             \
+        a20 = _mm256_fmadd_ps(e, b0, a20), a21 = _mm256_fmadd_ps(e, b1, a21);               \
+        a22 = _mm256_fmadd_ps(e, b2, a22);                                                  \
+        e = LOAD(d3 + dp + ox);                                                             \
+        a30 = _mm256_fmadd_ps(e, b0, a30), a31 = _mm256_fmadd_ps(e, b1, a31);               \
+        a32 = _mm256_fmadd_ps(e, b2, a32);                                                  \
+    } while (0)
+#define CG_WG_MASKED(p) _mm256_maskload_ps((p), m)
+        int64_t ox = 0;
+        for (; ox + 8 <= ow; ox += 8) CG_WG_STEP(_mm256_loadu_ps);
+        if (ox < ow) {
+            __m256i m = lanes_below(ow - ox, 0);
+            CG_WG_STEP(CG_WG_MASKED);
+        }
+#undef CG_WG_MASKED
+#undef CG_WG_STEP
+    }
+    float sums[3][4];
+    _mm_storeu_ps(sums[0], sum4(a00, a10, a20, a30));
+    _mm_storeu_ps(sums[1], sum4(a01, a11, a21, a31));
+    _mm_storeu_ps(sums[2], sum4(a02, a12, a22, a32));
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t q = 0; q < cols; q++) dw[r * ldw + q] += sums[q][r];
+}
+
+void cg_conv_rows_weight_grad(float *dw, const float *dy, const float *x, const int32_t *off,
+                              int64_t og, int64_t kk, int64_t w, const struct cg_window *k,
+                              int64_t oh, int64_t ow)
+{
+    for (int64_t o = 0; o < og; o += CG_CONV_ROWS_M) {
+        int64_t rows = og - o < CG_CONV_ROWS_M ? og - o : CG_CONV_ROWS_M;
+        for (int64_t s = 0; s < kk; s += 3)
+            wgrad_tile(dw + o * kk + s, kk, dy + o * oh * ow, oh * ow, x, off + s, rows,
+                       kk - s < 3 ? kk - s : 3, k->sh * w, oh, ow);
+    }
+}
+
 #else
+
+void cg_conv_rows_weight_grad(float *dw, const float *dy, const float *x, const int32_t *off,
+                              int64_t og, int64_t kk, int64_t w, const struct cg_window *k,
+                              int64_t oh, int64_t ow)
+{
+    (void)dw, (void)dy, (void)x, (void)off, (void)og, (void)kk, (void)w, (void)k, (void)oh;
+    (void)ow; /* never called: cg_conv_rows_usable is false */
+}
 
 void cg_conv_rows_forward(float *y, const float *x, const float *packed, const int32_t *off,
                           const float *bias, int64_t og, int64_t kk, int64_t w,

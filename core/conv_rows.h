@@ -1,10 +1,11 @@
-/* A convolution forward kernel without im2col, for f32 on CPUs with AVX2
- * and FMA: each 4 output channels x 24 output columns of one output row
- * are a register tile, and each of the tile's K = Cg kH kW steps loads its
- * 24 inputs straight from the image (for stride 1 along the row they are
- * contiguous).  Nothing is unfolded or packed per sample; the weights are
- * packed once per call.  ops_conv.c uses it where it applies and falls
- * back to im2col + GEMM elsewhere. */
+/* Convolution forward and weight-gradient kernels without im2col, for f32
+ * on CPUs with AVX2 and FMA: each 4 output channels x 24 output columns
+ * of one output row are a register tile, and each of the tile's K = Cg kH
+ * kW steps loads its 24 inputs straight from the image (for stride 1
+ * along the row they are contiguous).  The weight gradient reads the
+ * image the same way.  Nothing is unfolded or packed per sample; the
+ * forward's weights are packed once per call.  ops_conv.c uses them where
+ * they apply and falls back to im2col + GEMM elsewhere. */
 #ifndef CG_CORE_CONV_ROWS_H
 #define CG_CORE_CONV_ROWS_H
 
@@ -30,8 +31,9 @@ size_t cg_conv_rows_pack_bytes(int64_t groups, int64_t og, int64_t kk);
 size_t cg_conv_rows_offsets_bytes(int64_t kk);
 
 /* packed <- weight [groups og, kk] in tiles of CG_CONV_ROWS_M rows, [tile]
- * [kk][M], zero rows past og; off[k] <- the input offset of step k (input
- * channel, kernel row and column) in an image of h x w. */
+ * [kk][M], zero rows past og (packed NULL: skipped; weight unused); off[k]
+ * <- the input offset of step k (input channel, kernel row and column) in
+ * an image of h x w. */
 void cg_conv_rows_pack(float *packed, int32_t *off, const float *weight, int64_t groups,
                        int64_t og, int64_t cg, const struct cg_window *k, int64_t h, int64_t w);
 
@@ -40,6 +42,14 @@ void cg_conv_rows_pack(float *packed, int32_t *off, const float *weight, int64_t
 void cg_conv_rows_forward(float *y, const float *x, const float *packed, const int32_t *off,
                           const float *bias, int64_t og, int64_t kk, int64_t w,
                           const struct cg_window *k, int64_t oh, int64_t ow);
+
+/* One sample and group: dw [og, kk] += dy [og, oh ow] (*) x [cg, h, w],
+ * the weight gradient, each sum over the output positions in 8 lanes
+ * (masked at row ends) added up by a fixed tree.  off from
+ * cg_conv_rows_pack. */
+void cg_conv_rows_weight_grad(float *dw, const float *dy, const float *x, const int32_t *off,
+                              int64_t og, int64_t kk, int64_t w, const struct cg_window *k,
+                              int64_t oh, int64_t ow);
 
 /* Tests: false makes cg_conv_rows_usable false, so the im2col + GEMM path
  * runs on the same CPU to compare against.  Default true. */

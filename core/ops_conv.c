@@ -1,7 +1,7 @@
 /* Convolution op (Conv2d; Conv1d runs it with height 1) by im2col + GEMM.
- * The forward product runs the row-tile kernel of conv_rows.h instead
- * where it applies (f32, no padding, column stride 1, AVX2 + FMA without
- * AVX-512).
+ * The forward product and the weight gradient run the row-tile kernels
+ * of conv_rows.h instead where they apply (f32, no padding, column
+ * stride 1, AVX2 + FMA without AVX-512).
  *
  * Per sample and group: col [Cg kH kW, oH oW] = im2col(x), then
  *   y  [Og, oH oW]    = W_g [Og, Cg kH kW] col (+ bias, written first, beta 1)
@@ -337,7 +337,11 @@ static void backward_task(void *ctx, int t)
         for (int64_t gi = 0; gi < g->groups; gi++) {
             const void *dyg = CAT(dy, gi * g->og * g->ohw, g);
             const void *wg = CAT(w->data, gi * g->og * g->kk, g);
-            if (dw) { /* dW_g += dy_g col^T */
+            if (dw && ct->off) { /* the row-tile kernel's weight gradient: no col */
+                const float *xg = (const float *)x->data + (n * g->c + gi * g->cg) * g->h * g->w;
+                cg_conv_rows_weight_grad((float *)(void *)AT(dw, gi * g->og * g->kk, g), dyg, xg,
+                                         ct->off, g->og, g->kk, g->w, &g->k, g->oh, g->ow);
+            } else if (dw) { /* dW_g += dy_g col^T */
                 struct cg_gemm_job job = {g->dt, false, true, g->og, g->kk, g->ohw, dyg, g->ohw,
                                           columns(g, x->data, n, gi, col), g->ohw, 1.0,
                                           AT(dw, gi * g->og * g->kk, g), g->kk, CG_SPLIT_ROWS};
@@ -393,7 +397,9 @@ static void conv_backward(struct cg_record *r)
     ct.task_bytes = (g->direct || (!x->grad && !w->grad) ? 0 : colb) + g->ybytes;
     size_t parts_bytes = w->grad ? (size_t)(g->parts - 1) * wbytes : 0;
     size_t sums_bytes = b && b->grad ? (size_t)(g->n * g->o) * sizeof(double) : 0;
-    size_t bytes = sums_bytes + ct.task_bytes * (size_t)g->parts + parts_bytes;
+    bool rows = w->grad && !g->direct && cg_conv_rows_usable(g->dt, &g->k, g->cg, g->h, g->w);
+    size_t off_bytes = rows ? cg_conv_rows_offsets_bytes(g->kk) : 0;
+    size_t bytes = sums_bytes + ct.task_bytes * (size_t)g->parts + parts_bytes + off_bytes;
     if (bytes) {
         ct.scratch = cg_tape_alloc(r->tape, bytes);
         if (!ct.scratch) return; /* NOMEM recorded: cg_backward reports it */
@@ -401,6 +407,11 @@ static void conv_backward(struct cg_record *r)
         ct.bias_sums = sums_bytes ? (double *)(void *)ct.scratch : NULL;
         ct.scratch += sums_bytes;
         ct.dw_parts = ct.scratch + ct.task_bytes * (size_t)g->parts;
+        if (rows) {
+            int32_t *off = (int32_t *)(void *)(ct.dw_parts + parts_bytes);
+            cg_conv_rows_pack(NULL, off, NULL, g->groups, g->og, g->cg, &g->k, g->h, g->w);
+            ct.off = off;
+        }
     }
     cg_parallel_run(g->parts, backward_task, &ct); /* masks dy too (relu) */
     if (w->grad)

@@ -1,12 +1,14 @@
-/* The row-tile convolution forward (core/conv_rows.c, f32 on AVX2 + FMA
- * CPUs without AVX-512) against a double-precision convolution written
- * here and against the im2col + GEMM path it replaces, over shapes that reach its corners:
- * output rows shorter than, equal to and longer than its 24-column tile
- * (masked tails), output channels not a multiple of its 4-row tile,
- * groups, row stride and dilation, with and without bias, and the fused
- * ReLU + MaxPool2d(2).  Shapes it must not take (padding, column stride
- * 2, f64) are checked to fall back.  On a CPU without AVX2, or with
- * AVX-512, the comparisons still run (both sides take im2col + GEMM). */
+/* The row-tile convolution forward and weight gradient (core/conv_rows.c,
+ * f32 on AVX2 + FMA CPUs without AVX-512) against a double-precision
+ * convolution written here and against the im2col + GEMM path they
+ * replace, over shapes that reach their corners: output rows shorter
+ * than, equal to and longer than the 24-column tile and the 8-lane
+ * chunks (masked tails), output channels not a multiple of the 4-row
+ * tile, K not a multiple of 3, groups, row stride and dilation, with and
+ * without bias, and the fused ReLU + MaxPool2d(2).  Shapes it must not
+ * take (padding, column stride 2, f64) are checked to fall back.  On a
+ * CPU without AVX2, or with AVX-512, the comparisons still run (both
+ * sides take im2col + GEMM). */
 #include "cg_test.h"
 #include "conv_rows.h"
 
@@ -117,6 +119,64 @@ static void matches_double_and_gemm(void **state)
     }
 }
 
+/* The weight gradient of sum(y * G) for a fixed G, against the double
+ * sums of G x, within 1e-5 of the sum of |products|. */
+static void check_weight_grad(const struct rows_case *k, const struct cg_tensor *x,
+                              const struct cg_tensor *g, const struct cg_tensor *dw,
+                              const char *what)
+{
+    int64_t cg = k->c / k->groups, og = k->o / k->groups;
+    int64_t oh = g->shape[2], ow = g->shape[3];
+    const float *xf = x->data, *gf = g->data, *df = dw->data;
+    for (int64_t o = 0; o < k->o; o++)
+        for (int64_t c = 0; c < cg; c++)
+            for (int64_t i = 0; i < k->kh; i++)
+                for (int64_t j = 0; j < k->kw; j++) {
+                    double acc = 0, mag = 0;
+                    for (int64_t n = 0; n < k->n; n++)
+                        for (int64_t oy = 0; oy < oh; oy++)
+                            for (int64_t ox = 0; ox < ow; ox++) {
+                                int64_t iy = oy * k->sh + i * k->dh, ix = ox + j * k->dw;
+                                double p = (double)gf[((n * k->o + o) * oh + oy) * ow + ox] *
+                                           (double)xf[((n * k->c + o / og * cg + c) * k->h + iy) *
+                                                          k->w + ix];
+                                acc += p, mag += fabs(p);
+                            }
+                    double got = df[((o * cg + c) * k->kh + i) * k->kw + j];
+                    if (fabs(got - acc) > 1e-5 * mag + 1e-30)
+                        fail_msg("%s: case %dx%dx%dx%d o %d k %dx%d: dW[%d,%d,%d,%d] = %.9g, "
+                                 "want %.9g", what, (int)k->n, (int)k->c, (int)k->h, (int)k->w,
+                                 (int)k->o, (int)k->kh, (int)k->kw, (int)o, (int)c, (int)i,
+                                 (int)j, got, acc);
+                }
+}
+
+static void weight_grad_matches_double(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int on = 0; on < 2; on++) {
+            const struct rows_case *k = &cases[i];
+            struct cg_tape *tape = cg_tape_new();
+            struct cg_tensor *x = filled(CG_F32, CG_SHAPE(k->n, k->c, k->h, k->w), 1.0);
+            struct cg_tensor *w =
+                filled(CG_F32, CG_SHAPE(k->o, k->c / k->groups, k->kh, k->kw), 0.3);
+            assert_int_equal(cg_tensor_requires_grad(w, true), CG_OK);
+            cg_conv_rows_enable(on);
+            struct cg_conv2d_params p = {{k->sh, 1}, {0, 0}, {k->dh, k->dw}, k->groups};
+            struct cg_tensor *y = cg_conv2d(tape, x, w, NULL, &p);
+            assert_non_null(y);
+            struct cg_tensor *g = filled(CG_F32, 4, y->shape, 0.7);
+            assert_int_equal(cg_backward(tape, cg_sum(tape, cg_mul(tape, y, g))), CG_OK);
+            cg_conv_rows_enable(true);
+            check_weight_grad(k, x, g, w->grad, on ? "row-tile kernel" : "im2col + GEMM");
+            cg_tape_free(tape);
+            cg_tensor_free(x);
+            cg_tensor_free(w);
+            cg_tensor_free(g);
+        }
+}
+
 /* The fused conv2d_relu_max_pool2d takes the kernel too: its output is
  * the unfused ops' on the kernel's convolution, bit for bit. */
 static void fused_pool_uses_it_consistently(void **state)
@@ -163,6 +223,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(matches_double_and_gemm),
+        cmocka_unit_test(weight_grad_matches_double),
         cmocka_unit_test(fused_pool_uses_it_consistently),
         cmocka_unit_test(declines_what_it_cannot_do),
     };
