@@ -67,6 +67,35 @@ void cg_conv_rows_pack(float *packed, int32_t *off, const float *weight, int64_t
                 off[(c * k->kh + i) * k->kw + j] = (int32_t)(c * h * w + i * k->dh * w + j * k->dw);
 }
 
+size_t cg_conv_rows_pack_t_bytes(int64_t groups, int64_t og, int64_t cg,
+                                 const struct cg_window *k)
+{
+    return (size_t)(groups * k->kh * k->kw * tiles_of(cg) * og * CG_CONV_ROWS_M) *
+           sizeof(float);
+}
+
+/* Tile t of a group: kernel position t / ctiles (row-major), input
+ * channels from (t % ctiles) 4.  Its 4 rows go to 4 different dx planes,
+ * so a tile's read-add-writes never overlap each other (rows one element
+ * apart defeat store forwarding). */
+void cg_conv_rows_pack_t(float *packed, int32_t *off, const float *weight, int64_t groups,
+                         int64_t og, int64_t cg, const struct cg_window *k, int64_t ohw)
+{
+    int64_t ctiles = tiles_of(cg), khw = k->kh * k->kw, kk = cg * khw;
+    for (int64_t g = 0; g < groups; g++)
+        for (int64_t t = 0; t < khw * ctiles; t++) {
+            float *dst = packed + (g * khw * ctiles + t) * og * CG_CONV_ROWS_M;
+            int64_t ij = t / ctiles, c0 = t % ctiles * CG_CONV_ROWS_M;
+            for (int64_t o = 0; o < og; o++)
+                for (int64_t r = 0; r < CG_CONV_ROWS_M; r++) {
+                    int64_t c = c0 + r;
+                    dst[o * CG_CONV_ROWS_M + r] =
+                        c < cg ? weight[(g * og + o) * kk + c * khw + ij] : 0.0f;
+                }
+        }
+    for (int64_t o = 0; o < og; o++) off[o] = (int32_t)(o * ohw);
+}
+
 #ifdef CG_CONV_ROWS_COMPILED
 
 /* Lanes [0, n - base) of a segment of 8 starting at column base. */
@@ -77,10 +106,10 @@ __attribute__((target("avx2,fma"))) static inline __m256i lanes_below(int64_t n,
 }
 
 /* rows (<= 4) rows of y, n (<= 24) columns from y0, ldy apart. */
-__attribute__((target("avx2,fma"))) static void tile(float *y0, int64_t ldy, const float *wp,
-                                                     const int32_t *off, int64_t kk,
-                                                     const float *x0, const float *bias,
-                                                     int64_t rows, int64_t n)
+__attribute__((target("avx2,fma"))) static void tile(float *const *dst, bool add,
+                                                     const float *wp, const int32_t *off,
+                                                     int64_t kk, const float *x0,
+                                                     const float *bias, int64_t rows, int64_t n)
 {
     __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
     __m256 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
@@ -122,11 +151,20 @@ __attribute__((target("avx2,fma"))) static void tile(float *y0, int64_t ldy, con
 #undef CG_ROWS_STEP
     __m256 acc[4][3] = {{a00, a01, a02}, {a10, a11, a12}, {a20, a21, a22}, {a30, a31, a32}};
     for (int64_t r = 0; r < rows; r++) {
-        float *yr = y0 + r * ldy;
+        float *yr = dst[r];
         __m256 v0 = acc[r][0], v1 = acc[r][1], v2 = acc[r][2];
         if (bias) {
             __m256 b = _mm256_broadcast_ss(bias + r);
             v0 = _mm256_add_ps(b, v0), v1 = _mm256_add_ps(b, v1), v2 = _mm256_add_ps(b, v2);
+        }
+        if (add && n == TILE_N) {
+            v0 = _mm256_add_ps(_mm256_loadu_ps(yr), v0);
+            v1 = _mm256_add_ps(_mm256_loadu_ps(yr + 8), v1);
+            v2 = _mm256_add_ps(_mm256_loadu_ps(yr + 16), v2);
+        } else if (add) {
+            v0 = _mm256_add_ps(_mm256_maskload_ps(yr, m0), v0);
+            v1 = _mm256_add_ps(_mm256_maskload_ps(yr + 8, m1), v1);
+            v2 = _mm256_add_ps(_mm256_maskload_ps(yr + 16, m2), v2);
         }
         if (n == TILE_N) {
             _mm256_storeu_ps(yr, v0), _mm256_storeu_ps(yr + 8, v1), _mm256_storeu_ps(yr + 16, v2);
@@ -150,11 +188,38 @@ void cg_conv_rows_forward(float *y, const float *x, const float *packed, const i
             int64_t o = t * CG_CONV_ROWS_M;
             int64_t rows = og - o < CG_CONV_ROWS_M ? og - o : CG_CONV_ROWS_M;
             const float *wp = packed + t * kk * CG_CONV_ROWS_M;
-            for (int64_t ox = 0; ox < ow; ox += TILE_N)
-                tile(y + o * ohw + oy * ow + ox, ohw, wp, off, kk, xrow + ox,
-                     bias ? bias + o : NULL, rows, ow - ox < TILE_N ? ow - ox : TILE_N);
+            for (int64_t ox = 0; ox < ow; ox += TILE_N) {
+                float *dst[CG_CONV_ROWS_M];
+                for (int64_t r = 0; r < rows; r++) dst[r] = y + (o + r) * ohw + oy * ow + ox;
+                tile(dst, false, wp, off, kk, xrow + ox, bias ? bias + o : NULL, rows,
+                     ow - ox < TILE_N ? ow - ox : TILE_N);
+            }
         }
     }
+}
+
+void cg_conv_rows_input_grad(float *dx, const float *dy, const float *packed,
+                             const int32_t *off, int64_t og, int64_t cg,
+                             const struct cg_window *k, int64_t h, int64_t w, int64_t oh,
+                             int64_t ow)
+{
+    int64_t ctiles = tiles_of(cg), tiles = k->kh * k->kw * ctiles;
+    for (int64_t oy = 0; oy < oh; oy++)
+        for (int64_t t = 0; t < tiles; t++) {
+            int64_t ij = t / ctiles, c0 = t % ctiles * CG_CONV_ROWS_M;
+            int64_t i = ij / k->kw, j = ij % k->kw;
+            int64_t rows = cg - c0 < CG_CONV_ROWS_M ? cg - c0 : CG_CONV_ROWS_M;
+            float *row[CG_CONV_ROWS_M];
+            for (int64_t r = 0; r < rows; r++)
+                row[r] = dx + (c0 + r) * h * w + (oy * k->sh + i * k->dh) * w + j * k->dw;
+            const float *wp = packed + t * og * CG_CONV_ROWS_M;
+            for (int64_t ox = 0; ox < ow; ox += TILE_N) {
+                float *dst[CG_CONV_ROWS_M];
+                for (int64_t r = 0; r < rows; r++) dst[r] = row[r] + ox;
+                tile(dst, true, wp, off, og, dy + oy * ow + ox, NULL, rows,
+                     ow - ox < TILE_N ? ow - ox : TILE_N);
+            }
+        }
 }
 
 /* 4 sums of lanes, one per accumulator, in a fixed order (hadd tree). */
@@ -233,6 +298,15 @@ void cg_conv_rows_weight_grad(float *dw, const float *dy, const float *x, const 
 }
 
 #else
+
+void cg_conv_rows_input_grad(float *dx, const float *dy, const float *packed,
+                             const int32_t *off, int64_t og, int64_t cg,
+                             const struct cg_window *k, int64_t h, int64_t w, int64_t oh,
+                             int64_t ow)
+{
+    (void)dx, (void)dy, (void)packed, (void)off, (void)og, (void)cg, (void)k, (void)h, (void)w;
+    (void)oh, (void)ow; /* never called: cg_conv_rows_usable is false */
+}
 
 void cg_conv_rows_weight_grad(float *dw, const float *dy, const float *x, const int32_t *off,
                               int64_t og, int64_t kk, int64_t w, const struct cg_window *k,

@@ -82,7 +82,9 @@ struct conv_task {
     size_t task_bytes;
     char *dw_parts;    /* backward: partial dW of tasks 1.. */
     const float *packed;  /* forward by the row-tile kernel: its weights, */
-    const int32_t *off;   /* and offsets (NULL: im2col + GEMM) */
+    const int32_t *off;   /* and offsets (NULL: im2col + GEMM); backward: dW's */
+    const float *packed_t;  /* backward: the input gradient's kernel weights, */
+    const int32_t *off_t;   /* and offsets (NULL: GEMM + col2im) */
     bool set_dx;       /* backward: dx unwritten, each sample's slice assigned */
     double *bias_sums; /* backward: [n, o] per-sample sums of dy, or NULL */
 };
@@ -352,6 +354,14 @@ static void backward_task(void *ctx, int t)
                 /* An unwritten dx is zeroed slice by slice, while in cache. */
                 if (ct->set_dx && !g->direct)
                     memset(dxg, 0, (size_t)(g->cg * g->h * g->w) * g->es);
+                if (ct->packed_t) { /* the row-tile kernel, straight into dx */
+                    size_t per_group = cg_conv_rows_pack_t_bytes(1, g->og, g->cg, &g->k) /
+                                       sizeof(float);
+                    cg_conv_rows_input_grad(dxg, dyg, ct->packed_t + (size_t)gi * per_group,
+                                            ct->off_t, g->og, g->cg, &g->k, g->h, g->w, g->oh,
+                                            g->ow);
+                    continue;
+                }
                 struct cg_gemm_job job = {g->dt, true, false, g->kk, g->ohw, g->og, wg, g->kk,
                                           dyg, g->ohw, g->direct && !ct->set_dx ? 1.0 : 0.0,
                                           g->direct ? dxg : (void *)dcol, g->ohw,
@@ -399,7 +409,17 @@ static void conv_backward(struct cg_record *r)
     size_t sums_bytes = b && b->grad ? (size_t)(g->n * g->o) * sizeof(double) : 0;
     bool rows = w->grad && !g->direct && cg_conv_rows_usable(g->dt, &g->k, g->cg, g->h, g->w);
     size_t off_bytes = rows ? cg_conv_rows_offsets_bytes(g->kk) : 0;
-    size_t bytes = sums_bytes + ct.task_bytes * (size_t)g->parts + parts_bytes + off_bytes;
+    /* (4 input channels per tile: with fewer, most of a tile is padding) */
+    bool rows_dx = x->grad && !g->direct && g->cg >= CG_CONV_ROWS_M &&
+                   g->og * g->ohw <= INT32_MAX &&
+                   cg_conv_rows_usable(g->dt, &g->k, g->cg, g->h, g->w);
+    size_t pack_t_bytes = rows_dx ? cg_conv_rows_pack_t_bytes(g->groups, g->og, g->cg, &g->k) : 0;
+    size_t off_t_bytes = rows_dx ? cg_conv_rows_offsets_bytes(g->og) : 0;
+    /* col: im2col for dW, or dcol for dx, unless the kernels do both */
+    bool need_col = !g->direct && ((w->grad && !rows) || (x->grad && !rows_dx));
+    ct.task_bytes = (need_col ? colb : 0) + g->ybytes;
+    size_t bytes = sums_bytes + ct.task_bytes * (size_t)g->parts + parts_bytes + off_bytes +
+                   pack_t_bytes + off_t_bytes;
     if (bytes) {
         ct.scratch = cg_tape_alloc(r->tape, bytes);
         if (!ct.scratch) return; /* NOMEM recorded: cg_backward reports it */
@@ -411,6 +431,13 @@ static void conv_backward(struct cg_record *r)
             int32_t *off = (int32_t *)(void *)(ct.dw_parts + parts_bytes);
             cg_conv_rows_pack(NULL, off, NULL, g->groups, g->og, g->cg, &g->k, g->h, g->w);
             ct.off = off;
+        }
+        if (rows_dx) {
+            char *at = ct.dw_parts + parts_bytes + off_bytes;
+            float *packed_t = (float *)(void *)at;
+            int32_t *off_t = (int32_t *)(void *)(at + pack_t_bytes);
+            cg_conv_rows_pack_t(packed_t, off_t, w->data, g->groups, g->og, g->cg, &g->k, g->ohw);
+            ct.packed_t = packed_t, ct.off_t = off_t;
         }
     }
     cg_parallel_run(g->parts, backward_task, &ct); /* masks dy too (relu) */
