@@ -110,8 +110,8 @@ static double time_floor(const struct cfg *c, int64_t count)
         record_step(bench_now() - s0);
     }
     double t = bench_now() - t0;
-    cg_set_num_threads(c->threads);
-    bench_settle_openblas(); /* back to one OpenBLAS thread per call */
+    cg_set_num_threads(c->threads); /* back to one OpenBLAS thread per call */
+    bench_settle_openblas();
     for (int i = 0; i < 3; i++) free(buf[i]);
     return t;
 }

@@ -5,7 +5,9 @@
  * bias is added last, as BLAS adds a product to a bias already in C.
  * Weight gradient: a tile is 4 output channels x 3 steps, each of its 12
  * accumulators 8 lanes of output positions; per 8 positions 3 input and
- * 4 gradient loads feed 12 FMAs. */
+ * 4 gradient loads feed 12 FMAs.  Input gradient: the forward tile run
+ * the other way, 4 input channels at one kernel position x 24 columns,
+ * summed over the output channels and added into dx. */
 #include "conv_rows.h"
 
 #include <stdatomic.h>
@@ -105,7 +107,8 @@ __attribute__((target("avx2,fma"))) static inline __m256i lanes_below(int64_t n,
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - base)), idx);
 }
 
-/* rows (<= 4) rows of y, n (<= 24) columns from y0, ldy apart. */
+/* rows (<= 4) rows of n (<= 24) columns, at dst[r]: = (or += when add)
+ * the sums over the kk steps of wp[s][r] x0[off[s] + column], plus bias. */
 __attribute__((target("avx2,fma"))) static void tile(float *const *dst, bool add,
                                                      const float *wp, const int32_t *off,
                                                      int64_t kk, const float *x0,
@@ -113,8 +116,13 @@ __attribute__((target("avx2,fma"))) static void tile(float *const *dst, bool add
 {
     __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
     __m256 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
-#define CG_ROWS_STEP(b0, b1, b2)                                                            \
-    do {                                                                                    \
+    __m256i m0 = lanes_below(n, 0), m1 = lanes_below(n, 8), m2 = lanes_below(n, 16);
+    /* LOAD(p, mask): the full loop ignores the mask, the masked one never
+     * reads past the row's last input */
+#define CG_ROWS_LOOP(LOAD)                                                                  \
+    for (int64_t s = 0; s < kk; s++) {                                                      \
+        const float *b = x0 + off[s];                                                       \
+        __m256 b0 = LOAD(b, m0), b1 = LOAD(b + 8, m1), b2 = LOAD(b + 16, m2);               \
         __m256 w_ = _mm256_broadcast_ss(wp + s * 4);                                        \
         a00 = _mm256_fmadd_ps(w_, b0, a00);                                                 \
         a01 = _mm256_fmadd_ps(w_, b1, a01);                                                 \
@@ -131,24 +139,15 @@ __attribute__((target("avx2,fma"))) static void tile(float *const *dst, bool add
         a30 = _mm256_fmadd_ps(w_, b0, a30);                                                 \
         a31 = _mm256_fmadd_ps(w_, b1, a31);                                                 \
         a32 = _mm256_fmadd_ps(w_, b2, a32);                                                 \
-    } while (0)
-    __m256i m0 = lanes_below(n, 0), m1 = lanes_below(n, 8), m2 = lanes_below(n, 16);
-    if (n == TILE_N) {
-        for (int64_t s = 0; s < kk; s++) {
-            const float *b = x0 + off[s];
-            __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-            __m256 b2 = _mm256_loadu_ps(b + 16);
-            CG_ROWS_STEP(b0, b1, b2);
-        }
-    } else { /* masked: never reads past the row's last input */
-        for (int64_t s = 0; s < kk; s++) {
-            const float *b = x0 + off[s];
-            __m256 b0 = _mm256_maskload_ps(b, m0), b1 = _mm256_maskload_ps(b + 8, m1);
-            __m256 b2 = _mm256_maskload_ps(b + 16, m2);
-            CG_ROWS_STEP(b0, b1, b2);
-        }
     }
-#undef CG_ROWS_STEP
+#define CG_ROWS_FULL(p, m) _mm256_loadu_ps(p)
+    if (n == TILE_N) {
+        CG_ROWS_LOOP(CG_ROWS_FULL)
+    } else {
+        CG_ROWS_LOOP(_mm256_maskload_ps)
+    }
+#undef CG_ROWS_FULL
+#undef CG_ROWS_LOOP
     __m256 acc[4][3] = {{a00, a01, a02}, {a10, a11, a12}, {a20, a21, a22}, {a30, a31, a32}};
     for (int64_t r = 0; r < rows; r++) {
         float *yr = dst[r];

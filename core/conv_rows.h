@@ -1,10 +1,11 @@
-/* Convolution forward and weight-gradient kernels without im2col, for f32
- * on CPUs with AVX2 and FMA: each 4 output channels x 24 output columns
- * of one output row are a register tile, and each of the tile's K = Cg kH
- * kW steps loads its 24 inputs straight from the image (for stride 1
- * along the row they are contiguous).  The weight gradient reads the
- * image the same way.  Nothing is unfolded or packed per sample; the
- * forward's weights are packed once per call.  ops_conv.c uses them where
+/* Convolution forward, weight- and input-gradient kernels without im2col
+ * or col2im, for f32 on CPUs with AVX2 and FMA: each 4 output channels x
+ * 24 output columns of one output row are a register tile, and each of
+ * the tile's K = Cg kH kW steps loads its 24 inputs straight from the
+ * image (for stride 1 along the row they are contiguous).  The weight gradient reads the
+ * image the same way, and the input gradient adds the forward tile's
+ * transpose straight into dx.  Nothing is unfolded or packed per sample;
+ * the weights are packed once per call.  ops_conv.c uses them where
  * they apply and falls back to im2col + GEMM elsewhere. */
 #ifndef CG_CORE_CONV_ROWS_H
 #define CG_CORE_CONV_ROWS_H

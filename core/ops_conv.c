@@ -1,6 +1,6 @@
 /* Convolution op (Conv2d; Conv1d runs it with height 1) by im2col + GEMM.
- * The forward product and the weight gradient run the row-tile kernels
- * of conv_rows.h instead where they apply (f32, no padding, column
+ * The forward product and the weight and input gradients run the row-tile
+ * kernels of conv_rows.h instead where they apply (f32, no padding, column
  * stride 1, AVX2 + FMA without AVX-512).
  *
  * Per sample and group: col [Cg kH kW, oH oW] = im2col(x), then
@@ -179,19 +179,18 @@ static void forward_task(void *ctx, int t)
                 size_t per_group = cg_conv_rows_pack_bytes(1, g->og, g->kk) / sizeof(float);
                 cg_conv_rows_forward(y, xg, ct->packed + (size_t)gi * per_group, ct->off, bias,
                                      g->og, g->kk, g->w, &g->k, g->oh, g->ow);
-                if (g->relu && !g->pool) relu_in_place(g, y, g->og * g->ohw);
-                continue;
+            } else {
+                double beta = 0;
+                if (r->n_in == 3) {
+                    conv_fill_bias(g, y, CAT(r->in[2]->data, gi * g->og, g));
+                    beta = 1;
+                }
+                struct cg_gemm_job job = {g->dt, false, false, g->og, g->ohw, g->kk,
+                                          CAT(r->in[1]->data, gi * g->og * g->kk, g), g->kk,
+                                          columns(g, r->in[0]->data, n, gi, col), g->ohw, beta,
+                                          y, g->ohw, CG_SPLIT_ROWS};
+                cg_gemm_one(&job);
             }
-            double beta = 0;
-            if (r->n_in == 3) {
-                conv_fill_bias(g, y, CAT(r->in[2]->data, gi * g->og, g));
-                beta = 1;
-            }
-            struct cg_gemm_job job = {g->dt, false, false, g->og, g->ohw, g->kk,
-                                      CAT(r->in[1]->data, gi * g->og * g->kk, g), g->kk,
-                                      columns(g, r->in[0]->data, n, gi, col), g->ohw, beta, y,
-                                      g->ohw, CG_SPLIT_ROWS};
-            cg_gemm_one(&job);
             if (g->relu && !g->pool) relu_in_place(g, y, g->og * g->ohw);
         }
         if (g->pool) {
