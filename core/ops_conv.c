@@ -280,7 +280,7 @@ static void pool_grad(const struct conv *g, void *dyc, const void *pooled, const
  * independent lanes (one running sum would be a chain of dependent adds).
  * Run per sample while its dy is in cache; conv_backward adds the samples
  * in order, so the bias gradient does not depend on the thread count. */
-enum { BIAS_LANES = 8 };
+enum { BIAS_LANES = 16 }; /* 4 chains of 4 doubles: 2 were bound by the add latency */
 #define CG_CONV_ROW_SUMS(T)                                                                 \
     do {                                                                                    \
         for (int64_t o = 0; o < g->o; o++) {                                                \
