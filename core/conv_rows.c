@@ -76,18 +76,19 @@ size_t cg_conv_rows_pack_t_bytes(int64_t groups, int64_t og, int64_t cg,
            sizeof(float);
 }
 
-/* Tile t of a group: kernel position t / ctiles (row-major), input
- * channels from (t % ctiles) 4.  Its 4 rows go to 4 different dx planes,
- * so a tile's read-add-writes never overlap each other (rows one element
- * apart defeat store forwarding). */
+/* Block (j, ct, i) of a group: kernel column j, input channels from 4 ct,
+ * kernel row i; blocks of one (j, ct) run over i, so a tile sums over a
+ * run of kernel rows and all og channels in one pass. */
 void cg_conv_rows_pack_t(float *packed, int32_t *off, const float *weight, int64_t groups,
-                         int64_t og, int64_t cg, const struct cg_window *k, int64_t ohw)
+                         int64_t og, int64_t cg, const struct cg_window *k, int64_t oh,
+                         int64_t ow)
 {
     int64_t ctiles = tiles_of(cg), khw = k->kh * k->kw, kk = cg * khw;
     for (int64_t g = 0; g < groups; g++)
         for (int64_t t = 0; t < khw * ctiles; t++) {
             float *dst = packed + (g * khw * ctiles + t) * og * CG_CONV_ROWS_M;
-            int64_t ij = t / ctiles, c0 = t % ctiles * CG_CONV_ROWS_M;
+            int64_t j = t / (ctiles * k->kh), c0 = t / k->kh % ctiles * CG_CONV_ROWS_M;
+            int64_t ij = t % k->kh * k->kw + j;
             for (int64_t o = 0; o < og; o++)
                 for (int64_t r = 0; r < CG_CONV_ROWS_M; r++) {
                     int64_t c = c0 + r;
@@ -95,7 +96,9 @@ void cg_conv_rows_pack_t(float *packed, int32_t *off, const float *weight, int64
                         c < cg ? weight[(g * og + o) * kk + c * khw + ij] : 0.0f;
                 }
         }
-    for (int64_t o = 0; o < og; o++) off[o] = (int32_t)(o * ohw);
+    for (int64_t i = 0; i < k->kh; i++)
+        for (int64_t o = 0; o < og; o++)
+            off[i * og + o] = (int32_t)(o * oh * ow - i * k->dh * ow);
 }
 
 #ifdef CG_CONV_ROWS_COMPILED
@@ -202,23 +205,41 @@ void cg_conv_rows_input_grad(float *dx, const float *dy, const float *packed,
                              const struct cg_window *k, int64_t h, int64_t w, int64_t oh,
                              int64_t ow)
 {
-    int64_t ctiles = tiles_of(cg), tiles = k->kh * k->kw * ctiles;
-    for (int64_t oy = 0; oy < oh; oy++)
-        for (int64_t t = 0; t < tiles; t++) {
-            int64_t ij = t / ctiles, c0 = t % ctiles * CG_CONV_ROWS_M;
-            int64_t i = ij / k->kw, j = ij % k->kw;
-            int64_t rows = cg - c0 < CG_CONV_ROWS_M ? cg - c0 : CG_CONV_ROWS_M;
-            float *row[CG_CONV_ROWS_M];
-            for (int64_t r = 0; r < rows; r++)
-                row[r] = dx + (c0 + r) * h * w + (oy * k->sh + i * k->dh) * w + j * k->dw;
-            const float *wp = packed + t * og * CG_CONV_ROWS_M;
-            for (int64_t ox = 0; ox < ow; ox += TILE_N) {
-                float *dst[CG_CONV_ROWS_M];
-                for (int64_t r = 0; r < rows; r++) dst[r] = row[r] + ox;
-                tile(dst, true, wp, off, og, dy + oy * ow + ox, NULL, rows,
-                     ow - ox < TILE_N ? ow - ox : TILE_N);
-            }
+    int64_t ctiles = tiles_of(cg), block = og * CG_CONV_ROWS_M;
+    for (int64_t y = 0; y < h; y++) {
+        /* the kernel rows i that may reach dx row y = oy sh + i dh (with sh > 1,
+         * only those where sh divides y - i dh do) */
+        int64_t first = -1, last = -1;
+        for (int64_t i = 0; i < k->kh; i++) {
+            int64_t rel = y - i * k->dh;
+            if (rel < 0 || rel / k->sh >= oh) continue;
+            if (first < 0) first = i;
+            last = i;
         }
+        if (first < 0) continue;
+        /* one run of rows when sh is 1 (their dy rows are dh ow apart, as
+         * off has them); one row at a time otherwise */
+        for (int64_t i0 = first; i0 <= last; i0 = k->sh == 1 ? last + 1 : i0 + 1) {
+            int64_t rel = y - i0 * k->dh;
+            if (rel % k->sh) continue;
+            int64_t n = k->sh == 1 ? last - first + 1 : 1;
+            /* dy row of i0, moved back so that off[i og + o] lands on row i's */
+            const float *d0 = dy + (rel / k->sh + i0 * k->dh) * ow;
+            for (int64_t j = 0; j < k->kw; j++)
+                for (int64_t ct = 0; ct < ctiles; ct++) {
+                    int64_t c0 = ct * CG_CONV_ROWS_M;
+                    int64_t rows = cg - c0 < CG_CONV_ROWS_M ? cg - c0 : CG_CONV_ROWS_M;
+                    const float *wp = packed + ((j * ctiles + ct) * k->kh + i0) * block;
+                    float *row = dx + c0 * h * w + y * w + j * k->dw;
+                    for (int64_t ox = 0; ox < ow; ox += TILE_N) {
+                        float *dst[CG_CONV_ROWS_M];
+                        for (int64_t r = 0; r < rows; r++) dst[r] = row + r * h * w + ox;
+                        tile(dst, true, wp, off + i0 * og, n * og, d0 + ox, NULL, rows,
+                             ow - ox < TILE_N ? ow - ox : TILE_N);
+                    }
+                }
+        }
+    }
 }
 
 /* 4 sums of lanes, one per accumulator, in a fixed order (hadd tree). */

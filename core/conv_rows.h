@@ -52,19 +52,22 @@ void cg_conv_rows_weight_grad(float *dw, const float *dy, const float *x, const 
                               int64_t og, int64_t kk, int64_t w, const struct cg_window *k,
                               int64_t oh, int64_t ow);
 
-/* The input gradient's weights: [groups][kernel position][tile of 4
- * input channels][og][4], zero past cg; off[o] <- o ohw (the gradient
- * plane of output channel o). */
+/* The input gradient's weights: [groups][kernel column][tile of 4 input
+ * channels][kernel row][og][4], zero past cg; off [kh og]: off[i og + o]
+ * <- o oh ow - i dh ow (output channel o's gradient plane, moved back by
+ * kernel row i). */
 size_t cg_conv_rows_pack_t_bytes(int64_t groups, int64_t og, int64_t cg,
                                  const struct cg_window *k);
 void cg_conv_rows_pack_t(float *packed, int32_t *off, const float *weight, int64_t groups,
-                         int64_t og, int64_t cg, const struct cg_window *k, int64_t ohw);
+                         int64_t og, int64_t cg, const struct cg_window *k, int64_t oh,
+                         int64_t ow);
 
 /* One sample and group: dx [cg, h, w] += the input gradient of dy
  * [og, oh ow], the forward kernel run the other way: a tile is 4 input
- * channels at one kernel position x 24 output columns, summed over og and
- * added straight into its dx rows (no col, no col2im).  packed,
- * off: the group's part of cg_conv_rows_pack_t. */
+ * channels of one dx row at one kernel column x 24 columns, summed over
+ * og and (stride 1) every kernel row that reaches the row, and added
+ * straight into dx (no col, no col2im).  packed, off: the group's part
+ * of cg_conv_rows_pack_t. */
 void cg_conv_rows_input_grad(float *dx, const float *dy, const float *packed,
                              const int32_t *off, int64_t og, int64_t cg,
                              const struct cg_window *k, int64_t h, int64_t w, int64_t oh,

@@ -413,7 +413,7 @@ static void conv_backward(struct cg_record *r)
                    g->og * g->ohw <= INT32_MAX &&
                    cg_conv_rows_usable(g->dt, &g->k, g->cg, g->h, g->w);
     size_t pack_t_bytes = rows_dx ? cg_conv_rows_pack_t_bytes(g->groups, g->og, g->cg, &g->k) : 0;
-    size_t off_t_bytes = rows_dx ? cg_conv_rows_offsets_bytes(g->og) : 0;
+    size_t off_t_bytes = rows_dx ? cg_conv_rows_offsets_bytes(g->k.kh * g->og) : 0;
     /* col: im2col for dW, or dcol for dx, unless the kernels do both */
     bool need_col = !g->direct && ((w->grad && !rows) || (x->grad && !rows_dx));
     ct.task_bytes = (need_col ? colb : 0) + g->ybytes;
@@ -435,7 +435,8 @@ static void conv_backward(struct cg_record *r)
             char *at = ct.dw_parts + parts_bytes + off_bytes;
             float *packed_t = (float *)(void *)at;
             int32_t *off_t = (int32_t *)(void *)(at + pack_t_bytes);
-            cg_conv_rows_pack_t(packed_t, off_t, w->data, g->groups, g->og, g->cg, &g->k, g->ohw);
+            cg_conv_rows_pack_t(packed_t, off_t, w->data, g->groups, g->og, g->cg, &g->k, g->oh,
+                                g->ow);
             ct.packed_t = packed_t, ct.off_t = off_t;
         }
     }

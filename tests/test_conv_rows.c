@@ -32,6 +32,8 @@ static const struct rows_case cases[] = {
     {1, 5, 1, 40, 9, 1, 7, 1, 1, 1, 1, true},     /* height 1 (Conv1d's shape) */
     {1, 4, 4, 45, 4, 3, 3, 1, 1, 1, 1, true},     /* 43 columns: 24 + 19 (all 3 masks) */
     {2, 3, 5, 22, 2, 3, 3, 1, 1, 1, 1, false},    /* 20 columns: one masked tile */
+    {1, 4, 9, 26, 2, 3, 3, 1, 2, 1, 1, true},     /* row dilation 2 at stride 1, og 2 */
+    {1, 5, 10, 30, 3, 3, 3, 2, 1, 1, 1, false},   /* row stride 2, no dilation */
 };
 
 static double value(int64_t i, double scale) { return scale * sin(0.7 * (double)i + 0.3); }
