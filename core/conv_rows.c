@@ -31,12 +31,21 @@ bool cg_conv_rows_usable(enum cg_dtype dt, const struct cg_window *k, int64_t cg
     if (!atomic_load(&rows_enabled) || dt != CG_F32) return false;
     if (k->sw != 1 || k->ph != 0 || k->pw != 0) return false;
     if (cg * h * w > INT32_MAX) return false;
+    return cg_conv_rows_cpu();
+#else
+    (void)dt, (void)k, (void)cg, (void)h, (void)w;
+    return false;
+#endif
+}
+
+bool cg_conv_rows_cpu(void)
+{
+#ifdef CG_CONV_ROWS_COMPILED
     __builtin_cpu_init();
     /* With AVX-512, OpenBLAS's own kernels are twice as wide as this one. */
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
            !__builtin_cpu_supports("avx512f");
 #else
-    (void)dt, (void)k, (void)cg, (void)h, (void)w;
     return false;
 #endif
 }
@@ -175,6 +184,12 @@ __attribute__((target("avx2,fma"))) static void tile(float *const *dst, bool add
             _mm256_maskstore_ps(yr + 16, m2, v2);
         }
     }
+}
+
+void cg_conv_rows_tile(float *const *dst, bool add, const float *wp, const int32_t *off,
+                       int64_t kk, const float *x0, const float *bias, int64_t rows, int64_t n)
+{
+    tile(dst, add, wp, off, kk, x0, bias, rows, n);
 }
 
 void cg_conv_rows_forward(float *y, const float *x, const float *packed, const int32_t *off,
@@ -319,6 +334,13 @@ void cg_conv_rows_weight_grad(float *dw, const float *dy, const float *x, const 
 }
 
 #else
+
+void cg_conv_rows_tile(float *const *dst, bool add, const float *wp, const int32_t *off,
+                       int64_t kk, const float *x0, const float *bias, int64_t rows, int64_t n)
+{
+    (void)dst, (void)add, (void)wp, (void)off, (void)kk, (void)x0, (void)bias, (void)rows;
+    (void)n; /* never called: cg_conv_rows_cpu is false */
+}
 
 void cg_conv_rows_input_grad(float *dx, const float *dy, const float *packed,
                              const int32_t *off, int64_t og, int64_t cg,

@@ -6,7 +6,8 @@
  * image the same way, and the input gradient adds the forward tile's
  * transpose straight into dx.  Nothing is unfolded or packed per sample;
  * the weights are packed once per call.  ops_conv.c uses them where
- * they apply and falls back to im2col + GEMM elsewhere. */
+ * they apply and falls back to im2col + GEMM elsewhere; conv_winograd.c
+ * runs its products on the forward tile. */
 #ifndef CG_CORE_CONV_ROWS_H
 #define CG_CORE_CONV_ROWS_H
 
@@ -72,6 +73,17 @@ void cg_conv_rows_input_grad(float *dx, const float *dy, const float *packed,
                              const int32_t *off, int64_t og, int64_t cg,
                              const struct cg_window *k, int64_t h, int64_t w, int64_t oh,
                              int64_t ow);
+
+/* Whether the kernels are compiled in and the CPU has AVX2 and FMA but
+ * not AVX-512 (cg_conv_rows_usable's CPU test, for conv_winograd.c). */
+bool cg_conv_rows_cpu(void);
+
+/* The forward tile, for conv_winograd.c: rows (<= 4) rows of n (<= 24)
+ * columns at dst[r] = (add: dst[r] +) bias[r] (if not NULL) + the sums
+ * over the kk steps of wp[s 4 + r] x0[off[s] + column]; reads no input
+ * column at or past n. */
+void cg_conv_rows_tile(float *const *dst, bool add, const float *wp, const int32_t *off,
+                       int64_t kk, const float *x0, const float *bias, int64_t rows, int64_t n);
 
 /* Tests: false makes cg_conv_rows_usable false, so the im2col + GEMM path
  * runs on the same CPU to compare against.  Default true. */

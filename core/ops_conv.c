@@ -1,7 +1,9 @@
 /* Convolution op (Conv2d; Conv1d runs it with height 1) by im2col + GEMM.
  * The forward product and the weight and input gradients run the row-tile
  * kernels of conv_rows.h instead where they apply (f32, no padding, column
- * stride 1, AVX2 + FMA without AVX-512).
+ * stride 1, AVX2 + FMA without AVX-512), and the forward product and the
+ * input gradient of 3x3 stride-1 convolutions Winograd's F(2x2, 3x3) of
+ * conv_winograd.h (padding up to 2) before those.
  *
  * Per sample and group: col [Cg kH kW, oH oW] = im2col(x), then
  *   y  [Og, oH oW]    = W_g [Og, Cg kH kW] col (+ bias, written first, beta 1)
@@ -18,6 +20,7 @@
 
 #include "conv_geom.h"
 #include "conv_rows.h"
+#include "conv_winograd.h"
 #include "dims.h"
 #include "error_internal.h"
 #include "gemm.h"
@@ -85,6 +88,8 @@ struct conv_task {
     const int32_t *off;   /* and offsets (NULL: im2col + GEMM); backward: dW's */
     const float *packed_t;  /* backward: the input gradient's kernel weights, */
     const int32_t *off_t;   /* and offsets (NULL: GEMM + col2im) */
+    const float *wino_u;    /* Winograd's weights (forward, or backward's dx), or NULL */
+    size_t wino_at, wino_bytes; /* its scratch within a task's */
     bool set_dx;       /* backward: dx unwritten, each sample's slice assigned */
     double *bias_sums; /* backward: [n, o] per-sample sums of dy, or NULL */
 };
@@ -165,13 +170,23 @@ static void forward_task(void *ctx, int t)
     char *col = ct->scratch + (size_t)t * ct->task_bytes;
     /* pool: the sample's conv output stays in this task's scratch (in cache) */
     char *ybuf = col + (ct->task_bytes - g->ybytes);
+    float *wino = (float *)(void *)(col + ct->wino_at);
+    if (ct->wino_u) memset(wino, 0, ct->wino_bytes); /* its zero padding */
     int64_t lo, hi;
     cg_split_range(g->n, g->parts, t, 1, &lo, &hi);
     for (int64_t n = lo; n < hi; n++) {
         for (int64_t gi = 0; gi < g->groups; gi++) {
             void *y = g->pool ? AT(ybuf, gi * g->og * g->ohw, g)
                               : AT(r->out->data, (n * g->o + gi * g->og) * g->ohw, g);
-            if (ct->packed) { /* the row-tile kernel: no col, bias added in the kernel */
+            if (ct->wino_u) {
+                const float *xg = (const float *)r->in[0]->data +
+                                  (n * g->c + gi * g->cg) * g->h * g->w;
+                const float *bias =
+                    r->n_in == 3 ? (const float *)r->in[2]->data + gi * g->og : NULL;
+                size_t per_group = cg_winograd_pack_bytes(1, g->og, g->cg) / sizeof(float);
+                cg_winograd_run(y, false, xg, ct->wino_u + (size_t)gi * per_group, bias, g->cg,
+                                g->og, g->h, g->w, g->k.ph, g->k.pw, wino);
+            } else if (ct->packed) { /* the row-tile kernel: no col, bias added in the kernel */
                 const float *xg = (const float *)r->in[0]->data +
                                   (n * g->c + gi * g->cg) * g->h * g->w;
                 const float *bias =
@@ -214,10 +229,16 @@ static void conv_forward(struct cg_record *r)
 {
     struct conv_task ct = {.g = conv_of(r), .r = r};
     const struct conv *g = &ct.g;
-    bool rows = !g->direct && cg_conv_rows_usable(g->dt, &g->k, g->cg, g->h, g->w);
-    size_t pack_bytes = rows ? cg_conv_rows_pack_bytes(g->groups, g->og, g->kk) : 0;
+    bool wino = !g->direct && cg_winograd_usable(g->dt, &g->k, g->cg, g->og);
+    bool rows = !wino && !g->direct && cg_conv_rows_usable(g->dt, &g->k, g->cg, g->h, g->w);
+    size_t pack_bytes = rows ? cg_conv_rows_pack_bytes(g->groups, g->og, g->kk)
+                        : wino ? cg_winograd_pack_bytes(g->groups, g->og, g->cg)
+                               : 0;
     size_t off_bytes = rows ? cg_conv_rows_offsets_bytes(g->kk) : 0;
-    ct.task_bytes = (g->direct || rows ? 0 : (size_t)(g->kk * g->ohw) * g->es) + g->ybytes;
+    ct.wino_bytes =
+        wino ? cg_winograd_scratch_bytes(g->cg, g->og, g->h, g->w, g->k.ph, g->k.pw) : 0;
+    ct.task_bytes = (g->direct || rows || wino ? 0 : (size_t)(g->kk * g->ohw) * g->es) +
+                    ct.wino_bytes + g->ybytes;
     size_t idx_bytes = g->pool && (r->out->flags & CG_REQUIRES_GRAD)
                            ? (size_t)(g->n * g->pooled) * sizeof(int32_t)
                            : 0;
@@ -236,6 +257,11 @@ static void conv_forward(struct cg_record *r)
             cg_conv_rows_pack(packed, off, r->in[1]->data, g->groups, g->og, g->cg, &g->k, g->h,
                               g->w);
             ct.packed = packed, ct.off = off;
+        }
+        if (wino) {
+            float *u = (float *)(void *)(ct.scratch + tasks_bytes);
+            cg_winograd_pack(u, r->in[1]->data, g->groups, g->og, g->cg, false);
+            ct.wino_u = u;
         }
     }
     cg_parallel_run(g->parts, forward_task, &ct);
@@ -314,6 +340,8 @@ static void backward_task(void *ctx, int t)
     /* dcol reuses col's space: col is dead once dW's GEMM has read it, and
      * one buffer less keeps the sample's working set in L2. */
     char *dcol = col;
+    float *wino = (float *)(void *)(col + ct->wino_at);
+    if (ct->wino_u) memset(wino, 0, ct->wino_bytes); /* its zero padding */
     void *dw = NULL;
     if (w->grad) {
         size_t wbytes = (size_t)(g->o * g->kk) * g->es;
@@ -350,6 +378,13 @@ static void backward_task(void *ctx, int t)
             }
             if (x->grad) { /* dcol = W_g^T dy_g, folded back into dx */
                 void *dxg = AT(x->grad->data, (n * g->c + gi * g->cg) * g->h * g->w, g);
+                if (ct->wino_u) { /* the 180-degree turned kernel over dy padded by 2 - p */
+                    size_t per_group = cg_winograd_pack_bytes(1, g->cg, g->og) / sizeof(float);
+                    cg_winograd_run(dxg, !ct->set_dx, dyg, ct->wino_u + (size_t)gi * per_group,
+                                    NULL, g->og, g->cg, g->oh, g->ow, 2 - g->k.ph,
+                                    2 - g->k.pw, wino);
+                    continue;
+                }
                 /* An unwritten dx is zeroed slice by slice, while in cache. */
                 if (ct->set_dx && !g->direct)
                     memset(dxg, 0, (size_t)(g->cg * g->h * g->w) * g->es);
@@ -408,17 +443,23 @@ static void conv_backward(struct cg_record *r)
     size_t sums_bytes = b && b->grad ? (size_t)(g->n * g->o) * sizeof(double) : 0;
     bool rows = w->grad && !g->direct && cg_conv_rows_usable(g->dt, &g->k, g->cg, g->h, g->w);
     size_t off_bytes = rows ? cg_conv_rows_offsets_bytes(g->kk) : 0;
+    bool wino_dx = x->grad && !g->direct && cg_winograd_usable(g->dt, &g->k, g->og, g->cg);
     /* (4 input channels per tile: with fewer, most of a tile is padding) */
-    bool rows_dx = x->grad && !g->direct && g->cg >= CG_CONV_ROWS_M &&
+    bool rows_dx = x->grad && !wino_dx && !g->direct && g->cg >= CG_CONV_ROWS_M &&
                    g->og * g->ohw <= INT32_MAX &&
                    cg_conv_rows_usable(g->dt, &g->k, g->cg, g->h, g->w);
     size_t pack_t_bytes = rows_dx ? cg_conv_rows_pack_t_bytes(g->groups, g->og, g->cg, &g->k) : 0;
     size_t off_t_bytes = rows_dx ? cg_conv_rows_offsets_bytes(g->k.kh * g->og) : 0;
+    size_t wino_pack = wino_dx ? cg_winograd_pack_bytes(g->groups, g->cg, g->og) : 0;
     /* col: im2col for dW, or dcol for dx, unless the kernels do both */
-    bool need_col = !g->direct && ((w->grad && !rows) || (x->grad && !rows_dx));
-    ct.task_bytes = (need_col ? colb : 0) + g->ybytes;
+    bool need_col = !g->direct && ((w->grad && !rows) || (x->grad && !rows_dx && !wino_dx));
+    ct.wino_at = need_col ? colb : 0;
+    ct.wino_bytes = wino_dx ? cg_winograd_scratch_bytes(g->og, g->cg, g->oh, g->ow,
+                                                        2 - g->k.ph, 2 - g->k.pw)
+                            : 0;
+    ct.task_bytes = ct.wino_at + ct.wino_bytes + g->ybytes;
     size_t bytes = sums_bytes + ct.task_bytes * (size_t)g->parts + parts_bytes + off_bytes +
-                   pack_t_bytes + off_t_bytes;
+                   pack_t_bytes + off_t_bytes + wino_pack;
     if (bytes) {
         ct.scratch = cg_tape_alloc(r->tape, bytes);
         if (!ct.scratch) return; /* NOMEM recorded: cg_backward reports it */
@@ -438,6 +479,12 @@ static void conv_backward(struct cg_record *r)
             cg_conv_rows_pack_t(packed_t, off_t, w->data, g->groups, g->og, g->cg, &g->k, g->oh,
                                 g->ow);
             ct.packed_t = packed_t, ct.off_t = off_t;
+        }
+        if (wino_dx) {
+            float *u = (float *)(void *)(ct.dw_parts + parts_bytes + off_bytes + pack_t_bytes +
+                                         off_t_bytes);
+            cg_winograd_pack(u, w->data, g->groups, g->og, g->cg, true);
+            ct.wino_u = u;
         }
     }
     cg_parallel_run(g->parts, backward_task, &ct); /* masks dy too (relu) */

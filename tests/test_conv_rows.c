@@ -10,7 +10,9 @@
  * CPU without AVX2, or with AVX-512, the comparisons still run (both
  * sides take im2col + GEMM). */
 #include "cg_test.h"
+#include "conv_check.h"
 #include "conv_rows.h"
+#include "conv_winograd.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -35,21 +37,6 @@ static const struct rows_case cases[] = {
     {1, 4, 9, 26, 2, 3, 3, 1, 2, 1, 1, true},     /* row dilation 2 at stride 1, og 2 */
     {1, 5, 10, 30, 3, 3, 3, 2, 1, 1, 1, false},   /* row stride 2, no dilation */
 };
-
-static double value(int64_t i, double scale) { return scale * sin(0.7 * (double)i + 0.3); }
-
-static struct cg_tensor *filled(enum cg_dtype dt, int ndim, const int64_t *shape, double scale)
-{
-    int64_t numel = 1;
-    for (int d = 0; d < ndim; d++) numel *= shape[d];
-    double *v = malloc(sizeof *v * (size_t)numel);
-    assert_non_null(v);
-    for (int64_t i = 0; i < numel; i++) v[i] = value(i, scale);
-    struct cg_tensor *t = cg_tensor_from_doubles(NULL, dt, ndim, shape, v);
-    free(v);
-    assert_non_null(t);
-    return t;
-}
 
 /* y (the op's f32 output) against the double convolution of the same f32
  * inputs, within 1e-5 of the sum of |products| at each output. */
@@ -105,10 +92,10 @@ static void matches_double_and_gemm(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const struct rows_case *k = &cases[i];
         struct cg_tape *tape = cg_tape_new();
-        struct cg_tensor *x = filled(CG_F32, CG_SHAPE(k->n, k->c, k->h, k->w), 1.0);
+        struct cg_tensor *x = cg_test_wave(CG_F32, CG_SHAPE(k->n, k->c, k->h, k->w), 1.0);
         struct cg_tensor *w =
-            filled(CG_F32, CG_SHAPE(k->o, k->c / k->groups, k->kh, k->kw), 0.3);
-        struct cg_tensor *b = k->bias ? filled(CG_F32, CG_SHAPE(k->o), 0.5) : NULL;
+            cg_test_wave(CG_F32, CG_SHAPE(k->o, k->c / k->groups, k->kh, k->kw), 0.3);
+        struct cg_tensor *b = k->bias ? cg_test_wave(CG_F32, CG_SHAPE(k->o), 0.5) : NULL;
         struct cg_window win = {k->kh, k->kw, k->sh, 1, 0, 0, k->dh, k->dw};
         assert_int_equal(cg_conv_rows_usable(CG_F32, &win, k->c / k->groups, k->h, k->w), avx2);
         struct cg_tensor *yr = run(tape, k, x, w, b, true), *yg = run(tape, k, x, w, b, false);
@@ -193,16 +180,16 @@ static void gradients_match_double(void **state)
         for (int on = 0; on < 2; on++) {
             const struct rows_case *k = &cases[i];
             struct cg_tape *tape = cg_tape_new();
-            struct cg_tensor *x = filled(CG_F32, CG_SHAPE(k->n, k->c, k->h, k->w), 1.0);
+            struct cg_tensor *x = cg_test_wave(CG_F32, CG_SHAPE(k->n, k->c, k->h, k->w), 1.0);
             struct cg_tensor *w =
-                filled(CG_F32, CG_SHAPE(k->o, k->c / k->groups, k->kh, k->kw), 0.3);
+                cg_test_wave(CG_F32, CG_SHAPE(k->o, k->c / k->groups, k->kh, k->kw), 0.3);
             assert_int_equal(cg_tensor_requires_grad(w, true), CG_OK);
             assert_int_equal(cg_tensor_requires_grad(x, true), CG_OK);
             cg_conv_rows_enable(on);
             struct cg_conv2d_params p = {{k->sh, 1}, {0, 0}, {k->dh, k->dw}, k->groups};
             struct cg_tensor *y = cg_conv2d(tape, x, w, NULL, &p);
             assert_non_null(y);
-            struct cg_tensor *g = filled(CG_F32, 4, y->shape, 0.7);
+            struct cg_tensor *g = cg_test_wave(CG_F32, 4, y->shape, 0.7);
             assert_int_equal(cg_backward(tape, cg_sum(tape, cg_mul(tape, y, g))), CG_OK);
             cg_conv_rows_enable(true);
             check_weight_grad(k, x, g, w->grad, on ? "row-tile kernel" : "im2col + GEMM");
@@ -214,31 +201,12 @@ static void gradients_match_double(void **state)
         }
 }
 
-/* The fused conv2d_relu_max_pool2d takes the kernel too: its output is
- * the unfused ops' on the kernel's convolution, bit for bit. */
+/* The fused conv2d_relu_max_pool2d takes the kernel too. */
 static void fused_pool_uses_it_consistently(void **state)
 {
     (void)state;
     const struct rows_case *k = &cases[0];
-    struct cg_tape *tape = cg_tape_new();
-    struct cg_tensor *x = filled(CG_F32, CG_SHAPE(k->n, k->c, k->h, k->w), 1.0);
-    struct cg_tensor *w = filled(CG_F32, CG_SHAPE(k->o, k->c, k->kh, k->kw), 0.3);
-    struct cg_tensor *b = filled(CG_F32, CG_SHAPE(k->o), 0.5);
-    struct cg_tensor *fused = cg_conv2d_relu_max_pool2d(tape, x, w, b, NULL);
-    struct cg_tensor *unfused = cg_max_pool2d(tape, cg_relu(tape, cg_conv2d(tape, x, w, b, NULL)),
-                                              2, 2, 2, 2, 0, 0, 1, 1);
-    assert_non_null(fused);
-    assert_non_null(unfused);
-    size_t numel = 1;
-    for (int d = 0; d < 4; d++) {
-        assert_int_equal(fused->shape[d], unfused->shape[d]);
-        numel *= (size_t)fused->shape[d];
-    }
-    assert_memory_equal(fused->data, unfused->data, numel * sizeof(float));
-    cg_tape_free(tape);
-    cg_tensor_free(x);
-    cg_tensor_free(w);
-    cg_tensor_free(b);
+    cg_test_fused_pool_matches(k->n, k->c, k->h, k->w, k->o);
 }
 
 /* What the kernel must leave to im2col + GEMM. */
@@ -258,6 +226,7 @@ static void declines_what_it_cannot_do(void **state)
 
 int main(void)
 {
+    cg_winograd_enable(false); /* it would take the 3x3 cases: test the row kernels */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(matches_double_and_gemm),
         cmocka_unit_test(gradients_match_double),
