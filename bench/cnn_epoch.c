@@ -5,6 +5,7 @@
  * the same epoch, timed in the same process with the same thread count.
  *
  *   cnn_epoch [--data DIR] [--batch 64] [--threads 1] [--repeat 1] [--limit IMAGES]
+ *             [--floor 1]
  * prints: images, epoch_seconds, gemm_floor_seconds, ratio, gemm_gflop (the
  * epoch's GEMM work), epoch_gflops and floor_gflops (that work per second of
  * each; compare with bench/fma_peak), step_median_ms, floor_step_median_ms
@@ -12,7 +13,9 @@
  * optimizer without the batch fetch, against the median step of the
  * floor: on a busy machine a step that lost its core shifts a median
  * far less than a sum), allocs_per_step, peak_rss_mb (best of --repeat).  --limit times the first IMAGES images
- * only (the machine here is slow: a full epoch takes minutes).
+ * only (the machine here is slow: a full epoch takes minutes).  --floor 0
+ * skips the floor and prints the epoch's figures only, for timing two
+ * builds against each other as whole processes.
  *
  * The floor runs the products cgrad's convolution makes (one per sample:
  * forward, weight gradient, input gradient for the second conv) and the
@@ -31,13 +34,13 @@
 
 struct cfg {
     const char *data;
-    int batch, threads, repeat;
+    int batch, threads, repeat, floor;
     long limit;
 };
 
 static int parse(int argc, char **argv, struct cfg *c)
 {
-    *c = (struct cfg){"/usr/share/datasets/fashion-mnist", 64, 1, 1, 0};
+    *c = (struct cfg){"/usr/share/datasets/fashion-mnist", 64, 1, 1, 1, 0};
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         if (!strcmp(k, "--data")) c->data = v;
@@ -45,9 +48,11 @@ static int parse(int argc, char **argv, struct cfg *c)
         else if (!strcmp(k, "--threads")) c->threads = atoi(v);
         else if (!strcmp(k, "--repeat")) c->repeat = atoi(v);
         else if (!strcmp(k, "--limit")) c->limit = atol(v);
+        else if (!strcmp(k, "--floor")) c->floor = atoi(v);
         else return 1;
     }
-    return (argc - 1) % 2 || c->batch < 1 || c->threads < 1 || c->repeat < 1 || c->limit < 0;
+    return (argc - 1) % 2 || c->batch < 1 || c->threads < 1 || c->repeat < 1 || c->limit < 0 ||
+           (c->floor != 0 && c->floor != 1);
 }
 
 static double gemm_flop; /* counted by the floor's products */
@@ -184,7 +189,7 @@ int main(int argc, char **argv)
     struct cfg c;
     if (parse(argc, argv, &c)) {
         fprintf(stderr, "usage: cnn_epoch [--data DIR] [--batch N] [--threads N] [--repeat N] "
-                        "[--limit IMAGES]\n");
+                        "[--limit IMAGES] [--floor 0|1]\n");
         return 2;
     }
     const char *core = bench_openblas_core(argv);
@@ -199,7 +204,7 @@ int main(int argc, char **argv)
     step_times = malloc(sizeof *step_times * (size_t)(train.count / c.batch + 1));
     if (!step_times) return 1;
     for (int r = 0; r < c.repeat; r++) {
-        double f = time_floor(&c, train.count), fm = take_median_ms();
+        double f = c.floor ? time_floor(&c, train.count) : 0, fm = c.floor ? take_median_ms() : 0;
         double e = time_epoch(&c, &train, &allocs), em = take_median_ms();
         if (f < best_floor) best_floor = f;
         if (e < best_epoch) best_epoch = e;
@@ -209,12 +214,16 @@ int main(int argc, char **argv)
     free(step_times);
     printf("images %lld\nbatch %d\nthreads %d\nopenblas_core %s\n", (long long)train.count,
            c.batch, c.threads, core);
-    printf("epoch_seconds %.3f\ngemm_floor_seconds %.3f\nratio %.3f\n", best_epoch, best_floor,
-           best_epoch / best_floor);
-    printf("gemm_gflop %.1f\nepoch_gflops %.1f\nfloor_gflops %.1f\n", gemm_flop / 1e9,
-           gemm_flop / 1e9 / best_epoch, gemm_flop / 1e9 / best_floor);
-    printf("step_median_ms %.2f\nfloor_step_median_ms %.2f\nmedian_ratio %.3f\n", step_ms,
-           floor_ms, step_ms / floor_ms);
+    if (c.floor) {
+        printf("epoch_seconds %.3f\ngemm_floor_seconds %.3f\nratio %.3f\n", best_epoch,
+               best_floor, best_epoch / best_floor);
+        printf("gemm_gflop %.1f\nepoch_gflops %.1f\nfloor_gflops %.1f\n", gemm_flop / 1e9,
+               gemm_flop / 1e9 / best_epoch, gemm_flop / 1e9 / best_floor);
+        printf("step_median_ms %.2f\nfloor_step_median_ms %.2f\nmedian_ratio %.3f\n", step_ms,
+               floor_ms, step_ms / floor_ms);
+    } else {
+        printf("epoch_seconds %.3f\nstep_median_ms %.2f\n", best_epoch, step_ms);
+    }
     printf("allocs_per_step %.3f\npeak_rss_mb %.1f\n", allocs, bench_peak_rss_mb());
     cg_dataset_free(&train);
     return 0;
