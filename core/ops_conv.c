@@ -178,22 +178,20 @@ static void forward_task(void *ctx, int t)
         for (int64_t gi = 0; gi < g->groups; gi++) {
             void *y = g->pool ? AT(ybuf, gi * g->og * g->ohw, g)
                               : AT(r->out->data, (n * g->o + gi * g->og) * g->ohw, g);
-            if (ct->wino_u) {
+            if (ct->wino_u || ct->packed) { /* cgrad's kernels: no col, bias added in them */
                 const float *xg = (const float *)r->in[0]->data +
                                   (n * g->c + gi * g->cg) * g->h * g->w;
                 const float *bias =
                     r->n_in == 3 ? (const float *)r->in[2]->data + gi * g->og : NULL;
-                size_t per_group = cg_winograd_pack_bytes(1, g->og, g->cg) / sizeof(float);
-                cg_winograd_run(y, false, xg, ct->wino_u + (size_t)gi * per_group, bias, g->cg,
-                                g->og, g->h, g->w, g->k.ph, g->k.pw, wino);
-            } else if (ct->packed) { /* the row-tile kernel: no col, bias added in the kernel */
-                const float *xg = (const float *)r->in[0]->data +
-                                  (n * g->c + gi * g->cg) * g->h * g->w;
-                const float *bias =
-                    r->n_in == 3 ? (const float *)r->in[2]->data + gi * g->og : NULL;
-                size_t per_group = cg_conv_rows_pack_bytes(1, g->og, g->kk) / sizeof(float);
-                cg_conv_rows_forward(y, xg, ct->packed + (size_t)gi * per_group, ct->off, bias,
-                                     g->og, g->kk, g->w, &g->k, g->oh, g->ow);
+                if (ct->wino_u) {
+                    size_t per_group = cg_winograd_pack_bytes(1, g->og, g->cg) / sizeof(float);
+                    cg_winograd_run(y, false, xg, ct->wino_u + (size_t)gi * per_group, bias,
+                                    g->cg, g->og, g->h, g->w, g->k.ph, g->k.pw, wino);
+                } else {
+                    size_t per_group = cg_conv_rows_pack_bytes(1, g->og, g->kk) / sizeof(float);
+                    cg_conv_rows_forward(y, xg, ct->packed + (size_t)gi * per_group, ct->off,
+                                         bias, g->og, g->kk, g->w, &g->k, g->oh, g->ow);
+                }
             } else {
                 double beta = 0;
                 if (r->n_in == 3) {
