@@ -15,7 +15,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define CG_CONV_ROWS_COMPILED 1
-#include <immintrin.h>
+#include "avx2_lanes.h"
 #endif
 
 enum { TILE_N = 24 };
@@ -112,13 +112,6 @@ void cg_conv_rows_pack_t(float *packed, int32_t *off, const float *weight, int64
 
 #ifdef CG_CONV_ROWS_COMPILED
 
-/* Lanes [0, n - base) of a segment of 8 starting at column base. */
-__attribute__((target("avx2,fma"))) static inline __m256i lanes_below(int64_t n, int64_t base)
-{
-    __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - base)), idx);
-}
-
 /* rows (<= 4) rows of n (<= 24) columns, at dst[r]: = (or += when add)
  * the sums over the kk steps of wp[s][r] x0[off[s] + column], plus bias. */
 __attribute__((target("avx2,fma"))) static void tile(float *const *dst, bool add,
@@ -128,7 +121,7 @@ __attribute__((target("avx2,fma"))) static void tile(float *const *dst, bool add
 {
     __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
     __m256 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
-    __m256i m0 = lanes_below(n, 0), m1 = lanes_below(n, 8), m2 = lanes_below(n, 16);
+    __m256i m0 = cg_lanes_below(n), m1 = cg_lanes_below(n - 8), m2 = cg_lanes_below(n - 16);
     /* LOAD(p, mask): the full loop ignores the mask, the masked one never
      * reads past the row's last input */
 #define CG_ROWS_LOOP(LOAD)                                                                  \
@@ -307,7 +300,7 @@ __attribute__((target("avx2,fma"))) static void wgrad_tile(float *dw, int64_t ld
     if (ox < ow) {
         /* 12 accumulators + 3 inputs + 1 gradient row fill all 16 registers;
          * the mask is the 17th, so this strip is a loop of its own */
-        __m256i m = lanes_below(ow - ox, 0);
+        __m256i m = cg_lanes_below(ow - ox);
 #define CG_WG_MASKED(p) _mm256_maskload_ps((p), m)
         for (int64_t oy = 0; oy < oh; oy++) CG_WG_STEP(CG_WG_MASKED);
 #undef CG_WG_MASKED

@@ -14,7 +14,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define CG_WINOGRAD_COMPILED 1
-#include <immintrin.h>
+#include "avx2_lanes.h"
 #endif
 
 enum {
@@ -152,12 +152,6 @@ TARGET static inline void input_transform8(float *v, int64_t vstride, const floa
     }
 }
 
-TARGET static inline __m256i lanes_below(int64_t n)
-{
-    __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 0 ? 0 : n > 8 ? 8 : n)), idx);
-}
-
 /* The first `count` (<= 16) floats at y = (add: y +) the interleave of
  * even and odd. */
 TARGET static inline void store_pairs(float *y, bool add, __m256 even, __m256 odd,
@@ -173,7 +167,7 @@ TARGET static inline void store_pairs(float *y, bool add, __m256 even, __m256 od
         _mm256_storeu_ps(y, v0), _mm256_storeu_ps(y + 8, v1);
         return;
     }
-    __m256i m0 = lanes_below(count), m1 = lanes_below(count - 8);
+    __m256i m0 = cg_lanes_below(count), m1 = cg_lanes_below(count - 8);
     if (add) {
         v0 = _mm256_add_ps(_mm256_maskload_ps(y, m0), v0);
         v1 = _mm256_add_ps(_mm256_maskload_ps(y + 8, m1), v1);
