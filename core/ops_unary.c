@@ -5,6 +5,7 @@
 #include "error_internal.h"
 #include "tanh_f32.h"
 #include "multiarch.h"
+#include "parallel.h"
 #include "op_list.h"
 #include "cgrad/ops.h"
 
@@ -61,30 +62,63 @@ static inline double cg_tanh_f64(double v) { return tanh(v); }
 #define CG_KERNELS_INC "unary_kernels.inc"
 #include "per_dtype.inc"
 
+/* One part of an op's pass, cut over the pool (cg_parallel_parts): at 2
+ * threads the helper otherwise waits through every activation. */
+struct unary_job {
+    struct cg_record *r;
+    bool set; /* backward: the first write of x's grad */
+    int parts;
+};
+
+static void unary_range(const struct unary_job *j, int part, int64_t *lo, int64_t *hi)
+{
+    cg_split_map(j->r->in[0]->numel, j->parts, part, lo, hi);
+}
+
 #define CG_UNARY_WRAPPERS(name, fwd, deriv)                                                \
+    static void name##_forward_part(void *ctx, int part)                                   \
+    {                                                                                      \
+        const struct unary_job *j = ctx;                                                   \
+        struct cg_record *r = j->r;                                                        \
+        struct cg_tensor *x = r->in[0], *y = r->out;                                       \
+        int64_t lo, hi;                                                                    \
+        unary_range(j, part, &lo, &hi);                                                    \
+        if (y->dtype == CG_F64)                                                            \
+            name##_fwd_f64((double *)y->data + lo, (const double *)x->data + lo, hi - lo,  \
+                           r->scalar[0], r->scalar[1]);                                    \
+        else                                                                               \
+            name##_fwd_f32((float *)y->data + lo, (const float *)x->data + lo, hi - lo,    \
+                           (float)r->scalar[0], (float)r->scalar[1]);                      \
+    }                                                                                      \
     static void name##_forward(struct cg_record *r)                                        \
     {                                                                                      \
+        struct unary_job j = {r, false, cg_parallel_parts(r->in[0]->numel)};               \
+        cg_parallel_map(j.parts, name##_forward_part, &j);                                 \
+    }                                                                                      \
+    static void name##_backward_part(void *ctx, int part)                                  \
+    {                                                                                      \
+        const struct unary_job *j = ctx;                                                   \
+        struct cg_record *r = j->r;                                                        \
         struct cg_tensor *x = r->in[0], *y = r->out;                                       \
+        int64_t lo, hi;                                                                    \
+        unary_range(j, part, &lo, &hi);                                                    \
         if (y->dtype == CG_F64)                                                            \
-            name##_fwd_f64(y->data, x->data, x->numel, r->scalar[0], r->scalar[1]);        \
+            (j->set ? name##_bwd_set_f64 : name##_bwd_f64)(                                \
+                (double *)x->grad->data + lo, (const double *)y->grad->data + lo,          \
+                (const double *)x->data + lo, (const double *)y->data + lo, hi - lo,       \
+                r->scalar[0], r->scalar[1]);                                               \
         else                                                                               \
-            name##_fwd_f32(y->data, x->data, x->numel, (float)r->scalar[0],                \
-                           (float)r->scalar[1]);                                           \
+            (j->set ? name##_bwd_set_f32 : name##_bwd_f32)(                                \
+                (float *)x->grad->data + lo, (const float *)y->grad->data + lo,            \
+                (const float *)x->data + lo, (const float *)y->data + lo, hi - lo,         \
+                (float)r->scalar[0], (float)r->scalar[1]);                                 \
     }                                                                                      \
     static void name##_backward(struct cg_record *r)                                       \
     {                                                                                      \
-        struct cg_tensor *x = r->in[0], *y = r->out;                                       \
+        struct cg_tensor *x = r->in[0];                                                    \
         if (!x->grad) return;                                                              \
-        bool set = cg_grad_assign(x);                                                      \
-        if (y->dtype == CG_F64)                                                            \
-            (set ? name##_bwd_set_f64 : name##_bwd_f64)(x->grad->data, y->grad->data,      \
-                                                        x->data, y->data, x->numel,        \
-                                                        r->scalar[0], r->scalar[1]);       \
-        else                                                                               \
-            (set ? name##_bwd_set_f32 : name##_bwd_f32)(x->grad->data, y->grad->data,      \
-                                                        x->data, y->data, x->numel,        \
-                                                        (float)r->scalar[0],               \
-                                                        (float)r->scalar[1]);              \
+        struct unary_job j = {r, cg_grad_assign(x), cg_parallel_parts(x->numel)};          \
+        cg_parallel_map(j.parts, name##_backward_part, &j);                                \
     }                                                                                      \
     const struct cg_op cg_op_##name = {#name, name##_forward, name##_backward,             \
                                        CG_OP_ASSIGNS_GRAD};

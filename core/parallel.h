@@ -27,4 +27,35 @@ int cg_parallel_threads(void);
  * whose starts are multiples of `align` (except the end). */
 void cg_split_range(int64_t n, int parts, int part, int64_t align, int64_t *begin, int64_t *end);
 
+/* How many parts an elementwise pass over n elements is cut into: the
+ * thread count from CG_PARALLEL_MAP_MIN elements on (below, handing off
+ * costs more than the pass), else 1.  Elementwise results do not depend on
+ * the cut; cut with cg_split_map, whose runs start on multiples of 16
+ * elements, so no two threads write one cache line. */
+enum { CG_PARALLEL_MAP_MIN = 1 << 14 };
+static inline int cg_parallel_parts(int64_t n)
+{
+    return n < CG_PARALLEL_MAP_MIN ? 1 : cg_parallel_threads();
+}
+/* cg_parallel_run for cg_parallel_parts' count, calling fn directly for
+ * one part (inlined there, so tiny ops stay as cheap as without a pool). */
+static inline void cg_parallel_map(int parts, cg_task_fn fn, void *ctx)
+{
+    if (parts == 1)
+        fn(ctx, 0);
+    else
+        cg_parallel_run(parts, fn, ctx);
+}
+
+/* cg_split_range(n, parts, part, 16, ...) without its divisions for one
+ * part: tiny ops run this on every call (bench/op_overhead). */
+static inline void cg_split_map(int64_t n, int parts, int part, int64_t *begin, int64_t *end)
+{
+    if (parts == 1) {
+        *begin = 0, *end = n;
+        return;
+    }
+    cg_split_range(n, parts, part, 16, begin, end);
+}
+
 #endif

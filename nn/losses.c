@@ -8,6 +8,7 @@
 #include "error_internal.h"
 #include "multiarch.h"
 #include "loss_op_list.h"
+#include "parallel.h"
 #include "losses_internal.h"
 #include "tensor_live.h"
 #include "cgrad/op.h"
@@ -64,6 +65,15 @@ static void *grad_of(const struct cg_record *r, int i, bool *assign)
     return t->grad->data;
 }
 
+/* A backward cut over the pool (cg_parallel_parts; elementwise, so any cut
+ * gives the same bits): gx, gt from grad_of, per: no reduction. */
+struct loss_job {
+    const struct cg_record *r;
+    void *gx, *gt;
+    bool ax, at, per;
+    int parts;
+};
+
 /* scalar[0]: the reduction, scalar[1]: the loss's parameter, scalar[2]: the
  * divisor of the reduced sum. */
 #define CG_LOSS_WRAPPERS(name, L, DX, DT)                                                  \
@@ -78,17 +88,34 @@ static void *grad_of(const struct cg_record *r, int i, bool *assign)
             name##_fwd_f32(y->data, x->data, t->data, x->numel, per, (float)r->scalar[1],  \
                            r->scalar[2]);                                                  \
     }                                                                                      \
+    static void name##_backward_part(void *ctx, int part)                                  \
+    {                                                                                      \
+        const struct loss_job *j = ctx;                                                    \
+        const struct cg_record *r = j->r;                                                  \
+        struct cg_tensor *x = r->in[0], *t = r->in[1], *y = r->out;                        \
+        int64_t lo, hi;                                                                    \
+        cg_split_map(x->numel, j->parts, part, &lo, &hi);                                  \
+        int64_t gy_at = j->per ? lo : 0; /* reduced: every element reads gy[0] */          \
+        if (y->dtype == CG_F64)                                                            \
+            name##_bwd_f64(j->gx ? (double *)j->gx + lo : NULL,                            \
+                           j->gt ? (double *)j->gt + lo : NULL,                            \
+                           (const double *)y->grad->data + gy_at,                          \
+                           (const double *)x->data + lo, (const double *)t->data + lo,     \
+                           hi - lo, j->per, r->scalar[1], r->scalar[2], j->ax, j->at);     \
+        else                                                                               \
+            name##_bwd_f32(j->gx ? (float *)j->gx + lo : NULL,                             \
+                           j->gt ? (float *)j->gt + lo : NULL,                             \
+                           (const float *)y->grad->data + gy_at,                           \
+                           (const float *)x->data + lo, (const float *)t->data + lo,       \
+                           hi - lo, j->per, (float)r->scalar[1], r->scalar[2], j->ax,      \
+                           j->at);                                                         \
+    }                                                                                      \
     static void name##_backward(struct cg_record *r)                                       \
     {                                                                                      \
-        struct cg_tensor *x = r->in[0], *t = r->in[1], *y = r->out;                        \
-        bool per = (enum cg_reduction)r->scalar[0] == CG_REDUCTION_NONE, ax, at;           \
-        void *gx = grad_of(r, 0, &ax), *gt = grad_of(r, 1, &at);                           \
-        if (y->dtype == CG_F64)                                                            \
-            name##_bwd_f64(gx, gt, y->grad->data, x->data, t->data, x->numel, per,         \
-                           r->scalar[1], r->scalar[2], ax, at);                            \
-        else                                                                               \
-            name##_bwd_f32(gx, gt, y->grad->data, x->data, t->data, x->numel, per,         \
-                           (float)r->scalar[1], r->scalar[2], ax, at);                     \
+        struct loss_job j = {r, .per = (enum cg_reduction)r->scalar[0] == CG_REDUCTION_NONE}; \
+        j.gx = grad_of(r, 0, &j.ax), j.gt = grad_of(r, 1, &j.at);                          \
+        j.parts = cg_parallel_parts(r->in[0]->numel);                                      \
+        cg_parallel_map(j.parts, name##_backward_part, &j);                                \
     }                                                                                      \
     const struct cg_op cg_op_##name = {#name, name##_forward, name##_backward,             \
                                        CG_OP_ASSIGNS_GRAD};
