@@ -66,5 +66,16 @@ void *cg_malloc_aligned(size_t bytes, const char *what)
     return counted(injected() ? NULL : aligned_alloc(64, rounded ? rounded : 64), bytes, what);
 }
 
+void *cg_try_malloc_aligned(size_t align, size_t bytes)
+{
+    size_t rounded = (bytes + align - 1) & ~(align - 1);
+    void *p = injected() ? NULL : aligned_alloc(align, rounded ? rounded : align);
+    if (p) {
+        atomic_fetch_add(&alloc_count, 1);
+        atomic_fetch_add(&alloc_bytes, bytes);
+    }
+    return p;
+}
+
 void cg_free(void *p) { free(p); }
 void cg_free_aligned(void *p) { free(p); }

@@ -16,6 +16,18 @@ void *cg_malloc_aligned(size_t bytes, const char *what);
 void cg_free(void *p);
 void cg_free_aligned(void *p);
 
+/* Like cg_malloc_aligned with alignment `align` (a power of two), freed
+ * with cg_free, but a failure sets no error: for copies that are optional. */
+void *cg_try_malloc_aligned(size_t align, size_t bytes);
+
+/* For a large heap buffer that will be read at random for a long time: on
+ * Linux, returns a copy of its `bytes` bytes on 2 MB pages and frees p (as
+ * cg_free); elsewhere, or when the copy cannot be made, returns p itself.
+ * Either way the caller owns the result, freed with cg_free.  The copy is
+ * made in slices, each slice's old pages given back as it goes, so it costs
+ * about one slice of extra memory, not a second buffer. */
+void *cg_move_to_huge_pages(void *p, size_t bytes);
+
 /* Allocation-failure injection, for tests only (internal: not exported by
  * the shared library; tests link the static one).  After
  * cg_alloc_fail_nth(n), the n-th allocation from now (n >= 1) fails as if

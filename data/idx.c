@@ -163,7 +163,8 @@ static enum cg_status read_payload(struct idx_file *f, int64_t bytes, const char
         cg_free(buf);
         return s;
     }
-    *out = buf;
+    /* Shuffled batches read it at random for the whole run. */
+    *out = cg_move_to_huge_pages(buf, total);
     return CG_OK;
 }
 

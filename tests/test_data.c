@@ -18,6 +18,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "alloc.h"
+
 static char tmpdir[64];
 
 /* ---- file helpers ---- */
@@ -378,6 +380,58 @@ static void test_huge_count_no_huge_allocation(void **state)
     size_t before = cg_alloc_bytes();
     EXPECT_FAIL(cg_idx_load_labels(&lo, p), CG_ERR_CORRUPT, p, "only 3 follow");
     assert_true(cg_alloc_bytes() - before <= (size_t)2 << 20);
+}
+
+/* A data set over 4 MB is moved onto 2 MB pages after reading (Linux): the
+ * result is 2 MB aligned and holds every byte, raw and gzip. */
+static void test_large_file_on_huge_pages(void **state)
+{
+    (void)state;
+    enum { count = 6000, rows = 28, cols = 28 };
+    const size_t n = (size_t)count * rows * cols;
+    uint8_t *px = malloc(n);
+    assert_non_null(px);
+    for (size_t i = 0; i < count; i++)
+        for (size_t k = 0; k < rows * cols; k++) px[i * rows * cols + k] = pixel((int64_t)i, (int64_t)k);
+    char p[256];
+    for (int gz = 0; gz <= 1; gz++) {
+        struct blob b = images_blob(2051, count, rows, cols, 0);
+        blob_put(&b, px, n);
+        put(p, gz ? "large.gz" : "large", b, gz);
+        struct cg_dataset ds;
+        OK(cg_idx_load_images(&ds, p));
+        check_standard(&ds, count, rows, cols);
+#if defined(__linux__)
+        assert_int_equal((uintptr_t)ds.images % ((uintptr_t)2 << 20), 0);
+#endif
+        cg_dataset_free(&ds);
+    }
+    free(px);
+}
+
+/* cg_move_to_huge_pages keeps small buffers where they are and moves large
+ * ones whole, whatever the source's offset within its pages. */
+static void test_move_to_huge_pages(void **state)
+{
+    (void)state;
+    uint8_t *small = cg_malloc(100, "test");
+    assert_non_null(small);
+    assert_ptr_equal(cg_move_to_huge_pages(small, 100), small);
+    cg_free(small);
+    const size_t sizes[3] = {(size_t)4 << 20, ((size_t)9 << 20) + 4097, ((size_t)4 << 20) + 1};
+    for (int s = 0; s < 3; s++) {
+        uint8_t *p = cg_malloc(sizes[s], "test");
+        assert_non_null(p);
+        for (size_t k = 0; k < sizes[s]; k++) p[k] = (uint8_t)(k * 131 + k / 4096);
+        uint8_t *q = cg_move_to_huge_pages(p, sizes[s]);
+        assert_non_null(q);
+#if defined(__linux__)
+        assert_true(q != p && (uintptr_t)q % ((uintptr_t)2 << 20) == 0);
+#endif
+        for (size_t k = 0; k < sizes[s]; k++)
+            if (q[k] != (uint8_t)(k * 131 + k / 4096)) fail_msg("byte %zu of %zu lost in the move", k, sizes[s]);
+        cg_free(q);
+    }
 }
 
 static void test_reader_misuse(void **state)
@@ -751,6 +805,8 @@ int main(void)
         cmocka_unit_test(test_broken_gzip),
         cmocka_unit_test(test_inconsistent_images_and_labels),
         cmocka_unit_test(test_huge_count_no_huge_allocation),
+        cmocka_unit_test(test_large_file_on_huge_pages),
+        cmocka_unit_test(test_move_to_huge_pages),
         cmocka_unit_test(test_reader_misuse),
         cmocka_unit_test(test_sequential_partial_last_batch),
         cmocka_unit_test(test_shuffle_each_sample_once_epochs_differ),
