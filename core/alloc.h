@@ -20,6 +20,11 @@ void cg_free_aligned(void *p);
  * with cg_free, but a failure sets no error: for copies that are optional. */
 void *cg_try_malloc_aligned(size_t align, size_t bytes);
 
+/* cg_malloc for a large buffer that will be read at random for a long time:
+ * on Linux, from 4 MB on, 2 MB aligned and advised to be kept on 2 MB pages
+ * as it is first written.  Freed with cg_free. */
+void *cg_malloc_huge(size_t bytes, const char *what);
+
 /* For a large heap buffer that will be read at random for a long time: on
  * Linux, returns a copy of its `bytes` bytes on 2 MB pages and frees p (as
  * cg_free); elsewhere, or when the copy cannot be made, returns p itself.

@@ -21,6 +21,19 @@
 #if defined(__linux__) && defined(MADV_HUGEPAGE) && defined(MADV_DONTNEED)
 enum { huge_page = 2 << 20, slice = 4 << 20 };
 
+void *cg_malloc_huge(size_t bytes, const char *what)
+{
+    if (bytes >= 2 * (size_t)huge_page) {
+        void *p = cg_try_malloc_aligned(huge_page, bytes);
+        size_t rounded = (bytes + huge_page - 1) & ~(size_t)(huge_page - 1);
+        if (p) {
+            (void)madvise(p, rounded, MADV_HUGEPAGE); /* advice: refusal is harmless */
+            return p;
+        }
+    }
+    return cg_malloc(bytes, what);
+}
+
 void *cg_move_to_huge_pages(void *p, size_t bytes)
 {
     if (!p || bytes < 2 * (size_t)huge_page) return p;
@@ -48,6 +61,8 @@ void *cg_move_to_huge_pages(void *p, size_t bytes)
     return to;
 }
 #else
+void *cg_malloc_huge(size_t bytes, const char *what) { return cg_malloc(bytes, what); }
+
 void *cg_move_to_huge_pages(void *p, size_t bytes)
 {
     (void)bytes;

@@ -26,9 +26,10 @@ static bool shape_ok(const char *fn, const char *what, int ndim, const int64_t *
     return true;
 }
 
+/* Batches read the samples at random: large copies go on 2 MB pages. */
 static void *copy_of(const void *src, size_t bytes, const char *what)
 {
-    void *p = cg_malloc(bytes ? bytes : 1, what);
+    void *p = cg_malloc_huge(bytes ? bytes : 1, what);
     if (p && bytes) memcpy(p, src, bytes);
     return p;
 }
@@ -95,7 +96,7 @@ enum cg_status cg_tensor_dataset_from_idx(struct cg_tensor_dataset *out, const c
     int64_t per = (int64_t)raw.rows * raw.cols;
     struct cg_tensor_dataset ds = {.count = raw.count, .sample_ndim = 2,
                                    .sample_shape = {raw.rows, raw.cols}};
-    ds.features = cg_malloc((size_t)(raw.count * per) * sizeof(float), "dataset features");
+    ds.features = cg_malloc_huge((size_t)(raw.count * per) * sizeof(float), "dataset features");
     ds.labels = raw.labels ? cg_malloc((size_t)raw.count * sizeof(int64_t), "dataset labels")
                            : NULL;
     if (!ds.features || (raw.labels && !ds.labels)) {

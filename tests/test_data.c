@@ -410,10 +410,22 @@ static void test_large_file_on_huge_pages(void **state)
 }
 
 /* cg_move_to_huge_pages keeps small buffers where they are and moves large
- * ones whole, whatever the source's offset within its pages. */
+ * ones whole, whatever the source's offset within its pages; cg_malloc_huge
+ * gives large buffers 2 MB alignment (Linux). */
 static void test_move_to_huge_pages(void **state)
 {
     (void)state;
+    const size_t huge_sizes[2] = {100, ((size_t)5 << 20) + 3};
+    for (int s = 0; s < 2; s++) {
+        size_t bytes = huge_sizes[s];
+        uint8_t *h = cg_malloc_huge(bytes, "test");
+        assert_non_null(h);
+        memset(h, 7, bytes);
+#if defined(__linux__)
+        if (bytes > ((size_t)4 << 20)) assert_int_equal((uintptr_t)h % ((uintptr_t)2 << 20), 0);
+#endif
+        cg_free(h);
+    }
     uint8_t *small = cg_malloc(100, "test");
     assert_non_null(small);
     assert_ptr_equal(cg_move_to_huge_pages(small, 100), small);
