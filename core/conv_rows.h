@@ -75,7 +75,8 @@ void cg_conv_rows_input_grad(float *dx, const float *dy, const float *packed,
                              int64_t ow);
 
 /* Whether the kernels are compiled in and the CPU has AVX2 and FMA but
- * not AVX-512 (cg_conv_rows_usable's CPU test, for conv_winograd.c). */
+ * not full-width AVX-512 (none, or Zen 4's two 256-bit halves):
+ * cg_conv_rows_usable's CPU test, for conv_winograd.c. */
 bool cg_conv_rows_cpu(void);
 
 /* The forward tile, for conv_winograd.c: rows (<= 4) rows of n (<= 24)

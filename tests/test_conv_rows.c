@@ -1,5 +1,5 @@
 /* The row-tile convolution forward, weight and input gradients (core/conv_rows.c,
- * f32 on AVX2 + FMA CPUs without AVX-512) against a double-precision
+ * f32 on AVX2 + FMA CPUs without full-width AVX-512) against a double-precision
  * convolution written here and against the im2col + GEMM path they
  * replace, over shapes that reach their corners: output rows shorter
  * than, equal to and longer than the 24-column tile and the 8-lane
@@ -7,7 +7,7 @@
  * tile, K not a multiple of 3, groups, row stride and dilation, with and
  * without bias, and the fused ReLU + MaxPool2d(2).  Shapes it must not
  * take (padding, column stride 2, f64) are checked to fall back.  On a
- * CPU without AVX2, or with AVX-512, the comparisons still run (both
+ * CPU without AVX2, or with full-width AVX-512, the comparisons still run (both
  * sides take im2col + GEMM). */
 #include "cg_test.h"
 #include "conv_check.h"
@@ -85,10 +85,8 @@ static struct cg_tensor *run(struct cg_tape *tape, const struct rows_case *k, st
 static void matches_double_and_gemm(void **state)
 {
     (void)state;
-    __builtin_cpu_init();
-    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                !__builtin_cpu_supports("avx512f");
-    if (!avx2) fprintf(stderr, "no AVX2 + FMA, or AVX-512: both sides take im2col + GEMM\n");
+    bool avx2 = cg_test_own_conv_kernels_expected();
+    if (!avx2) fprintf(stderr, "no AVX2 + FMA, or full-width AVX-512: both sides take im2col + GEMM\n");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const struct rows_case *k = &cases[i];
         struct cg_tape *tape = cg_tape_new();

@@ -2,7 +2,36 @@
 #include "conv_check.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* Zen 4, told by /proc/cpuinfo (independently of the library's cpuid). */
+static bool cpuinfo_says_zen4(void)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return false;
+    char line[4096];
+    bool amd = false, family25 = false;
+    /* The first processor's block ends at the first empty line. */
+    while (fgets(line, sizeof line, f) && line[0] != '\n') {
+        if (strncmp(line, "vendor_id", 9) == 0) amd = strstr(line, "AuthenticAMD") != NULL;
+        if (strncmp(line, "cpu family", 10) == 0) family25 = atoi(strchr(line, ':') + 1) == 25;
+    }
+    fclose(f);
+    return amd && family25;
+}
+
+bool cg_test_own_conv_kernels_expected(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           (!__builtin_cpu_supports("avx512f") || cpuinfo_says_zen4());
+#else
+    return false;
+#endif
+}
 
 struct cg_tensor *cg_test_wave(enum cg_dtype dt, int ndim, const int64_t *shape, double scale)
 {

@@ -16,4 +16,9 @@ struct cg_tensor *cg_test_wave(enum cg_dtype dt, int ndim, const int64_t *shape,
  * the same kernel as the unfused convolution. */
 void cg_test_fused_pool_matches(int64_t n, int64_t c, int64_t h, int64_t wd, int64_t o);
 
+/* Whether cgrad's own AVX2 convolution kernels should run on this CPU: AVX2
+ * and FMA, and no AVX-512 or only Zen 4's half-width one (read from
+ * /proc/cpuinfo where it exists: vendor AuthenticAMD, cpu family 25). */
+bool cg_test_own_conv_kernels_expected(void);
+
 #endif
