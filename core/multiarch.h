@@ -19,8 +19,10 @@
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__AVX2__) && !defined(CG_NO_MULTIARCH)
 #define CG_MULTIARCH __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define CG_MULTIARCH_YMM __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define CG_MULTIARCH
+#define CG_MULTIARCH_YMM
 #endif
 
 #endif
