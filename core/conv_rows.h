@@ -22,7 +22,8 @@ enum { CG_CONV_ROWS_M = 4 }; /* output channels per tile */
 
 /* Whether the kernel takes this convolution: f32, column stride 1, no
  * padding, offsets that fit int32, and a CPU with AVX2 and FMA but not
- * AVX-512 (there OpenBLAS's AVX-512 kernels are faster).  Checked at run
+ * full-width AVX-512 (there OpenBLAS's AVX-512 kernels are faster; Zen 4's
+ * are not, see cg_conv_rows_cpu).  Checked at run
  * time; always false where the kernel is not compiled in. */
 bool cg_conv_rows_usable(enum cg_dtype dt, const struct cg_window *k, int64_t cg, int64_t h,
                          int64_t w);

@@ -3,7 +3,9 @@
  * target_clones), so a portable build runs these loops as fast as a
  * -march=native one.  A no-op when the build already targets AVX2 or
  * better, and off x86-64.  Results do not depend on the clone: the build is
- * ISO C11, so no multiply-add is contracted into an FMA. */
+ * ISO C11, so no multiply-add is contracted into an FMA.  CG_MULTIARCH_YMM
+ * leaves out AVX-512, for loops it does not speed up (divisions, square
+ * roots, memory traffic) and that ran slower with it on Zen 4. */
 #ifndef CG_CORE_MULTIARCH_H
 #define CG_CORE_MULTIARCH_H
 

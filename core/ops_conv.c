@@ -1,9 +1,9 @@
 /* Convolution op (Conv2d; Conv1d runs it with height 1) by im2col + GEMM.
  * The forward product and the weight and input gradients run the row-tile
  * kernels of conv_rows.h instead where they apply (f32, no padding, column
- * stride 1, AVX2 + FMA without AVX-512), and the forward product and the
- * input gradient of 3x3 stride-1 convolutions Winograd's F(2x2, 3x3) of
- * conv_winograd.h (padding up to 2) before those.
+ * stride 1, AVX2 + FMA without full-width AVX-512), and the forward
+ * product and the input gradient of 3x3 stride-1 convolutions Winograd's
+ * F(2x2, 3x3) of conv_winograd.h (padding up to 2) before those.
  *
  * Per sample and group: col [Cg kH kW, oH oW] = im2col(x), then
  *   y  [Og, oH oW]    = W_g [Og, Cg kH kW] col (+ bias, written first, beta 1)

@@ -50,8 +50,9 @@ struct cg_conv2d_params {
 /* x [N, C, H, W] (*) weight [O, C / groups, kH, kW] + bias [O] (NULL: none)
  * -> [N, O, oH, oW], by im2col and OpenBLAS GEMM.  The f32 forward without
  * padding or column stride runs cgrad's own kernel instead, without
- * im2col, on AVX2 CPUs without AVX-512 (its rounding differs from the
- * GEMM's in the last bits).  The batch is cut over
+ * im2col, on AVX2 CPUs without full-width AVX-512 (Zen 4's counts as half
+ * width; the kernel's rounding differs from the GEMM's in the last bits).
+ * The batch is cut over
  * cgrad's threads (cg_set_num_threads) by samples; the weight gradient is
  * summed per thread, then over threads in a fixed order, so results repeat
  * bit for bit for a given thread count.  Scratch comes from the tape. */
