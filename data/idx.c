@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include "alloc.h"
+#include "idx_internal.h"
 #include "cgrad/data.h"
 #include "error_internal.h"
 
@@ -21,6 +22,7 @@ struct idx_file {
     const char *path;
     const char *kind; /* "images" or "labels" */
     gzFile gz;
+    bool huge; /* payload onto 2 MB pages (kept for batches) */
 };
 
 static uint32_t be32(const unsigned char *p)
@@ -164,7 +166,7 @@ static enum cg_status read_payload(struct idx_file *f, int64_t bytes, const char
         return s;
     }
     /* Shuffled batches read it at random for the whole run. */
-    *out = cg_move_to_huge_pages(buf, total);
+    *out = f->huge ? cg_move_to_huge_pages(buf, total) : buf;
     return CG_OK;
 }
 
@@ -198,19 +200,30 @@ static enum cg_status load_images(struct cg_dataset *out, struct idx_file *f)
     return CG_OK;
 }
 
-enum cg_status cg_idx_load_images(struct cg_dataset *out, const char *path)
+static enum cg_status load_images_file(struct cg_dataset *out, const char *path, bool huge,
+                                       const char *fn)
 {
     if (!out || !path) {
-        cg_misuse("cg_idx_load_images", "%s is NULL", !out ? "out" : "path");
+        cg_misuse(fn, "%s is NULL", !out ? "out" : "path");
         return CG_ERR_INVALID;
     }
     *out = (struct cg_dataset){0};
-    struct idx_file f = {path, "images", NULL};
+    struct idx_file f = {path, "images", NULL, huge};
     enum cg_status s = open_idx(&f);
     if (s == CG_OK) s = load_images(out, &f);
     s = close_idx(&f, s);
     if (s != CG_OK) cg_dataset_free(out);
     return s;
+}
+
+enum cg_status cg_idx_load_images(struct cg_dataset *out, const char *path)
+{
+    return load_images_file(out, path, true, "cg_idx_load_images");
+}
+
+enum cg_status cg_idx_load_images_transient(struct cg_dataset *out, const char *path)
+{
+    return load_images_file(out, path, false, "cg_tensor_dataset_from_idx");
 }
 
 static enum cg_status load_labels(struct cg_dataset *ds, struct idx_file *f)
@@ -241,7 +254,7 @@ enum cg_status cg_idx_load_labels(struct cg_dataset *ds, const char *path)
                   "load the labels into a fresh dataset)");
         return CG_ERR_INVALID;
     }
-    struct idx_file f = {path, "labels", NULL};
+    struct idx_file f = {path, "labels", NULL, false};
     enum cg_status s = open_idx(&f);
     if (s == CG_OK) s = load_labels(ds, &f);
     s = close_idx(&f, s);

@@ -6,6 +6,7 @@
 #include "alloc.h"
 #include "cgrad/data.h"
 #include "error_internal.h"
+#include "idx_internal.h"
 
 static bool shape_ok(const char *fn, const char *what, int ndim, const int64_t *shape,
                      int64_t *numel)
@@ -87,7 +88,8 @@ enum cg_status cg_tensor_dataset_from_idx(struct cg_tensor_dataset *out, const c
     }
     *out = (struct cg_tensor_dataset){0};
     struct cg_dataset raw;
-    enum cg_status st = cg_idx_load_images(&raw, images_path);
+    /* Converted and freed below: no need for 2 MB pages. */
+    enum cg_status st = cg_idx_load_images_transient(&raw, images_path);
     if (st == CG_OK && labels_path) st = cg_idx_load_labels(&raw, labels_path);
     if (st != CG_OK) {
         cg_dataset_free(&raw);
