@@ -33,14 +33,19 @@ static bool injected(void)
 size_t cg_alloc_count(void) { return atomic_load(&alloc_count); }
 size_t cg_alloc_bytes(void) { return atomic_load(&alloc_bytes); }
 
+static void count_allocation(size_t bytes)
+{
+    atomic_fetch_add(&alloc_count, 1);
+    atomic_fetch_add(&alloc_bytes, bytes);
+}
+
 static void *counted(void *p, size_t bytes, const char *what)
 {
     if (!p) {
         cg_fail(CG_ERR_NOMEM, "out of memory allocating %zu bytes for %s", bytes, what);
         return NULL;
     }
-    atomic_fetch_add(&alloc_count, 1);
-    atomic_fetch_add(&alloc_bytes, bytes);
+    count_allocation(bytes);
     return p;
 }
 
@@ -71,10 +76,7 @@ void *cg_try_malloc_aligned(size_t align, size_t bytes)
     size_t rounded = (bytes + align - 1) & ~(align - 1);
     /* No injected failure: callers have a fallback, not an error path. */
     void *p = aligned_alloc(align, rounded ? rounded : align);
-    if (p) {
-        atomic_fetch_add(&alloc_count, 1);
-        atomic_fetch_add(&alloc_bytes, bytes);
-    }
+    if (p) count_allocation(bytes);
     return p;
 }
 

@@ -21,26 +21,32 @@
 #if defined(__linux__) && defined(MADV_HUGEPAGE) && defined(MADV_DONTNEED)
 enum { huge_page = 2 << 20, slice = 4 << 20 };
 
+/* 2 MB-aligned memory for `bytes` (from 4 MB on, else NULL), advised to be
+ * kept on 2 MB pages; *advised says whether the kernel took the advice. */
+static uint8_t *huge_alloc(size_t bytes, bool *advised)
+{
+    *advised = false;
+    if (bytes < 2 * (size_t)huge_page) return NULL;
+    uint8_t *p = cg_try_malloc_aligned(huge_page, bytes);
+    size_t rounded = (bytes + huge_page - 1) & ~(size_t)(huge_page - 1);
+    if (p) *advised = madvise(p, rounded, MADV_HUGEPAGE) == 0;
+    return p;
+}
+
 void *cg_malloc_huge(size_t bytes, const char *what)
 {
-    if (bytes >= 2 * (size_t)huge_page) {
-        void *p = cg_try_malloc_aligned(huge_page, bytes);
-        size_t rounded = (bytes + huge_page - 1) & ~(size_t)(huge_page - 1);
-        if (p) {
-            (void)madvise(p, rounded, MADV_HUGEPAGE); /* advice: refusal is harmless */
-            return p;
-        }
-    }
-    return cg_malloc(bytes, what);
+    bool advised; /* refused advice is harmless: the memory is still good */
+    void *p = huge_alloc(bytes, &advised);
+    return p ? p : cg_malloc(bytes, what);
 }
 
 void *cg_move_to_huge_pages(void *p, size_t bytes)
 {
-    if (!p || bytes < 2 * (size_t)huge_page) return p;
-    uint8_t *to = cg_try_malloc_aligned(huge_page, bytes), *from = p;
+    if (!p) return p;
+    bool advised;
+    uint8_t *to = huge_alloc(bytes, &advised), *from = p;
     if (!to) return p;
-    size_t rounded = (bytes + huge_page - 1) & ~(size_t)(huge_page - 1);
-    if (madvise(to, rounded, MADV_HUGEPAGE) != 0) { /* refused: keep the original */
+    if (!advised) { /* refused: a copy would gain nothing */
         cg_free(to);
         return p;
     }
