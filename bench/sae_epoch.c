@@ -5,7 +5,14 @@
  *   sae_epoch [--data DIR] [--batch 64] [--threads 1] [--hidden 256] [--bottleneck 64]
  *             [--repeat 5] [--limit IMAGES] [--optimizer sgd|adam|adamw|rmsprop|adagrad]
  *             [--fused 1]
- * prints: epoch_seconds gemm_floor_seconds ratio allocs_per_step peak_rss_mb
+ * prints: epoch_seconds gemm_floor_seconds ratio allocs_per_step peak_rss_mb,
+ * bound_seconds, bound_pass_seconds, bound_ratio and epoch_over_bound: the
+ * one-thread epoch of step_bound.h (the floor's GEMMs with the least memory
+ * traffic around them), the time in its passes, (floor + passes / threads)
+ * / floor (the passes counted as split perfectly over the threads, which
+ * only lowers the bound) and epoch_seconds over that bound,
+ * then bound_mean_loss (its epoch trains the same model: the mean of its
+ * steps' losses) and bound_<pass>_us, each pass's time per step;
  * optimizer step_us (the mean optimizer step of the epoch) and step_gb_s (the
  * bytes its step must move, parameter, gradient and state read once and
  * parameter and state written once, over step_us) and, for another optimizer
@@ -41,6 +48,7 @@
 #include <cgrad.h>
 
 #include "bench_util.h"
+#include "step_bound.h"
 
 struct cfg {
     const char *data;
@@ -253,7 +261,7 @@ int main(int argc, char **argv)
     if (c.limit > 0 && c.limit < train.count) train.count = c.limit;
     int pix = train.rows * train.cols;
     double best_epoch = 1e30, best_floor = 1e30, allocs = 0, best_step = 1e30, best_sgd = 1e30;
-    double bytes = 0, sgd_bytes = 0;
+    double bytes = 0, sgd_bytes = 0, best_bound = 1e30, best_pass = 0, bound_loss = 0, best_passes[STEP_BOUND_PASSES] = {0};
     bool compare = strcmp(c.optimizer, "sgd") != 0;
     double epochs[64], fused_epochs[64], best_fused = 1e30, fused_allocs = 0, cpu[64], fused_cpu[64];
     double best_zero = 1e30, best_fused_step = 1e30, best_fused_zero = 1e30;
@@ -261,6 +269,17 @@ int main(int argc, char **argv)
     double upd[64], fused_upd[64], consume_upd[64]; /* per repeat: median over the steps */
     for (int r = 0; r < c.repeat; r++) {
         double f = time_floor(&c, train.count, pix), step, zero, sgd_step, sgd_allocs, unused;
+        double passes[STEP_BOUND_PASSES], pass = 0;
+        double b = step_bound_epoch(&train, train.count, c.batch, c.hidden, c.bottleneck, passes, &bound_loss);
+        if (b < 0) {
+            fprintf(stderr, "sae_epoch: out of memory for the bound's buffers\n");
+            return 1;
+        }
+        for (int k = 0; k < STEP_BOUND_PASSES; k++) pass += passes[k];
+        if (b < best_bound) {
+            best_bound = b, best_pass = pass;
+            memcpy(best_passes, passes, sizeof passes);
+        }
         double e = time_epoch(&c, c.optimizer, &train, SEPARATE, &allocs, &step, &zero, &bytes, &cpu[r], &upd[r]);
         epochs[r] = e;
         if (zero < best_zero) best_zero = zero;
@@ -285,6 +304,13 @@ int main(int argc, char **argv)
     }
     printf("images %lld\nbatch %d\nthreads %d\nhidden %d\n", (long long)train.count, c.batch, c.threads, c.hidden);
     printf("epoch_seconds %.4f\ngemm_floor_seconds %.4f\nratio %.3f\n", best_epoch, best_floor, best_epoch / best_floor);
+    double bound = best_floor + best_pass / c.threads;
+    printf("bound_seconds %.4f\nbound_pass_seconds %.4f\nbound_ratio %.3f\nepoch_over_bound %.3f\n", best_bound,
+           best_pass, bound / best_floor, best_epoch / bound);
+    printf("bound_mean_loss %.5f\n", bound_loss);
+    int64_t steps = (train.count + c.batch - 1) / c.batch;
+    for (int k = 0; k < STEP_BOUND_PASSES; k++)
+        printf("bound_%s_us %.1f\n", step_bound_pass_name(k), 1e6 * best_passes[k] / (double)steps);
     printf("allocs_per_step %.3f\npeak_rss_mb %.1f\n", allocs, bench_peak_rss_mb());
     printf("optimizer %s\nstep_us %.1f\nstep_gb_s %.1f\n", c.optimizer, best_step, 1e-3 * bytes / best_step);
     if (compare)
