@@ -97,7 +97,7 @@ BOUND_CLONES static void sgd_update(float *restrict p, float *restrict g, float 
 enum { LAYERS = 3 };
 
 struct net {
-    int n_max, in[LAYERS], out[LAYERS];
+    int in[LAYERS], out[LAYERS];
     float *x, *a1, *s, *a2, *y;    /* batch, pre-activation, code, bottleneck, output */
     float *dy, *da2, *ds, *da1;    /* their gradients */
     float *w[LAYERS], *b[LAYERS], *dw[LAYERS], *db[LAYERS], *mw[LAYERS], *mb[LAYERS];
@@ -114,7 +114,7 @@ static void net_free(struct net *t)
 
 static int net_init(struct net *t, int batch, int pix, int hidden, int bottleneck)
 {
-    *t = (struct net){.n_max = batch, .in = {pix, hidden, bottleneck}, .out = {hidden, bottleneck, pix}};
+    *t = (struct net){.in = {pix, hidden, bottleneck}, .out = {hidden, bottleneck, pix}};
     int64_t n = batch;
     t->x = zeros(n * pix), t->y = zeros(n * pix), t->dy = zeros(n * pix);
     t->a1 = zeros(n * hidden), t->s = zeros(n * hidden), t->ds = zeros(n * hidden), t->da1 = zeros(n * hidden);
@@ -143,8 +143,11 @@ static void gemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n,
     cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, c, ldc);
 }
 
+enum pass { CONVERT, BIAS_ROWS, SHRINK, LOSS, BIAS_GRAD, ZERO, SHRINK_BACKWARD, SGD };
 static const char *const pass_names[STEP_BOUND_PASSES] = {
-    "convert", "bias_rows", "shrink", "loss", "bias_grad", "zero", "shrink_backward", "sgd"};
+    [CONVERT] = "convert", [BIAS_ROWS] = "bias_rows", [SHRINK] = "shrink", [LOSS] = "loss",
+    [BIAS_GRAD] = "bias_grad", [ZERO] = "zero", [SHRINK_BACKWARD] = "shrink_backward", [SGD] = "sgd"};
+_Static_assert(SGD + 1 == STEP_BOUND_PASSES, "one name per pass");
 
 const char *step_bound_pass_name(int pass) { return pass_names[pass]; }
 
@@ -162,27 +165,27 @@ static float step(struct net *t, const struct cg_dataset *train, const int64_t *
 {
     const int *in = t->in, *out = t->out;
     int64_t pix = in[0];
-    TIMED(0, convert_batch(t->x, train->images, order, n, pix));
+    TIMED(CONVERT, convert_batch(t->x, train->images, order, n, pix));
     const float *input[LAYERS] = {t->x, t->s, t->a2};
     float *output[LAYERS] = {t->a1, t->a2, t->y};
     for (int l = 0; l < LAYERS; l++) {
         float *y = output[l];
-        TIMED(1, for (int r = 0; r < n; r++) memcpy(y + (int64_t)r * out[l], t->b[l], (size_t)out[l] * sizeof *y));
+        TIMED(BIAS_ROWS, for (int r = 0; r < n; r++) memcpy(y + (int64_t)r * out[l], t->b[l], (size_t)out[l] * sizeof *y));
         gemm(CblasNoTrans, CblasTrans, n, out[l], in[l], input[l], in[l], t->w[l], in[l], y, out[l]);
-        if (l == 0) TIMED(2, shrink_forward(t->s, t->a1, (int64_t)n * out[0]));
+        if (l == 0) TIMED(SHRINK, shrink_forward(t->s, t->a1, (int64_t)n * out[0]));
     }
     float loss;
-    TIMED(3, loss = loss_and_grad(t->dy, t->y, t->x, (int64_t)n * pix));
+    TIMED(LOSS, loss = loss_and_grad(t->dy, t->y, t->x, (int64_t)n * pix));
     float *grad_out[LAYERS] = {t->da1, t->da2, t->dy}, *grad_in[LAYERS] = {NULL, t->ds, t->da2};
     for (int l = LAYERS - 1; l >= 0; l--) {
-        TIMED(4, col_sums(t->db[l], grad_out[l], n, out[l]));
+        TIMED(BIAS_GRAD, col_sums(t->db[l], grad_out[l], n, out[l]));
         gemm(CblasTrans, CblasNoTrans, out[l], in[l], n, grad_out[l], out[l], input[l], in[l], t->dw[l], in[l]);
         if (l == 0) break; /* the batch needs no gradient */
-        TIMED(5, memset(grad_in[l], 0, (size_t)n * (size_t)in[l] * sizeof(float)));
+        TIMED(ZERO, memset(grad_in[l], 0, (size_t)n * (size_t)in[l] * sizeof(float)));
         gemm(CblasNoTrans, CblasNoTrans, n, in[l], out[l], grad_out[l], out[l], t->w[l], in[l], grad_in[l], in[l]);
-        if (l == 1) TIMED(6, shrink_backward(t->da1, t->ds, t->a1, (int64_t)n * in[1]));
+        if (l == 1) TIMED(SHRINK_BACKWARD, shrink_backward(t->da1, t->ds, t->a1, (int64_t)n * in[1]));
     }
-    TIMED(7, for (int l = 0; l < LAYERS; l++) {
+    TIMED(SGD, for (int l = 0; l < LAYERS; l++) {
         sgd_update(t->w[l], t->dw[l], t->mw[l], (int64_t)in[l] * out[l]);
         sgd_update(t->b[l], t->db[l], t->mb[l], out[l]);
     });
